@@ -1,0 +1,82 @@
+"""One file through the whole core: read -> extract -> evaluate -> :class:`FileRecord`.
+
+This is what a test item runs. It never raises for bad input: the worst a file can do is to be
+recorded as ``unreadable`` with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS, PIXEL_FIELDS, display
+from pytest_dicomqc.reader import Extraction, read
+from pytest_dicomqc.record import FAIL, KIND_DICOM, KIND_NON_DICOM, NOT_APPLICABLE, FileRecord, Scalar
+from pytest_dicomqc.rules.evaluate import Facts, evaluate
+from pytest_dicomqc.rules.model import TAG, RuleSet, Target
+from pydicom.datadict import tag_for_keyword
+
+DEFAULT_TAG_TARGETS = tuple(
+    Target(TAG, keyword, tag_for_keyword(keyword)) for keyword in LEADING_TAGS + DESCRIPTIVE_TAGS
+)
+_FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
+
+
+def value_columns(ruleset: RuleSet) -> list[str]:
+    """Metadata columns of the Files sheet, in order (rule result columns follow them)."""
+    leading = [t.name for t in DEFAULT_TAG_TARGETS[: len(LEADING_TAGS)]]
+    descriptive = [t.name for t in DEFAULT_TAG_TARGETS[len(LEADING_TAGS) :]]
+    extra = [t.name for t in ruleset.columns if t.name not in leading + descriptive]
+    return [*leading, *PIXEL_FIELDS, "transfer_syntax", "SOPClass", *descriptive, *extra, "size_bytes", "notes"]
+
+
+def wanted_tags(ruleset: RuleSet) -> frozenset[int]:
+    return ruleset.tags | {t.tag for t in DEFAULT_TAG_TARGETS if t.tag is not None}
+
+
+def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int]) -> FileRecord:
+    """Read ``path`` and judge it against ``ruleset``; ``tags`` is :func:`wanted_tags` of it."""
+    extraction = read(path, tags)
+    facts = Facts(
+        tags=extraction.tags,
+        pixels=extraction.pixels,
+        file={
+            "kind": extraction.kind,
+            "transfer_syntax": extraction.transfer_syntax,
+            "size_bytes": extraction.size_bytes,
+            "path": relpath,
+        },
+    )
+    if extraction.kind == KIND_DICOM:
+        results, findings = evaluate(ruleset, facts)
+    else:
+        results, findings = {rule.id: NOT_APPLICABLE for rule in ruleset.rules}, []
+    return FileRecord(
+        path=relpath,
+        kind=extraction.kind,
+        verdict=_verdict(extraction, results, ruleset),
+        error=extraction.error,
+        values=_values(extraction, ruleset),
+        results=results,
+        findings=tuple(findings),
+    )
+
+
+def _values(extraction: Extraction, ruleset: RuleSet) -> dict[str, Scalar]:
+    values: dict[str, Scalar] = {}
+    for target in DEFAULT_TAG_TARGETS + ruleset.columns:
+        values[target.name] = display(extraction.tags.get(target.tag)) if target.tag is not None else None
+    values.update({name: extraction.pixels.get(name) for name in PIXEL_FIELDS})
+    values["transfer_syntax"] = extraction.transfer_syntax
+    values["SOPClass"] = extraction.sop_class
+    values["size_bytes"] = extraction.size_bytes
+    values["notes"] = "; ".join(extraction.notes)
+    return values
+
+
+def _verdict(extraction: Extraction, results: dict[str, str], ruleset: RuleSet) -> str:
+    """passed, failed or skipped: what the test item will report."""
+    if extraction.kind == KIND_NON_DICOM:
+        return {"skip": "skipped", "fail": "failed", "pass": "passed"}[ruleset.non_dicom]
+    if extraction.kind != KIND_DICOM or extraction.error or FAIL in results.values():
+        return "failed"
+    return "passed"

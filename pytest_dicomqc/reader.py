@@ -1,0 +1,244 @@
+"""pydicom I/O: parse one file, pull the wanted tags, and summarise its pixel data frame by frame.
+
+Never raises for bad input: every problem ends up in :class:`Extraction` as a kind and an
+error text a data manager can act on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom import config as pydicom_config
+from pydicom import dcmread, uid
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder, iter_pixels
+
+from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
+from pytest_dicomqc.extract import MAX_TEXT, Value, element_value
+from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar
+
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_MAX_NOTES = 5
+_GPL_HINT = {
+    uid.JPEGExtended12Bit: "12-bit JPEG Extended is decoded by pylibjpeg-libjpeg (GPL-3.0): "
+    "pip install pylibjpeg-libjpeg",
+}
+
+pydicom_config.settings.reading_validation_mode = pydicom_config.WARN
+
+
+@dataclass
+class Extraction:
+    """Raw facts about one file, before rules; filled in by :func:`read`."""
+
+    kind: str
+    size_bytes: int = 0
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    tags: dict[int, Value] = field(default_factory=dict)
+    pixels: dict[str, Scalar] = field(default_factory=dict)
+    transfer_syntax: str = ""
+    sop_class: str = ""
+    has_pixel_data: bool = False
+
+
+def read(path: Path, tags: frozenset[int]) -> Extraction:
+    """Read ``path``: its kind, the values of ``tags`` present, and its pixel summary."""
+    try:
+        head, size = _head(path)
+    except OSError as exc:
+        return Extraction(kind=KIND_UNREADABLE, error=f"cannot open file: {exc.strerror or exc}")
+    if head is None:
+        return Extraction(kind=KIND_UNREADABLE, error="not a regular file (FIFO, socket or device)")
+    claim = claim_of(head, path.name)
+    if claim is Claim.NONE:
+        return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        extraction = _read_dicom(path, claim, size, tags)
+    extraction.notes.extend(_unique_messages(caught))
+    return extraction
+
+
+def _head(path: Path) -> tuple[bytes | None, int]:
+    """First bytes and size of a regular file; ``None`` for FIFOs and devices, without blocking."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, 0
+        return os.read(fd, HEAD_SIZE), info.st_size
+    finally:
+        os.close(fd)
+
+
+def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Extraction:
+    try:
+        ds = dcmread(path, force=claim is not Claim.PREAMBLE)
+        if claim is not Claim.PREAMBLE and not _plausible(ds):
+            raise InvalidDicomError("no DICOM data elements found")
+    except (InvalidDicomError, EOFError) as exc:
+        if claim is Claim.HEADERLESS:
+            return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])
+        return Extraction(
+            kind=KIND_UNREADABLE, size_bytes=size, error=f"not a valid DICOM file ({claim.value}): {exc}"
+        )
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem, not ours
+        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
+    extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
+    _collect(ds, tags, extraction)
+    if extraction.has_pixel_data:
+        _summarise_pixels(ds, extraction)
+    return extraction
+
+
+def _plausible(ds: Dataset) -> bool:
+    """A forced read of a non-DICOM file yields one nonsense element; real data sets do not."""
+    groups = {elem.tag.group for elem in ds}
+    return len(ds) >= 2 and bool(groups & {0x0008, 0x0010, 0x0020, 0x0028})
+
+
+def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
+    for tag in tags:
+        try:
+            if tag in ds:
+                extraction.tags[tag] = element_value(ds[tag])
+        except Exception as exc:  # noqa: BLE001 - a malformed value must not lose the file
+            raw = ds.get_item(tag)
+            extraction.tags[tag] = element_value(raw) if raw is not None else None
+            extraction.notes.append(_describe(exc, f"tag {tag:08X} kept as raw text"))
+    extraction.transfer_syntax = _transfer_syntax(ds)
+    sop_class = ds.get("SOPClassUID")
+    extraction.sop_class = _uid_name(sop_class) if sop_class else ""
+    extraction.has_pixel_data = any(keyword in ds for keyword in PIXEL_KEYWORDS)
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    syntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    if syntax:
+        return _uid_name(syntax)
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        return ""
+    guessed = (
+        uid.ImplicitVRLittleEndian
+        if implicit
+        else (uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
+    )
+    return f"{guessed.name} (no file meta)"
+
+
+def _uid_name(value: object) -> str:
+    text = str(value)
+    return str(uid.UID(text).name) if text else ""
+
+
+def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
+    """Pixel summary of the stored values as ``pixel_array`` returns them, one frame at a time."""
+    frames = 0
+    count = 0
+    total = 0.0
+    low: int | float | None = None
+    high: int | float | None = None
+    first: np.ndarray | None = None
+    try:
+        for frame in _frames(ds):
+            if first is None:
+                first = frame
+            frames += 1
+            count += frame.size
+            total += float(frame.sum(dtype=np.float64))
+            frame_low, frame_high = frame.min().item(), frame.max().item()
+            low = frame_low if low is None else min(low, frame_low)
+            high = frame_high if high is None else max(high, frame_high)
+    except Exception as exc:  # noqa: BLE001 - decoders raise anything; the file fails with the reason
+        extraction.error = _decode_error(ds, exc)
+        return
+    if first is None or count == 0:
+        extraction.error = "pixel data holds no frames"
+        return
+    extraction.pixels = {
+        "rows": int(first.shape[0]),
+        "columns": int(first.shape[1]) if first.ndim > 1 else 1,
+        "frames": frames,
+        "samples_per_pixel": int(first.shape[2]) if first.ndim > 2 else 1,
+        "dtype": first.dtype.name,
+        "mean": _number(total / count),
+        "min": _number(low),
+        "max": _number(high),
+    }
+
+
+def _frames(ds: Dataset) -> Iterator[np.ndarray]:
+    """Decoded frames one at a time; falls back to ``pixel_array`` where iteration fails.
+
+    pydicom's ``iter_pixels`` cannot fix signedness in place for some JPEG 2000 files
+    ("output array is read-only") while ``pixel_array`` can.
+    """
+    frames = iter_pixels(ds)
+    try:
+        first = next(frames)
+    except StopIteration:
+        return
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        array = ds.pixel_array
+        yield from (array if _frame_count(ds) > 1 else [array])
+        return
+    yield first
+    yield from frames
+
+
+def _frame_count(ds: Dataset) -> int:
+    try:
+        return int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def _number(value: int | float | None) -> Scalar:
+    """Pixel statistics as cells: NaN and infinities (float pixel data) become text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def _decode_error(ds: Dataset, exc: Exception) -> str:
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    reason = _describe(exc, "pixel data cannot be decoded")
+    if syntax is None:
+        return reason
+    syntax = uid.UID(str(syntax))
+    hint = _GPL_HINT.get(syntax, "")
+    if not hint and syntax.is_compressed:
+        try:
+            missing = get_decoder(syntax).missing_dependencies
+        except NotImplementedError:
+            missing = []
+        hint = "; ".join(missing)
+    text = f"{reason} [{syntax.name}]"
+    return f"{text}; {hint}" if hint else text
+
+
+def _describe(exc: BaseException, context: str) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = " ".join(lines)[:MAX_TEXT] or type(exc).__name__
+    return f"{context}: {detail}"
+
+
+def _unique_messages(caught: list[warnings.WarningMessage]) -> list[str]:
+    messages: list[str] = []
+    for item in caught:
+        text = str(item.message).strip().splitlines()[0] if str(item.message).strip() else ""
+        if text and text not in messages:
+            messages.append(text[:200])
+    return messages[:_MAX_NOTES]

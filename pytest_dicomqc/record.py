@@ -1,0 +1,97 @@
+"""The one schema shared by items, the xdist wire and the report: a file's QC result.
+
+Everything in a record is an exact builtin (``str``, ``int``, ``float``, ``bool``, ``None``) so
+that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's ``DSfloat``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+Scalar = Union[str, int, float, bool, None]
+
+KIND_DICOM = "dicom"
+KIND_UNREADABLE = "unreadable"
+KIND_NON_DICOM = "non-dicom"
+
+PASS = "PASS"
+FAIL = "FAIL"
+WARN = "WARN"
+NOT_APPLICABLE = "N/A"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule that did not hold for one file."""
+
+    rule_id: str
+    severity: str
+    observed: str
+    expected: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the plugin learned about one file; ``verdict`` is passed, failed or skipped."""
+
+    path: str
+    kind: str
+    verdict: str
+    error: str
+    values: dict[str, Scalar]
+    results: dict[str, str]
+    findings: tuple[Finding, ...]
+
+    @property
+    def failed_rules(self) -> list[str]:
+        return [rule_id for rule_id, result in self.results.items() if result == FAIL]
+
+    @property
+    def warned_rules(self) -> list[str]:
+        return [rule_id for rule_id, result in self.results.items() if result == WARN]
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain dict of exact builtins, safe for execnet and JSON."""
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "error": self.error,
+            "values": dict(self.values),
+            "results": dict(self.results),
+            "findings": [
+                [f.rule_id, f.severity, f.observed, f.expected, f.message] for f in self.findings
+            ],
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> FileRecord:
+        return cls(
+            path=wire["path"],
+            kind=wire["kind"],
+            verdict=wire["verdict"],
+            error=wire["error"],
+            values=dict(wire["values"]),
+            results=dict(wire["results"]),
+            findings=tuple(Finding(*f) for f in wire["findings"]),
+        )
+
+
+STATUS_PASSED = "passed"
+STATUS_FAILED = "failed"
+STATUS_SKIPPED = "skipped"
+STATUS_NOT_RUN = "not run"
+STATUS_CRASHED = "crashed"
+STATUSES = (STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, "waived", STATUS_NOT_RUN, STATUS_CRASHED)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the Files sheet: a file, what pytest said of it, and its record if it ran."""
+
+    path: str
+    status: str
+    record: FileRecord | None = None
+    error: str = ""

@@ -1,0 +1,146 @@
+"""Controller-only collector of report rows, fed by ``pytest_runtest_logreport``.
+
+It learns which files to expect from collection (or, under xdist, from the workers' collection
+reports), takes each file's record from the call-phase report, and at session end writes one
+row per expected file: files that never reported are ``not run``, crashed workers ``crashed``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dicomqc import __version__
+from pytest_dicomqc.nodes import ITEM_NAME, DicomItem
+from pytest_dicomqc.pipeline import value_columns
+from pytest_dicomqc.record import (
+    STATUS_CRASHED,
+    STATUS_FAILED,
+    STATUS_NOT_RUN,
+    STATUSES,
+    FileRecord,
+    ReportRow,
+    Scalar,
+)
+from pytest_dicomqc.settings import Settings
+from pytest_dicomqc.writers.excel import write_workbook
+
+WIRE_ATTRIBUTE = "dicomqc_record"
+_SUFFIX = "::" + ITEM_NAME
+
+
+class Reporter:
+    """Registered only on the controller (``not hasattr(config, "workerinput")``)."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.expected: dict[str, str] = {}
+        self.rows: dict[str, ReportRow] = {}
+        self.started = time.time()
+        self.write_error = ""
+        self.written = False
+        try:
+            prefix = settings.dataset.relative_to(config.rootpath).as_posix()
+        except ValueError:
+            prefix = ""
+        self.prefix = "" if prefix == "." else prefix
+
+    def expect(self, nodeids: list[str]) -> None:
+        for nodeid in nodeids:
+            relpath = self.relpath_of(nodeid)
+            if relpath is not None:
+                self.expected.setdefault(nodeid, relpath)
+
+    def relpath_of(self, nodeid: str) -> str | None:
+        """Dataset-relative path of a dataset item's node id; ``None`` for other tests."""
+        if not nodeid.endswith(_SUFFIX):
+            return None
+        path = nodeid[: -len(_SUFFIX)]
+        if not self.prefix:
+            return path
+        return path[len(self.prefix) + 1 :] if path.startswith(self.prefix + "/") else None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.expect([item.nodeid for item in session.items if isinstance(item, DicomItem)])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        relpath = self.relpath_of(report.nodeid)
+        if relpath is None:
+            return
+        wire = getattr(report, WIRE_ATTRIBUTE, None)
+        if wire is not None:
+            record = FileRecord.from_wire(wire)
+            self.rows[report.nodeid] = ReportRow(record.path, report.outcome, record)
+        elif report.when == "???":
+            self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_first_line(report))
+        elif report.failed and report.nodeid not in self.rows:
+            self.rows[report.nodeid] = ReportRow(relpath, STATUS_FAILED, error=_first_line(report))
+        self.expected.setdefault(report.nodeid, relpath)
+
+    def final_rows(self) -> list[ReportRow]:
+        return [self.rows.get(nodeid) or ReportRow(relpath, STATUS_NOT_RUN) for nodeid, relpath in self.expected.items()]
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.rows:
+            return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
+        facts = self.run_facts(exitstatus)
+        try:
+            write_workbook(
+                self.settings.report, self.final_rows(), self.settings.ruleset, value_columns(self.settings.ruleset), facts
+            )
+        except OSError as exc:
+            self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        else:
+            self.written = True
+
+    def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
+        workers = getattr(self.config.option, "numprocesses", None)
+        return [
+            ("dataset", str(self.settings.dataset)),
+            ("rules file", self.settings.ruleset.source),
+            ("report", str(self.settings.report)),
+            ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))),
+            ("duration (s)", round(time.time() - self.started, 3)),
+            ("pytest exit status", int(exitstatus)),
+            ("xdist workers", str(workers) if workers else "none"),
+            ("pytest-dicomqc", __version__),
+            ("pydicom", metadata.version("pydicom")),
+            ("pytest", pytest.__version__),
+            ("python", sys.version.split()[0]),
+        ]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows:
+            return
+        counts = Counter(row.status for row in self.final_rows())
+        summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        terminalreporter.write_sep("-", "dicomqc")
+        terminalreporter.write_line(f"dicomqc: {sum(counts.values())} files: {summary}")
+        if self.write_error:
+            terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
+        elif self.written:
+            terminalreporter.write_line(f"dicomqc report: {self.settings.report}")
+
+
+def _first_line(report: pytest.TestReport) -> str:
+    text = str(report.longrepr or "").strip()
+    return text.splitlines()[-1] if text else ""
+
+
+class XdistHooks:
+    """Hooks that exist only with pytest-xdist: the controller learns node ids from workers."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.reporter.expect(ids)

@@ -1,0 +1,1 @@
+"""The rules language: load (safe YAML + schema) and evaluate (pure functions)."""

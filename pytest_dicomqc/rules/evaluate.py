@@ -1,0 +1,150 @@
+"""Pure rule evaluation: facts in, PASS/FAIL/WARN/N/A and findings out.
+
+Multi-valued tags: ``contains``/``not_contains`` look for one value among them, ``in`` needs
+every value in the list, ``not_in`` needs none, ``min``/``max``/``range`` need every value in
+bounds, ``equals`` and ``matches`` compare the whole value as DICOM writes it (``A\\B``).
+An absent or empty value is *missing*: it passes only ``present: false`` or ``allow_missing``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pytest_dicomqc.extract import Value, display, is_empty
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Scalar
+from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Rule, RuleSet, Target
+
+MISSING_TEXT = "<missing>"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything rules may look at for one file."""
+
+    tags: Mapping[int, Value] = field(default_factory=dict)
+    pixels: Mapping[str, Scalar] = field(default_factory=dict)
+    file: Mapping[str, Scalar] = field(default_factory=dict)
+
+    def lookup(self, target: Target) -> Value:
+        if target.source == TAG:
+            return self.tags.get(target.tag) if target.tag is not None else None
+        if target.source == PIXEL:
+            return self.pixels.get(target.name)
+        return self.file.get(target.name)
+
+
+def evaluate(ruleset: RuleSet, facts: Facts) -> tuple[dict[str, str], list[Finding]]:
+    """Result cell for every rule, and a finding for each rule that did not hold."""
+    results: dict[str, str] = {}
+    findings: list[Finding] = []
+    for rule in ruleset.rules:
+        result, finding = evaluate_rule(rule, facts)
+        results[rule.id] = result
+        if finding is not None:
+            findings.append(finding)
+    return results, findings
+
+
+def evaluate_rule(rule: Rule, facts: Facts) -> tuple[str, Finding | None]:
+    if not all(holds(c.check, facts.lookup(c.target)) for c in rule.when):
+        return NOT_APPLICABLE, None
+    value = facts.lookup(rule.target)
+    if is_empty(value) and rule.allow_missing and rule.check.operator != "present":
+        return PASS, None
+    if holds(rule.check, value):
+        return PASS, None
+    observed = MISSING_TEXT if is_empty(value) else _shown(value)
+    expected = expectation(rule.check)
+    message = (rule.message or "{target} = {observed}, expected {expected}").format(
+        target=rule.target, observed=observed, expected=expected, id=rule.id
+    )
+    result = FAIL if rule.severity == "error" else WARN
+    return result, Finding(rule.id, rule.severity, observed, expected, message)
+
+
+def holds(check: Check, value: Value) -> bool:
+    """Whether ``value`` satisfies ``check``; a missing value satisfies only ``present: false``."""
+    operator, operand = check.operator, check.operand
+    if operator == "present":
+        return (not is_empty(value)) is operand
+    if is_empty(value):
+        return False
+    values = value if isinstance(value, list) else [value]
+    if operator == "equals":
+        return _same(display(value), operand)
+    if operator == "in":
+        assert isinstance(operand, tuple)
+        return all(any(_same(v, item) for item in operand) for v in values)
+    if operator == "not_in":
+        assert isinstance(operand, tuple)
+        return not any(_same(v, item) for v in values for item in operand)
+    if operator == "contains":
+        return any(_same(v, operand) for v in values)
+    if operator == "not_contains":
+        return not any(_same(v, operand) for v in values)
+    if operator == "matches":
+        assert isinstance(operand, re.Pattern)
+        return operand.fullmatch(str(display(value))) is not None
+    numbers = [_number(v) for v in values]
+    if any(n is None for n in numbers):
+        return False
+    if operator == "min":
+        return all(n >= operand for n in numbers if n is not None)  # type: ignore[operator]
+    if operator == "max":
+        return all(n <= operand for n in numbers if n is not None)  # type: ignore[operator]
+    if operator == "range":
+        assert isinstance(operand, tuple)
+        low, high = operand
+        return all(low <= n <= high for n in numbers if n is not None)  # type: ignore[operator]
+    raise ValueError(f"unknown operator {operator!r}")  # the loader admits none
+
+
+def expectation(check: Check) -> str:
+    """The expected side of a finding, in words."""
+    operand = check.operand
+    if isinstance(operand, re.Pattern):
+        return f"to match {operand.pattern!r}"
+    if check.operator == "present":
+        return "present" if operand else "absent"
+    if check.operator == "range":
+        assert isinstance(operand, tuple)
+        return f"between {operand[0]} and {operand[1]}"
+    words = {
+        "equals": "equal to",
+        "in": "one of",
+        "not_in": "none of",
+        "contains": "to contain",
+        "not_contains": "not to contain",
+        "min": ">=",
+        "max": "<=",
+    }
+    shown = "[" + ", ".join(str(o) for o in operand) + "]" if isinstance(operand, tuple) else repr(operand)
+    return f"{words[check.operator]} {shown}"
+
+
+def _same(value: Scalar, operand: object) -> bool:
+    if isinstance(operand, bool) or isinstance(value, bool):
+        return value == operand
+    if isinstance(operand, (int, float)):
+        number = _number(value)
+        return number is not None and number == operand
+    return str(value).strip() == str(operand)
+
+
+def _number(value: Scalar) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _shown(value: Value) -> str:
+    return str(display(value))

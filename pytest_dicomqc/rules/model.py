@@ -1,0 +1,75 @@
+"""The rules as loaded: plain frozen data, no I/O and no pytest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Union
+
+Operand = Union[str, int, float, bool, "tuple[str | int | float | bool, ...]", "re.Pattern[str]"]
+
+SEVERITIES = ("error", "warning")
+NON_DICOM_POLICIES = ("skip", "fail", "pass")
+TAG = "tag"
+PIXEL = "pixel"
+FILE = "file"
+FILE_FIELDS = ("kind", "transfer_syntax", "size_bytes", "path")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a rule looks at: a DICOM tag, a pixel summary field or a fact about the file."""
+
+    source: str
+    name: str
+    tag: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.source == TAG else f"{self.source}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """An operator and its operand, e.g. ``contains: ORIGINAL``."""
+
+    operator: str
+    operand: Operand
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``when:`` entry; a rule applies only where all of its conditions hold."""
+
+    target: Target
+    check: Check
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    target: Target
+    check: Check
+    severity: str = "error"
+    allow_missing: bool = False
+    when: tuple[Condition, ...] = ()
+    description: str = ""
+    message: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated rules file."""
+
+    source: str
+    rules: tuple[Rule, ...]
+    columns: tuple[Target, ...] = ()
+    non_dicom: str = "skip"
+
+    @property
+    def tags(self) -> frozenset[int]:
+        """Every tag the rules, their conditions and the extra columns read."""
+        targets = [rule.target for rule in self.rules]
+        targets += [condition.target for rule in self.rules for condition in rule.when]
+        targets += list(self.columns)
+        return frozenset(t.tag for t in targets if t.tag is not None)

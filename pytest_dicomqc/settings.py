@@ -1,0 +1,129 @@
+"""Options and their ini twins, resolved once into a frozen :class:`Settings`.
+
+Every bad value is a :class:`pytest.UsageError` that says where it came from (the command
+line option or the ini key and file), raised before any dataset file is read.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from pytest_dicomqc.pipeline import wanted_tags
+from pytest_dicomqc.rules.load import RulesError, load_rules
+from pytest_dicomqc.rules.model import RuleSet
+
+DEFAULT_REPORT = "metadata_dicom.xlsx"
+DEFAULT_RULES = "rules.yaml"
+OPTIONS = (
+    # (command line option, ini key, help)
+    ("--dicom-dir", "dicom_dir", "dataset root: every file below it becomes one test item"),
+    ("--dicom-rules", "dicom_rules", "YAML rules file (default: rules.yaml in rootdir, else the packaged default)"),
+    ("--dicom-report", "dicom_report", f"Excel report path (default: {DEFAULT_REPORT} in the invocation directory)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the plugin needs to know, fixed for the whole session in every process."""
+
+    dataset: Path
+    dataset_from_command_line: bool
+    ruleset: RuleSet
+    tags: frozenset[int]
+    report: Path
+
+
+def _dest(option: str) -> str:
+    return option.lstrip("-").replace("-", "_")
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dicomqc", "DICOM dataset quality gate (pytest-dicomqc)")
+    for option, ini, help_text in OPTIONS:
+        group.addoption(option, dest=_dest(option), default=None, metavar="PATH", help=f"{help_text}; ini: {ini}")
+        parser.addini(ini, help_text, default=None)
+
+
+class _Value:
+    """A path-valued setting and where it came from, for error messages."""
+
+    def __init__(self, config: pytest.Config, option: str, ini: str) -> None:
+        cli = config.getoption(_dest(option))
+        ini_value = config.getini(ini)
+        self.from_command_line = cli is not None
+        if cli is not None:
+            self.raw: str | None = str(cli)
+            self.origin = option
+            self.base = config.invocation_params.dir
+        elif ini_value:
+            self.raw = str(ini_value)
+            self.origin = f"{ini} in {config.inipath}" if config.inipath else ini
+            self.base = config.inipath.parent if config.inipath else config.rootpath
+        else:
+            self.raw = None
+            self.origin = option
+            self.base = config.invocation_params.dir
+
+    @property
+    def path(self) -> Path:
+        assert self.raw is not None
+        return (self.base / os.path.expanduser(self.raw)).absolute()
+
+
+def resolve(config: pytest.Config) -> Settings | None:
+    """The session's settings, or ``None`` when no dataset is configured (plugin inactive)."""
+    dataset = _Value(config, "--dicom-dir", "dicom_dir")
+    if dataset.raw is None:
+        return None
+    if not dataset.path.is_dir():
+        what = "does not exist" if not dataset.path.exists() else "is not a directory"
+        raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}")
+    ruleset = _ruleset(config)
+    report = _Value(config, "--dicom-report", "dicom_report")
+    report_path = report.path if report.raw is not None else config.invocation_params.dir / DEFAULT_REPORT
+    if not hasattr(config, "workerinput"):
+        _check_writable(report_path, report.origin)
+    return Settings(
+        dataset=Path(os.path.normpath(dataset.path)),
+        dataset_from_command_line=dataset.from_command_line,
+        ruleset=ruleset,
+        tags=wanted_tags(ruleset),
+        report=report_path,
+    )
+
+
+def _ruleset(config: pytest.Config) -> RuleSet:
+    rules = _Value(config, "--dicom-rules", "dicom_rules")
+    try:
+        if rules.raw is not None:
+            if not rules.path.is_file():
+                raise pytest.UsageError(f"{rules.origin}: rules file {rules.path} does not exist")
+            return load_rules(rules.path)
+        in_rootdir = config.rootpath / DEFAULT_RULES
+        if in_rootdir.is_file():
+            return load_rules(in_rootdir)
+        with resources.as_file(resources.files("pytest_dicomqc") / DEFAULT_RULES) as packaged:
+            return load_rules(packaged)
+    except RulesError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _check_writable(report: Path, origin: str) -> None:
+    """Fail now, not after an hour of reading, if the report cannot be written."""
+    if report.is_dir():
+        raise pytest.UsageError(f"{origin}: report path {report} is a directory")
+    if not report.parent.is_dir():
+        raise pytest.UsageError(f"{origin}: folder of report {report} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=report.parent, prefix=".dicomqc-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"{origin}: cannot write report {report}: {exc.strerror or exc}") from None
+    if report.exists() and not os.access(report, os.W_OK):
+        raise pytest.UsageError(f"{origin}: report {report} is not writable")

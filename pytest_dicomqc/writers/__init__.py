@@ -1,0 +1,1 @@
+"""Report writers: turn the controller's rows into files. No pytest here."""

@@ -1,0 +1,149 @@
+"""The Excel report: Files, Summary, Findings and Rules sheets, written atomically.
+
+Text from DICOM files is hostile input for a spreadsheet: every string cell is stored as a
+string (never a formula, whatever it starts with), stripped of characters XML cannot hold and
+cut visibly at Excel's 32,767-character limit.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, STATUSES, WARN, ReportRow, Scalar
+from pytest_dicomqc.rules.evaluate import expectation
+from pytest_dicomqc.rules.model import RuleSet
+
+FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error")
+EXCEL_MAX_TEXT = 32_767
+_TRUNCATED = "…[truncated]"
+_BOLD = Font(bold=True)
+
+
+def write_workbook(
+    path: Path,
+    rows: Sequence[ReportRow],
+    ruleset: RuleSet,
+    value_columns: Sequence[str],
+    run_facts: Sequence[tuple[str, Scalar]],
+) -> None:
+    """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook."""
+    workbook = Workbook(write_only=True)
+    rule_ids = [rule.id for rule in ruleset.rules]
+    _sheet(workbook, "Files", [*FIXED_COLUMNS, *value_columns, *rule_ids], _file_rows(rows, value_columns, rule_ids))
+    _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, run_facts))
+    _sheet(
+        workbook,
+        "Findings",
+        ["path", "rule", "severity", "observed", "expected", "message"],
+        (
+            [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message]
+            for row in rows
+            if row.record is not None
+            for f in row.record.findings
+        ),
+    )
+    _sheet(
+        workbook,
+        "Rules",
+        ["id", "severity", "target", "operator", "operand", "allow_missing", "when", "description", "line"],
+        _rule_rows(ruleset),
+    )
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(descriptor)
+    try:
+        workbook.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Scalar]]) -> None:
+    sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
+    sheet.freeze_panes = "A2"
+    heading = []
+    for name in header:
+        cell = _cell(sheet, name)
+        cell.font = _BOLD
+        heading.append(cell)
+    sheet.append(heading)
+    for row in rows:
+        sheet.append([_cell(sheet, value) for value in row])
+
+
+def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> WriteOnlyCell:
+    if isinstance(value, str):
+        text = ILLEGAL_CHARACTERS_RE.sub("", value)
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+        if len(text) > EXCEL_MAX_TEXT:
+            text = text[: EXCEL_MAX_TEXT - len(_TRUNCATED)] + _TRUNCATED
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.data_type = "s"  # never a formula, even for "=HYPERLINK(...)"
+        return cell
+    return WriteOnlyCell(sheet, value=value)
+
+
+def _file_rows(rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str]) -> Iterable[list[Scalar]]:
+    for row in rows:
+        record = row.record
+        if record is None:
+            yield [row.path, "", row.status, "", "", row.error, *([None] * len(value_columns)), *([""] * len(rule_ids))]
+            continue
+        yield [
+            row.path,
+            record.kind,
+            row.status,
+            ",".join(record.failed_rules),
+            ",".join(record.warned_rules),
+            record.error or row.error,
+            *(record.values.get(column) for column in value_columns),
+            *(record.results.get(rule_id, "") for rule_id in rule_ids),
+        ]
+
+
+def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, run_facts: Sequence[tuple[str, Scalar]]) -> Iterable[list[Scalar]]:
+    statuses = Counter(row.status for row in rows)
+    yield ["files", "total", len(rows), ""]
+    for status in STATUSES:
+        yield ["status", status, statuses.get(status, 0), ""]
+    kinds = Counter(row.record.kind for row in rows if row.record is not None)
+    for kind, count in sorted(kinds.items()):
+        yield ["kind", kind, count, ""]
+    for rule in ruleset.rules:
+        results = Counter(row.record.results.get(rule.id) for row in rows if row.record is not None)
+        applicable = sum(results[r] for r in (PASS, FAIL, WARN))
+        yield [
+            "rule",
+            rule.id,
+            results[FAIL] + results[WARN],
+            f"{rule.severity}; applicable {applicable}, passed {results[PASS]}, failed {results[FAIL]}, "
+            f"warned {results[WARN]}, not applicable {results[NOT_APPLICABLE]}",
+        ]
+    for name, value in run_facts:
+        yield ["run", name, value, ""]
+
+
+def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:
+    for rule in ruleset.rules:
+        when = "; ".join(f"{c.target} {expectation(c.check)}" for c in rule.when)
+        yield [
+            rule.id,
+            rule.severity,
+            str(rule.target),
+            rule.check.operator,
+            expectation(rule.check),
+            rule.allow_missing,
+            when,
+            rule.description,
+            rule.line,
+        ]
