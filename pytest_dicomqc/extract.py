@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
@@ -18,7 +18,7 @@ from pydicom.valuerep import PersonName
 
 from pytest_dicomqc.record import Scalar
 
-Value = Union[Scalar, list[Scalar]]
+Value: TypeAlias = Scalar | list[Scalar]
 
 PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydicom.datadict import tag_for_keyword
+
 from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS, PIXEL_FIELDS, display
 from pytest_dicomqc.reader import Extraction, read
 from pytest_dicomqc.record import FAIL, KIND_DICOM, KIND_NON_DICOM, NOT_APPLICABLE, FileRecord, Scalar
 from pytest_dicomqc.rules.evaluate import Facts, evaluate
 from pytest_dicomqc.rules.model import TAG, RuleSet, Target
-from pydicom.datadict import tag_for_keyword
 
 DEFAULT_TAG_TARGETS = tuple(
     Target(TAG, keyword, tag_for_keyword(keyword)) for keyword in LEADING_TAGS + DESCRIPTIVE_TAGS

@@ -57,9 +57,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     if any(collection_path == p or p in collection_path.parents for p in ignored):
         return True
     globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
-    if any(fnmatch.fnmatch(str(collection_path), g) for g in globs):
-        return True
-    return False
+    return any(fnmatch.fnmatch(str(collection_path), g) for g in globs)
 
 
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -70,7 +68,9 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the file's record to its call-phase report; xdist carries it to the controller."""
     report = yield
     if isinstance(item, DicomItem) and report.when == "call":

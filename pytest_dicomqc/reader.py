@@ -19,7 +19,8 @@ from pydicom import config as pydicom_config
 from pydicom import dcmread, uid
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import get_decoder, iter_pixels
+from pydicom.pixels.decoders.base import get_decoder
+from pydicom.pixels.utils import iter_pixels
 
 from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
 from pytest_dicomqc.extract import MAX_TEXT, Value, element_value
@@ -88,9 +89,7 @@ def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Ex
     except (InvalidDicomError, EOFError) as exc:
         if claim is Claim.HEADERLESS:
             return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])
-        return Extraction(
-            kind=KIND_UNREADABLE, size_bytes=size, error=f"not a valid DICOM file ({claim.value}): {exc}"
-        )
+        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=f"not a valid DICOM file ({claim.value}): {exc}")
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem, not ours
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
@@ -129,9 +128,7 @@ def _transfer_syntax(ds: Dataset) -> str:
     if implicit is None:
         return ""
     guessed = (
-        uid.ImplicitVRLittleEndian
-        if implicit
-        else (uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
+        uid.ImplicitVRLittleEndian if implicit else (uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
     )
     return f"{guessed.name} (no file meta)"
 

@@ -7,15 +7,15 @@ that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, TypeAlias
 
-Scalar = Union[str, int, float, bool, None]
+Scalar: TypeAlias = str | int | float | bool | None
 
 KIND_DICOM = "dicom"
 KIND_UNREADABLE = "unreadable"
 KIND_NON_DICOM = "non-dicom"
 
-PASS = "PASS"
+PASS = "PASS"  # noqa: S105 - a result cell, not a password
 FAIL = "FAIL"
 WARN = "WARN"
 NOT_APPLICABLE = "N/A"
@@ -61,9 +61,7 @@ class FileRecord:
             "error": self.error,
             "values": dict(self.values),
             "results": dict(self.results),
-            "findings": [
-                [f.rule_id, f.severity, f.observed, f.expected, f.message] for f in self.findings
-            ],
+            "findings": [[f.rule_id, f.severity, f.observed, f.expected, f.message] for f in self.findings],
         }
 
     @classmethod

@@ -11,7 +11,6 @@ import sys
 import time
 from collections import Counter
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,14 +78,16 @@ class Reporter:
         if wire is not None:
             record = FileRecord.from_wire(wire)
             self.rows[report.nodeid] = ReportRow(record.path, report.outcome, record)
-        elif report.when == "???":
+        elif str(report.when) == "???":  # xdist's report for a crashed worker
             self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_first_line(report))
         elif report.failed and report.nodeid not in self.rows:
             self.rows[report.nodeid] = ReportRow(relpath, STATUS_FAILED, error=_first_line(report))
         self.expected.setdefault(report.nodeid, relpath)
 
     def final_rows(self) -> list[ReportRow]:
-        return [self.rows.get(nodeid) or ReportRow(relpath, STATUS_NOT_RUN) for nodeid, relpath in self.expected.items()]
+        return [
+            self.rows.get(nodeid) or ReportRow(relpath, STATUS_NOT_RUN) for nodeid, relpath in self.expected.items()
+        ]
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.rows:
@@ -94,7 +95,11 @@ class Reporter:
         facts = self.run_facts(exitstatus)
         try:
             write_workbook(
-                self.settings.report, self.final_rows(), self.settings.ruleset, value_columns(self.settings.ruleset), facts
+                self.settings.report,
+                self.final_rows(),
+                self.settings.ruleset,
+                value_columns(self.settings.ruleset),
+                facts,
             )
         except OSError as exc:
             self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"

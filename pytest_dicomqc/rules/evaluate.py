@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pytest_dicomqc.extract import Value, display, is_empty
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Scalar
-from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Rule, RuleSet, Target
+from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target
 
 MISSING_TEXT = "<missing>"
 

@@ -71,7 +71,7 @@ class _Loader(yaml.SafeLoader):
             mapping.key_marks[key] = key_node.start_mark
         return mapping
 
-    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> _Sequence:  # type: ignore[override]
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> _Sequence:
         sequence = _Sequence(self.construct_object(child, deep=True) for child in node.value)
         sequence.mark = node.start_mark
         return sequence
@@ -130,7 +130,7 @@ class _Schema:
             raise self.fail(document.marks.get("rules", document.mark), "'rules' must be a list of rules")
         rules = tuple(self.rule(node) for node in rules_node)
         seen: set[str] = set()
-        for rule_node, rule in zip(rules_node, rules):
+        for rule_node, rule in zip(rules_node, rules, strict=True):
             if rule.id in seen:
                 raise self.fail(rule_node.marks["id"], f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
@@ -145,7 +145,9 @@ class _Schema:
 
     def rule(self, node: Any) -> Rule:
         if not isinstance(node, _Mapping):
-            raise self.fail(getattr(node, "mark", None), "each rule must be a mapping with 'id', a target and an operator")
+            raise self.fail(
+                getattr(node, "mark", None), "each rule must be a mapping with 'id', a target and an operator"
+            )
         self.known_keys(node, RULE_KEYS + OPERATORS, "rule key")
         rule_id = node.get("id")
         if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
@@ -254,7 +256,9 @@ class _Schema:
             return self.tag_target(name, mark)
         fields = PIXEL_FIELDS if source == PIXEL else FILE_FIELDS
         if name not in fields:
-            raise self.fail(mark, f"unknown {source} field {name!r}{_did_you_mean(str(name), fields)}; known: {', '.join(fields)}")
+            raise self.fail(
+                mark, f"unknown {source} field {name!r}{_did_you_mean(str(name), fields)}; known: {', '.join(fields)}"
+            )
         return Target(source, name)
 
     def tag_target(self, name: Any, mark: yaml.Mark) -> Target:

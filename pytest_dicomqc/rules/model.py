@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
-Operand = Union[str, int, float, bool, "tuple[str | int | float | bool, ...]", "re.Pattern[str]"]
+Scalar = str | int | float | bool
+Operand: TypeAlias = Scalar | tuple[Scalar, ...] | re.Pattern[str]
 
 SEVERITIES = ("error", "warning")
 NON_DICOM_POLICIES = ("skip", "fail", "pass")

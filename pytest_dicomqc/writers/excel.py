@@ -93,7 +93,9 @@ def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> WriteOnlyCell:
     return WriteOnlyCell(sheet, value=value)
 
 
-def _file_rows(rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str]) -> Iterable[list[Scalar]]:
+def _file_rows(
+    rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str]
+) -> Iterable[list[Scalar]]:
     for row in rows:
         record = row.record
         if record is None:
@@ -111,7 +113,9 @@ def _file_rows(rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids
         ]
 
 
-def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, run_facts: Sequence[tuple[str, Scalar]]) -> Iterable[list[Scalar]]:
+def _summary_rows(
+    rows: Sequence[ReportRow], ruleset: RuleSet, run_facts: Sequence[tuple[str, Scalar]]
+) -> Iterable[list[Scalar]]:
     statuses = Counter(row.status for row in rows)
     yield ["files", "total", len(rows), ""]
     for status in STATUSES:
