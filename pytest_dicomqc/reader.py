@@ -6,6 +6,8 @@ error text a data manager can act on.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import stat
@@ -15,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydicom import config as pydicom_config
 from pydicom import dcmread, uid
+from pydicom.datadict import dictionary_has_tag
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
@@ -28,12 +30,11 @@ from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, S
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MAX_NOTES = 5
+_PYDICOM_LOGGER = logging.getLogger("pydicom")
 _GPL_HINT = {
     uid.JPEGExtended12Bit: "12-bit JPEG Extended is decoded by pylibjpeg-libjpeg (GPL-3.0): "
     "pip install pylibjpeg-libjpeg",
 }
-
-pydicom_config.settings.reading_validation_mode = pydicom_config.WARN
 
 
 @dataclass
@@ -62,10 +63,9 @@ def read(path: Path, tags: frozenset[int]) -> Extraction:
     claim = claim_of(head, path.name)
     if claim is Claim.NONE:
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _captured_messages() as messages:
         extraction = _read_dicom(path, claim, size, tags)
-    extraction.notes.extend(_unique_messages(caught))
+    extraction.notes.extend(messages)
     return extraction
 
 
@@ -84,7 +84,7 @@ def _head(path: Path) -> tuple[bytes | None, int]:
 def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Extraction:
     try:
         ds = dcmread(path, force=claim is not Claim.PREAMBLE)
-        if claim is not Claim.PREAMBLE and not _plausible(ds):
+        if not _plausible(ds, minimum=1 if claim is Claim.PREAMBLE else 2):
             raise InvalidDicomError("no DICOM data elements found")
     except (InvalidDicomError, EOFError) as exc:
         if claim is Claim.HEADERLESS:
@@ -99,10 +99,11 @@ def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Ex
     return extraction
 
 
-def _plausible(ds: Dataset) -> bool:
-    """A forced read of a non-DICOM file yields one nonsense element; real data sets do not."""
-    groups = {elem.tag.group for elem in ds}
-    return len(ds) >= 2 and bool(groups & {0x0008, 0x0010, 0x0020, 0x0028})
+def _plausible(ds: Dataset, minimum: int) -> bool:
+    """Whether the parse found real elements: garbage read with ``force`` yields one or two nonsense tags."""
+    # keys(), not iteration: iterating converts every raw value and can raise on malformed ones
+    known = sum(1 for tag in ds.keys() if dictionary_has_tag(tag) or tag.is_private)  # noqa: SIM118
+    return known >= minimum
 
 
 def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
@@ -232,10 +233,35 @@ def _describe(exc: BaseException, context: str) -> str:
     return f"{context}: {detail}"
 
 
-def _unique_messages(caught: list[warnings.WarningMessage]) -> list[str]:
+class _Collector(logging.Handler):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _note(self.messages, record.getMessage())
+
+
+@contextlib.contextmanager
+def _captured_messages() -> Iterator[list[str]]:
+    """pydicom's warnings and log records for one file, kept as data instead of flooding pytest's output."""
     messages: list[str] = []
-    for item in caught:
-        text = str(item.message).strip().splitlines()[0] if str(item.message).strip() else ""
-        if text and text not in messages:
-            messages.append(text[:200])
-    return messages[:_MAX_NOTES]
+    handler = _Collector(messages)
+    previous = _PYDICOM_LOGGER.propagate
+    _PYDICOM_LOGGER.addHandler(handler)
+    _PYDICOM_LOGGER.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield messages
+        for item in caught:
+            _note(messages, str(item.message))
+    finally:
+        _PYDICOM_LOGGER.removeHandler(handler)
+        _PYDICOM_LOGGER.propagate = previous
+
+
+def _note(messages: list[str], text: str) -> None:
+    first_line = text.strip().splitlines()[0][:200] if text.strip() else ""
+    if first_line and first_line not in messages and len(messages) < _MAX_NOTES:
+        messages.append(first_line)

@@ -1,0 +1,86 @@
+"""Test helpers: small DICOM files made on the fly, running the three modes, reading the report back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openpyxl
+import pytest
+from pydicom import Dataset, FileMetaDataset, uid
+
+_counter = iter(range(1, 1_000_000))
+
+
+def write_dicom(
+    path: Path,
+    *,
+    image_type: str | None = "ORIGINAL\\PRIMARY\\AXIAL",
+    modality: str = "CT",
+    pixels: np.ndarray | None = None,
+    **tags: Any,
+) -> Path:
+    """Write a small valid DICOM image (CT, int16, 8x8 ramp by default); ``tags`` override keywords."""
+    array = np.arange(64, dtype=np.int16).reshape(8, 8) - 10 if pixels is None else pixels
+    number = next(_counter)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.10.999.{number}"
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds.SOPClassUID = uid.CTImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.999.1"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.10.999.2"
+    ds.Modality = modality
+    ds.Manufacturer = "pytest-dicomqc tests"
+    ds.InstanceNumber = number
+    if image_type is not None:
+        ds.ImageType = image_type.split("\\")
+    ds.Rows, ds.Columns = array.shape[:2]
+    ds.SamplesPerPixel = 1 if array.ndim == 2 else array.shape[2]
+    ds.PhotometricInterpretation = "MONOCHROME2" if ds.SamplesPerPixel == 1 else "RGB"
+    if ds.SamplesPerPixel > 1:
+        ds.PlanarConfiguration = 0
+    ds.BitsAllocated = ds.BitsStored = array.dtype.itemsize * 8
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if array.dtype.kind == "i" else 0
+    ds.PixelData = array.tobytes()
+    for keyword, value in tags.items():
+        setattr(ds, keyword, value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def read_sheet(report: Path, sheet: str = "Files") -> list[dict[str, Any]]:
+    """A report sheet as one dict per row, keyed by the header."""
+    workbook = openpyxl.load_workbook(report)
+    rows = list(workbook[sheet].iter_rows(values_only=True))
+    header = rows[0]
+    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+
+
+def formula_cells(report: Path) -> int:
+    workbook = openpyxl.load_workbook(report)
+    return sum(1 for sheet in workbook for row in sheet.iter_rows() for cell in row if cell.data_type == "f")
+
+
+MODES = {"plain": (), "no-xdist": ("-p", "no:xdist"), "xdist": ("-n", "2")}
+
+
+class Runner:
+    """Runs pytest on a pytester project in one of the three modes every report test uses."""
+
+    def __init__(self, pytester: pytest.Pytester, mode: str) -> None:
+        self.pytester = pytester
+        self.mode = mode
+
+    def __call__(self, *args: str) -> pytest.RunResult:
+        # In-process runs see the plugin imported already by the outer session: nothing to rewrite.
+        quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+        options = (*MODES[self.mode], "-p", "no:cacheprovider", *quiet, *args)
+        if self.mode == "xdist":
+            return self.pytester.runpytest_subprocess(*options)
+        return self.pytester.runpytest(*options)

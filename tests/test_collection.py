@@ -1,0 +1,107 @@
+"""Collection: which files become items, their node ids, and how the dataset joins other tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Runner, write_dicom
+
+
+@pytest.fixture
+def dataset(pytester: pytest.Pytester) -> Path:
+    root = pytester.path / "data"
+    write_dicom(root / "b.dcm")
+    write_dicom(root / "a" / "CT0001")  # no extension
+    write_dicom(root / ".hidden" / "x.dcm")
+    write_dicom(root / "build" / "y.dcm")
+    write_dicom(root / "venv" / "z.dcm")
+    (root / "dist").mkdir()
+    (root / "dist" / "notes.txt").write_text("plain text")
+    return root
+
+
+EXPECTED_IDS = [
+    "data/.hidden/x.dcm::dicomqc",
+    "data/a/CT0001::dicomqc",
+    "data/b.dcm::dicomqc",
+    "data/build/y.dcm::dicomqc",
+    "data/dist/notes.txt::dicomqc",
+    "data/venv/z.dcm::dicomqc",
+]
+
+
+def collected(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.outlines if "::" in line and " " not in line]
+
+
+def test_every_file_is_one_item_sorted(run: Runner, dataset: Path) -> None:
+    result = run("--collect-only", "-q", "--dicom-dir=data")
+    assert collected(result) == EXPECTED_IDS
+    assert result.ret == 0
+
+
+def test_dicom_dir_alone_runs_only_the_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")
+    assert collected(result) == EXPECTED_IDS
+
+
+def test_dicom_dir_with_test_paths_runs_both(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "test_unit.py")
+    assert collected(result) == ["test_unit.py::test_unit", *EXPECTED_IDS]
+
+
+def test_ini_dicom_dir_adds_dataset_to_unit_tests(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makeini("[pytest]\ndicom_dir = data\ntestpaths = tests\n")
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "test_unit.py").write_text("def test_unit(): pass\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    assert collected(result) == ["tests/test_unit.py::test_unit", *EXPECTED_IDS]
+
+
+def test_marker_deselects_dataset_and_no_report_is_written(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makeini("[pytest]\ndicom_dir = data\n")
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest("-m", "not dicomqc", "test_unit.py")
+    result.assert_outcomes(passed=1, deselected=6)
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+
+
+def test_dataset_inside_collected_folder_is_collected_once(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", ".")
+    ids = collected(result)
+    assert ids == ["test_unit.py::test_unit", *EXPECTED_IDS] or ids == [*EXPECTED_IDS, "test_unit.py::test_unit"]
+
+
+def test_ignore_and_k_work_inside_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "--ignore=data/build", "-k", "not hidden")
+    assert collected(result) == [i for i in EXPECTED_IDS if "build" not in i and "hidden" not in i]
+
+
+def test_symlinked_directory_is_not_followed(pytester: pytest.Pytester, dataset: Path) -> None:
+    os.symlink(dataset / "a", dataset / "a" / "loop")
+    os.symlink(dataset / "b.dcm", dataset / "link.dcm")
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")
+    ids = collected(result)
+    assert "data/link.dcm::dicomqc" in ids
+    assert not any("loop" in i for i in ids)
+    assert len(ids) == len(EXPECTED_IDS) + 1
+
+
+def test_dataset_outside_rootdir_uses_paths_relative_to_it(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    write_dicom(outside / "one.dcm")
+    result = pytester.runpytest("--collect-only", "-q", f"--dicom-dir={outside}")
+    assert collected(result) == ["one.dcm::dicomqc"]
+
+
+def test_plugin_is_inactive_without_dicom_dir(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
