@@ -77,10 +77,10 @@ class Runner:
         self.pytester = pytester
         self.mode = mode
 
-    def __call__(self, *args: str) -> pytest.RunResult:
+    def __call__(self, *args: str, subprocess: bool = False) -> pytest.RunResult:
         # In-process runs see the plugin imported already by the outer session: nothing to rewrite.
         quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
         options = (*MODES[self.mode], "-p", "no:cacheprovider", *quiet, *args)
-        if self.mode == "xdist":
+        if subprocess or self.mode == "xdist":
             return self.pytester.runpytest_subprocess(*options)
         return self.pytester.runpytest(*options)

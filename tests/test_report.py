@@ -1,0 +1,226 @@
+"""The workbook, read back with openpyxl: one row per collected file in every mode and every ending."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from tests.helpers import MODES, Runner, formula_cells, read_sheet, write_dicom
+
+FILES_HEADER = [
+    "path",
+    "kind",
+    "status",
+    "failed_rules",
+    "warnings",
+    "error",
+    "ImageType",
+    "VOILUTFunction",
+    "rows",
+    "columns",
+    "frames",
+    "samples_per_pixel",
+    "dtype",
+    "mean",
+    "min",
+    "max",
+    "transfer_syntax",
+]
+
+
+@pytest.fixture
+def small_dataset(pytester: pytest.Pytester) -> Path:
+    root = pytester.path / "data"
+    write_dicom(root / "ct" / "ok.dcm", VOILUTFunction="LINEAR")
+    write_dicom(root / "ct" / "derived.dcm", image_type="DERIVED\\SECONDARY")
+    write_dicom(root / "mr" / "u8", modality="MR", pixels=np.full((4, 6), 7, dtype=np.uint8))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "photo.jpg")
+    return root
+
+
+def test_files_sheet_exact_values(run: Runner, small_dataset: Path) -> None:
+    result = run("--dicom-dir=data", "--dicom-report=out.xlsx")
+    assert result.ret == 1
+    report = run.pytester.path / "out.xlsx"
+    rows = read_sheet(report)
+    header = list(rows[0])
+    assert header[: len(FILES_HEADER)] == FILES_HEADER
+    assert header[-4:] == ["original-image", "voi-lut-function", "pixel-dtype-ct-mr", "pixel-dtype-xray"]
+    by_path = {row["path"]: row for row in rows}
+    assert list(by_path) == ["ct/derived.dcm", "ct/ok.dcm", "mr/u8", "photo.jpg"]
+
+    ok = by_path["ct/ok.dcm"]
+    assert (ok["kind"], ok["status"], ok["failed_rules"], ok["error"]) == ("dicom", "passed", None, None)
+    assert (ok["ImageType"], ok["VOILUTFunction"], ok["dtype"]) == ("ORIGINAL\\PRIMARY\\AXIAL", "LINEAR", "int16")
+    assert (ok["rows"], ok["columns"], ok["frames"], ok["samples_per_pixel"]) == (8, 8, 1, 1)
+    assert (ok["min"], ok["max"], ok["mean"]) == (-10, 53, 21.5)
+    assert ok["transfer_syntax"] == "Explicit VR Little Endian"
+    assert (ok["Modality"], ok["SOPClass"]) == ("CT", "CT Image Storage")
+    assert [ok[r] for r in ("original-image", "voi-lut-function", "pixel-dtype-ct-mr", "pixel-dtype-xray")] == [
+        "PASS",
+        "PASS",
+        "PASS",
+        "N/A",
+    ]
+
+    derived = by_path["ct/derived.dcm"]
+    assert (derived["status"], derived["failed_rules"], derived["original-image"]) == (
+        "failed",
+        "original-image",
+        "FAIL",
+    )
+    u8 = by_path["mr/u8"]
+    assert (u8["status"], u8["failed_rules"], u8["dtype"], u8["mean"]) == ("failed", "pixel-dtype-ct-mr", "uint8", 7)
+    photo = by_path["photo.jpg"]
+    assert (photo["kind"], photo["status"], photo["ImageType"], photo["rows"]) == ("non-dicom", "skipped", None, None)
+    assert photo["notes"] == "JPEG image"
+
+    findings = read_sheet(report, "Findings")
+    assert [(f["path"], f["rule"], f["observed"], f["expected"]) for f in findings] == [
+        ("ct/derived.dcm", "original-image", "DERIVED\\SECONDARY", "to contain 'ORIGINAL'"),
+        ("mr/u8", "pixel-dtype-ct-mr", "uint8", "one of [int16, uint16]"),
+    ]
+    summary = {(r["section"], r["item"]): r["value"] for r in read_sheet(report, "Summary")}
+    assert summary[("files", "total")] == 4
+    assert (summary[("status", "passed")], summary[("status", "failed")], summary[("status", "skipped")]) == (1, 2, 1)
+    assert summary[("rule", "original-image")] == 1
+    rules = read_sheet(report, "Rules")
+    assert [r["id"] for r in rules] == ["original-image", "voi-lut-function", "pixel-dtype-ct-mr", "pixel-dtype-xray"]
+    assert formula_cells(report) == 0
+    result.stdout.fnmatch_lines(["dicomqc: 4 files: 1 passed, 2 failed, 1 skipped", f"dicomqc report: {report}"])
+
+
+def test_default_report_path_is_invocation_dir(run: Runner, small_dataset: Path) -> None:
+    run("--dicom-dir=data")
+    assert len(read_sheet(run.pytester.path / "metadata_dicom.xlsx")) == 4
+
+
+@pytest.mark.parametrize("stop", ["-x", "--maxfail=1"])
+def test_stopping_early_lists_the_rest_as_not_run(run: Runner, small_dataset: Path, stop: str) -> None:
+    result = run("--dicom-dir=data", stop)
+    assert result.ret == (2 if run.mode == "xdist" else 1)  # xdist stops early by interrupting its workers
+    rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx")
+    assert sorted(r["path"] for r in rows) == ["ct/derived.dcm", "ct/ok.dcm", "mr/u8", "photo.jpg"]
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("failed") >= 1
+    assert "not run" in statuses
+    assert set(statuses) <= {"passed", "failed", "skipped", "not run"}
+    not_run = [r for r in rows if r["status"] == "not run"]
+    assert all(r["kind"] is None and r["ImageType"] is None for r in not_run)
+
+
+def test_keyboard_interrupt_writes_not_run_rows(run: Runner, small_dataset: Path) -> None:
+    run.pytester.makeconftest(
+        """
+        def pytest_runtest_call(item):
+            if item.path.name == "ok.dcm":
+                raise KeyboardInterrupt
+        """
+    )
+    result = run("--dicom-dir=data", subprocess=True)  # in-process, pytester re-raises the interrupt
+    assert result.ret == 2
+    statuses = {r["path"]: r["status"] for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx")}
+    if run.mode == "xdist":  # the interrupted worker is reported as crashed; the other may finish first
+        assert list(statuses) == ["ct/derived.dcm", "ct/ok.dcm", "mr/u8", "photo.jpg"]
+        assert statuses["ct/ok.dcm"] == "crashed"
+    else:
+        assert statuses == {
+            "ct/derived.dcm": "failed",
+            "ct/ok.dcm": "not run",
+            "mr/u8": "not run",
+            "photo.jpg": "not run",
+        }
+
+
+def test_crashed_worker_gives_crashed_row(pytester: pytest.Pytester, small_dataset: Path) -> None:
+    pytester.makeconftest(
+        """
+        import os
+        def pytest_runtest_call(item):
+            if item.path.name == "ok.dcm":
+                os._exit(1)
+        """
+    )
+    result = Runner(pytester, "xdist")("--dicom-dir=data")
+    assert result.ret == 1
+    statuses = {r["path"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx")}
+    assert statuses == {"ct/derived.dcm": "failed", "ct/ok.dcm": "crashed", "mr/u8": "failed", "photo.jpg": "skipped"}
+
+
+def test_hostile_text_stays_text(run: Runner, pytester: pytest.Pytester) -> None:
+    root = pytester.path / "data"
+    write_dicom(root / "=cmd.dcm", Manufacturer='=HYPERLINK("http://evil","x")', StudyDescription="a\x1bb")
+    write_dicom(root / "+plus.dcm", Manufacturer="+1+2", InstitutionName="@SUM(A1)")
+    write_dicom(root / "minus.dcm", Manufacturer="-2-3")
+    result = run("--dicom-dir=data")
+    assert result.ret == 0
+    report = pytester.path / "metadata_dicom.xlsx"
+    assert formula_cells(report) == 0
+    manufacturers = {r["path"]: r["Manufacturer"] for r in read_sheet(report)}
+    assert manufacturers == {
+        "+plus.dcm": "+1+2",
+        "=cmd.dcm": '=HYPERLINK("http://evil","x")',
+        "minus.dcm": "-2-3",
+    }
+
+
+def _pixel_truth(path: Path) -> np.ndarray | None:
+    """What a training loader sees: ``dcmread(f).pixel_array``, or None where pydicom cannot give it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pydicom.dcmread(path).pixel_array
+        except Exception:
+            return None
+
+
+def test_every_bundled_pydicom_file_gets_one_true_row_in_every_mode(pytester: pytest.Pytester) -> None:
+    root = pytester.path / "data"
+    shutil.copytree(Path(get_testdata_file("CT_small.dcm", download=False)).parent, root)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "extra.jpg")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "extra.png")
+    (root / "extra.txt").write_text("not dicom\n")
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert len(files) > 170
+
+    reports = {}
+    for mode in MODES:
+        result = Runner(pytester, mode)("--dicom-dir=data", f"--dicom-report={mode}.xlsx")
+        assert result.ret == 1
+        assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+        reports[mode] = read_sheet(pytester.path / f"{mode}.xlsx")
+
+    rows = reports["plain"]
+    assert sorted(r["path"] for r in rows) == files
+    kinds = {r["path"]: r["kind"] for r in rows}
+    assert {kinds[f] for f in ("README.txt", "test1.json", "zipMR.gz", "extra.jpg", "extra.png")} == {"non-dicom"}
+    assert (kinds["no_meta.dcm"], kinds["ExplVR_LitEndNoMeta.dcm"], kinds["dicomdirtests/DICOMDIR"]) == (
+        "unreadable",
+        "dicom",
+        "dicom",
+    )
+    checked = 0
+    for row in rows:
+        assert row["status"] in {"passed", "failed", "skipped"}
+        assert (row["status"] == "skipped") == (row["kind"] == "non-dicom")
+        truth = _pixel_truth(root / row["path"]) if row["kind"] == "dicom" else None
+        if truth is None:
+            continue
+        checked += 1
+        ds = pydicom.dcmread(root / row["path"], stop_before_pixels=True)
+        assert row["dtype"] == truth.dtype.name, row["path"]
+        assert (row["min"], row["max"]) == (truth.min().item(), truth.max().item()), row["path"]
+        assert row["mean"] == pytest.approx(truth.mean(), rel=1e-6), row["path"]
+        assert row["rows"] == ds.Rows and row["columns"] == ds.Columns, row["path"]
+        assert row["ImageType"] == ("\\".join(ds.ImageType) if "ImageType" in ds else None), row["path"]
+        assert row["VOILUTFunction"] == ds.get("VOILUTFunction"), row["path"]
+    assert checked > 80
+    for mode in ("no-xdist", "xdist"):
+        assert reports[mode] == rows, mode
