@@ -51,9 +51,16 @@ def sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
 
 
 def display_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` with ``/`` separators; undecodable bytes shown as ``\\xNN``."""
-    relative = path.relative_to(root).as_posix()
-    return os.fsencode(relative).decode("utf-8", "backslashreplace")
+    """``path`` relative to ``root`` with ``/`` separators, as :func:`printable` text."""
+    return printable(path.relative_to(root).as_posix())
+
+
+def printable(name: str) -> str:
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 are shown as ``\\xNN``.
+
+    Python keeps such bytes as lone surrogates, which execnet (xdist), terminals and XML refuse.
+    """
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def claim_of(head: bytes, name: str) -> Claim:

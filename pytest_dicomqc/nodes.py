@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dicomqc.discover import display_path, sorted_entries
+from pytest_dicomqc.discover import display_path, printable, sorted_entries
 from pytest_dicomqc.pipeline import check_file
 from pytest_dicomqc.record import KIND_NON_DICOM, FileRecord
 from pytest_dicomqc.settings import Settings
@@ -27,10 +27,14 @@ class DatasetDirectory(pytest.Directory):
             path = Path(entry.path)
             if ihook.pytest_ignore_collect(collection_path=path, config=self.config):
                 continue
+            # Names and ids as pytest builds them, but with undecodable bytes escaped: both travel
+            # to the xdist controller (ids, keywords), which refuses lone surrogates.
+            name = printable(entry.name)
+            nodeid = f"{self.nodeid}/{name}" if self.nodeid else name
             if entry.is_dir(follow_symlinks=False):
-                yield DatasetDirectory.from_parent(self, path=path)
+                yield DatasetDirectory.from_parent(self, path=path, name=name, nodeid=nodeid)
             elif entry.is_file():
-                yield DicomFile.from_parent(self, path=path)
+                yield DicomFile.from_parent(self, path=path, name=name, nodeid=nodeid)
 
 
 class DicomFile(pytest.File):
@@ -66,8 +70,9 @@ class DicomItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{ITEM_NAME}: {self.relpath}"
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        # printable: the location travels to the xdist controller, which refuses undecodable names
+        return printable(str(self.path)), None, f"{ITEM_NAME}: {self.relpath}"
 
 
 def failure_text(record: FileRecord) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -159,8 +160,10 @@ def test_hostile_text_stays_text(run: Runner, pytester: pytest.Pytester) -> None
     write_dicom(root / "=cmd.dcm", Manufacturer='=HYPERLINK("http://evil","x")', StudyDescription="a\x1bb")
     write_dicom(root / "+plus.dcm", Manufacturer="+1+2", InstitutionName="@SUM(A1)")
     write_dicom(root / "minus.dcm", Manufacturer="-2-3")
-    result = run("--dicom-dir=data")
+    write_dicom(root / os.fsdecode(b"not-utf8-\xff.dcm"), Manufacturer="bytes")
+    result = run("--dicom-dir=data", "-rA")
     assert result.ret == 0
+    result.stdout.fnmatch_lines(["PASSED data/not-utf8-\\xff.dcm::dicomqc"])
     report = pytester.path / "metadata_dicom.xlsx"
     assert formula_cells(report) == 0
     manufacturers = {r["path"]: r["Manufacturer"] for r in read_sheet(report)}
@@ -168,6 +171,7 @@ def test_hostile_text_stays_text(run: Runner, pytester: pytest.Pytester) -> None
         "+plus.dcm": "+1+2",
         "=cmd.dcm": '=HYPERLINK("http://evil","x")',
         "minus.dcm": "-2-3",
+        "not-utf8-\\xff.dcm": "bytes",
     }
 
 
