@@ -85,7 +85,7 @@ def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Ex
     try:
         ds = dcmread(path, force=claim is not Claim.PREAMBLE)
         if not _plausible(ds, minimum=1 if claim is Claim.PREAMBLE else 2):
-            raise InvalidDicomError("no DICOM data elements found")
+            raise InvalidDicomError(f"no DICOM data elements found: empty or truncated data set ({size} bytes)")
     except (InvalidDicomError, EOFError) as exc:
         if claim is Claim.HEADERLESS:
             return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])

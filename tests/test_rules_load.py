@@ -384,7 +384,7 @@ def test_error_message(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize("bad_id", ["Upper", "under_score", "-leading-dash", "sp ace", "12", "''", "[a]"])
 def test_bad_rule_id(bad_id: str) -> None:
-    message = parse_error(one_rule(f"tag: Rows\nmin: 1\n").replace("id: only", f"id: {bad_id}"))
+    message = parse_error(one_rule("tag: Rows\nmin: 1\n").replace("id: only", f"id: {bad_id}"))
     assert message == "rules.yaml:3:9: rule 'id' must be lowercase letters, digits and '-'"
 
 
