@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import warnings
 from pathlib import Path
 
@@ -98,9 +99,14 @@ def test_files_sheet_exact_values(run: Runner, small_dataset: Path) -> None:
     result.stdout.fnmatch_lines(["dicomqc: 4 files: 1 passed, 2 failed, 1 skipped", f"dicomqc report: {report}"])
 
 
-def test_default_report_path_is_invocation_dir(run: Runner, small_dataset: Path) -> None:
+def test_default_report_path_is_invocation_dir_with_normal_permissions(run: Runner, small_dataset: Path) -> None:
     run("--dicom-dir=data")
-    assert len(read_sheet(run.pytester.path / "metadata_dicom.xlsx")) == 4
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    assert len(read_sheet(report)) == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o666 & ~umask  # readable by the data managers' group too
+    assert [p.name for p in run.pytester.path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 @pytest.mark.parametrize("stop", ["-x", "--maxfail=1"])

@@ -8,7 +8,6 @@ cut visibly at Excel's 32,767-character limit.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -58,13 +57,14 @@ def write_workbook(
         ["id", "severity", "target", "operator", "operand", "allow_missing", "when", "description", "line"],
         _rule_rows(ruleset),
     )
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
+    # Beside the target (same file system, so the rename is atomic); created like any new file,
+    # with the user's umask, unlike mkstemp's owner-only mode.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         workbook.save(temporary)
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        temporary.unlink(missing_ok=True)
         raise
 
 
