@@ -67,10 +67,10 @@ def claim_of(head: bytes, name: str) -> Claim:
     """Classify a file from its first :data:`HEAD_SIZE` bytes and its name."""
     if head[128:132] == b"DICM":
         return Claim.PREAMBLE
+    if os.path.splitext(name)[1].lower() in DICOM_EXTENSIONS:
+        return Claim.EXTENSION  # a .dcm that cannot be parsed is unreadable, whatever its first bytes
     if _looks_like_dataset_start(head):
         return Claim.HEADERLESS
-    if os.path.splitext(name)[1].lower() in DICOM_EXTENSIONS:
-        return Claim.EXTENSION
     return Claim.NONE
 
 

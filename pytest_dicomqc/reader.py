@@ -84,7 +84,7 @@ def _head(path: Path) -> tuple[bytes | None, int]:
 def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Extraction:
     try:
         ds = dcmread(path, force=claim is not Claim.PREAMBLE)
-        if not _plausible(ds, minimum=1 if claim is Claim.PREAMBLE else 2):
+        if not _plausible(ds, claim):
             raise InvalidDicomError(f"no DICOM data elements found: empty or truncated data set ({size} bytes)")
     except (InvalidDicomError, EOFError) as exc:
         if claim is Claim.HEADERLESS:
@@ -99,11 +99,17 @@ def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Ex
     return extraction
 
 
-def _plausible(ds: Dataset, minimum: int) -> bool:
-    """Whether the parse found real elements: garbage read with ``force`` yields one or two nonsense tags."""
-    # keys(), not iteration: iterating converts every raw value and can raise on malformed ones
-    known = sum(1 for tag in ds.keys() if dictionary_has_tag(tag) or tag.is_private)  # noqa: SIM118
-    return known >= minimum
+def _plausible(ds: Dataset, claim: Claim) -> bool:
+    """Whether the parse found a real data set, not the one or two nonsense elements garbage yields.
+
+    A valid file meta group (with a transfer syntax) vouches for any element after it, private
+    ones included; without it, standard elements must be found (garbage often parses as an
+    odd, "private" group).
+    """
+    tags = list(ds.keys())  # keys(), not iteration: iterating converts values and can raise on bad ones
+    if claim is Claim.PREAMBLE and "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
+        return len(tags) >= 1
+    return sum(1 for tag in tags if dictionary_has_tag(tag)) >= 2
 
 
 def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:

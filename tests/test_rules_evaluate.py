@@ -369,11 +369,6 @@ def test_evaluate_loaded_default_style_rules() -> None:
     assert evaluate(ruleset, with_pixels)[0] == {"voi": FAIL, "has-pixels": FAIL}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load.py check('equals') joins a list operand as text ('1\\\\1') while DS values arrive as "
-    "floats ('1.0\\\\1.0'), so 'equals: [1, 1]' fails on PixelSpacing 1\\\\1",
-)
 def test_equals_list_of_numbers_matches_decimal_string_values() -> None:
     ruleset = parse_rules(
         "version: 1\nrules:\n  - id: spacing\n    tag: PixelSpacing\n    equals: [1, 1]\n", "rules.yaml"

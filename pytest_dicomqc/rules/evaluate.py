@@ -73,6 +73,8 @@ def holds(check: Check, value: Value) -> bool:
         return False
     values = value if isinstance(value, list) else [value]
     if operator == "equals":
+        if isinstance(operand, tuple):  # value by value: [1, 1] equals DS "1.0\\1.0"
+            return len(values) == len(operand) and all(_same(v, o) for v, o in zip(values, operand, strict=True))
         return _same(display(value), operand)
     if operator == "in":
         assert isinstance(operand, tuple)

@@ -34,8 +34,9 @@ OPERATORS = ("equals", "in", "not_in", "contains", "not_contains", "matches", "m
 RULE_KEYS = ("id", "description", "tag", "pixel", "file", "severity", "allow_missing", "when", "message")
 TOP_KEYS = ("version", "rules", "columns", "non_dicom")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
-_HEX_TAG = re.compile(r"\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
+_HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
 _MAX_BYTES = 1_000_000
+MESSAGE_FIELDS = ("id", "target", "observed", "expected")
 
 
 class RulesError(Exception):
@@ -51,7 +52,16 @@ class _Mapping(dict[str, Any]):
 
 
 class _Sequence(list[Any]):
+    """A YAML list that remembers where it and each of its items stand."""
+
     mark: yaml.Mark
+    marks: list[yaml.Mark]
+
+
+class _Int(int):
+    """An integer that keeps its YAML spelling: ``00100010`` is octal to YAML 1.1, a tag to us."""
+
+    text: str
 
 
 class _Loader(yaml.SafeLoader):
@@ -74,11 +84,18 @@ class _Loader(yaml.SafeLoader):
     def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> _Sequence:
         sequence = _Sequence(self.construct_object(child, deep=True) for child in node.value)
         sequence.mark = node.start_mark
+        sequence.marks = [child.start_mark for child in node.value]
         return sequence
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> _Int:
+        number = _Int(super().construct_yaml_int(node))
+        number.text = str(node.value)
+        return number
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def load_rules(path: Path) -> RuleSet:
@@ -128,7 +145,7 @@ class _Schema:
         rules_node = document.get("rules")
         if not isinstance(rules_node, _Sequence):
             raise self.fail(document.marks.get("rules", document.mark), "'rules' must be a list of rules")
-        rules = tuple(self.rule(node) for node in rules_node)
+        rules = tuple(self.rule(node, mark) for node, mark in zip(rules_node, rules_node.marks, strict=True))
         seen: set[str] = set()
         for rule_node, rule in zip(rules_node, rules, strict=True):
             if rule.id in seen:
@@ -143,11 +160,9 @@ class _Schema:
         columns = tuple(self.tag_target(name, document.marks["columns"]) for name in columns_node)
         return RuleSet(source=self.source, rules=rules, columns=columns, non_dicom=non_dicom)
 
-    def rule(self, node: Any) -> Rule:
+    def rule(self, node: Any, mark: yaml.Mark) -> Rule:
         if not isinstance(node, _Mapping):
-            raise self.fail(
-                getattr(node, "mark", None), "each rule must be a mapping with 'id', a target and an operator"
-            )
+            raise self.fail(mark, "each rule must be a mapping with 'id', a target and an operator")
         self.known_keys(node, RULE_KEYS + OPERATORS, "rule key")
         rule_id = node.get("id")
         if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
@@ -166,6 +181,8 @@ class _Schema:
         for key in ("description", "message"):
             if not isinstance(node.get(key, ""), str):
                 raise self.fail(node.marks[key], f"'{key}' must be text")
+        if "message" in node:
+            self.message_template(node["message"], node.marks["message"])
         return Rule(
             id=rule_id,
             target=target,
@@ -177,6 +194,13 @@ class _Schema:
             message=node.get("message", ""),
             line=node.mark.line + 1,
         )
+
+    def message_template(self, template: str, mark: yaml.Mark) -> None:
+        try:
+            template.format(**dict.fromkeys(MESSAGE_FIELDS, ""))
+        except (KeyError, IndexError, ValueError) as exc:
+            known = ", ".join("{" + name + "}" for name in MESSAGE_FIELDS)
+            raise self.fail(mark, f"'message' has an unknown or broken placeholder ({exc}); known: {known}") from None
 
     def conditions(self, node: Any, mark: yaml.Mark | None) -> tuple[Condition, ...]:
         if node is None:
@@ -218,8 +242,8 @@ class _Schema:
                 raise self.fail(mark, f"'{operator}' needs a non-empty list of values")
             value = tuple(operand)
         elif operator == "equals":
-            if isinstance(operand, list) and all(_is_scalar(o) for o in operand):
-                value = "\\".join(str(o) for o in operand)
+            if isinstance(operand, list) and operand and all(_is_scalar(o) for o in operand):
+                value = tuple(operand)
             elif _is_scalar(operand):
                 value = operand
             else:
@@ -262,8 +286,8 @@ class _Schema:
         return Target(source, name)
 
     def tag_target(self, name: Any, mark: yaml.Mark) -> Target:
-        if isinstance(name, int) and not isinstance(name, bool):
-            name = f"{name:08d}"  # YAML reads 00280010 as an integer
+        if isinstance(name, _Int):
+            name = name.text  # as written: YAML reads 00280010 as an (octal) integer
         if not isinstance(name, str):
             raise self.fail(mark, f"a tag is a DICOM keyword or '(gggg,eeee)', not {name!r}")
         hex_match = _HEX_TAG.fullmatch(name.strip())

@@ -1,0 +1,361 @@
+"""Unit tests of writers/excel.py: hostile text stays text, the sheet layout, atomic replacement."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from pytest_dicomqc.discover import display_path
+from pytest_dicomqc.record import FileRecord, Finding, ReportRow, Scalar
+from pytest_dicomqc.rules.load import parse_rules
+from pytest_dicomqc.rules.model import RuleSet
+from pytest_dicomqc.writers.excel import write_workbook
+
+RULES = parse_rules(
+    "version: 1\n"
+    "rules:\n"
+    "  - id: original-image\n"
+    '    description: \'=HYPERLINK("http://x","rules")\'\n'
+    "    tag: ImageType\n"
+    "    contains: ORIGINAL\n"
+    "  - id: big-enough\n"
+    "    pixel: rows\n"
+    "    min: 256\n"
+    "    severity: warning\n"
+    "    when: {Modality: [CT, MR]}\n",
+    "rules.yaml",
+)
+VALUE_COLUMNS = ["ImageType", "VOILUTFunction", "rows", "mean", "Manufacturer", "notes"]
+FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error"]
+HYPERLINK = '=HYPERLINK("http://x","y")'
+LONG = "A" * 40_000
+TRUNCATED = "…[truncated]"
+# What goes into a cell and what must come back out of it.
+HOSTILE = {
+    "formula": (HYPERLINK, HYPERLINK),
+    "plus": ("+1", "+1"),
+    "minus": ("-1", "-1"),
+    "at": ("@SUM(A1)", "@SUM(A1)"),
+    "iso2022": ("\x1b$B;3ED\x1b(B", "$B;3ED(B"),
+    "controls": ("a\x00\x07b", "ab"),
+    "surrogate": ("x\udcffy", "x\\udcffy"),
+}
+
+
+def make_record(path: str, values: dict[str, Scalar], findings: Sequence[Finding] = (), **fields: Any) -> FileRecord:
+    results = {"original-image": "PASS", "big-enough": "PASS"}
+    results.update(fields.pop("results", {}))
+    defaults: dict[str, Any] = {"kind": "dicom", "verdict": "passed", "error": ""}
+    defaults.update(fields)
+    return FileRecord(path=path, values=values, results=results, findings=tuple(findings), **defaults)
+
+
+def write(
+    path: Path,
+    rows: Sequence[ReportRow],
+    ruleset: RuleSet = RULES,
+    run_facts: Sequence[tuple[str, Scalar]] = (),
+) -> Path:
+    write_workbook(path, rows, ruleset, VALUE_COLUMNS, run_facts)
+    return path
+
+
+def sheet_rows(report: Path, sheet: str) -> list[tuple[Any, ...]]:
+    workbook = openpyxl.load_workbook(report)
+    return list(workbook[sheet].iter_rows(values_only=True))
+
+
+def records_by_path(report: Path) -> dict[str, dict[str, Any]]:
+    header, *rows = sheet_rows(report, "Files")
+    return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def hostile_rows() -> list[ReportRow]:
+    rows = []
+    for name, (text, _) in HOSTILE.items():
+        finding = Finding("original-image", "error", text, "to contain 'ORIGINAL'", f"ImageType = {text}")
+        record = make_record(
+            f"{name}.dcm",
+            {"ImageType": text, "Manufacturer": text, "rows": 512, "mean": 1.25, "notes": text},
+            [finding],
+            verdict="failed",
+            error=text,
+            results={"original-image": "FAIL"},
+        )
+        rows.append(ReportRow(f"{name}.dcm", "failed", record))
+    rows.append(ReportRow("long.dcm", "passed", make_record("long.dcm", {"Manufacturer": LONG})))
+    return rows
+
+
+@pytest.fixture
+def hostile_report(tmp_path: Path) -> Path:
+    facts: list[tuple[str, Scalar]] = [("rules", HYPERLINK), ("seed", "=1+1"), ("files", 8)]
+    return write(tmp_path / "report.xlsx", hostile_rows(), run_facts=facts)
+
+
+# --- hostile text -----------------------------------------------------------------------------
+
+
+def test_no_formula_cells_anywhere(hostile_report: Path) -> None:
+    workbook = openpyxl.load_workbook(hostile_report)
+    formulas = [
+        f"{sheet.title}!{cell.coordinate}"
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.data_type == "f"
+    ]
+    assert formulas == []
+
+
+def test_hyperlink_text_is_a_string_cell(hostile_report: Path) -> None:
+    workbook = openpyxl.load_workbook(hostile_report)
+    cell = workbook["Files"]["A2"]
+    assert cell.value == "formula.dcm"
+    imagetype = workbook["Files"].cell(row=2, column=len(FIXED_HEADER) + 1)
+    assert (imagetype.value, imagetype.data_type) == (HYPERLINK, "s")
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_text_comes_back_as_text(hostile_report: Path, name: str) -> None:
+    expected = HOSTILE[name][1]
+    row = records_by_path(hostile_report)[f"{name}.dcm"]
+    assert (row["ImageType"], row["Manufacturer"], row["notes"], row["error"]) == (expected,) * 4
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_text_in_findings(hostile_report: Path, name: str) -> None:
+    expected = HOSTILE[name][1]
+    findings = [row for row in sheet_rows(hostile_report, "Findings")[1:] if row[0] == f"{name}.dcm"]
+    assert findings == [
+        (f"{name}.dcm", "original-image", "error", expected, "to contain 'ORIGINAL'", f"ImageType = {expected}")
+    ]
+
+
+def test_long_text_is_cut_visibly(hostile_report: Path) -> None:
+    text = records_by_path(hostile_report)["long.dcm"]["Manufacturer"]
+    assert len(text) <= 32_767
+    assert text.endswith(TRUNCATED)
+    assert text == "A" * (32_767 - len(TRUNCATED)) + TRUNCATED
+
+
+def test_numbers_stay_numbers(hostile_report: Path) -> None:
+    row = records_by_path(hostile_report)["plus.dcm"]
+    assert (row["rows"], type(row["rows"])) == (512, int)
+    assert (row["mean"], type(row["mean"])) == (1.25, float)
+
+
+def test_non_utf8_path(tmp_path: Path) -> None:
+    dataset = tmp_path / "data"
+    name = os.fsdecode(b"scan\xff.dcm")
+    shown = display_path(dataset / "sub" / name, dataset)
+    assert shown == "sub/scan\\xff.dcm"
+    report = write(tmp_path / "report.xlsx", [ReportRow(shown, "passed", make_record(shown, {}))])
+    assert list(records_by_path(report)) == ["sub/scan\\xff.dcm"]
+
+
+def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
+    summary = sheet_rows(hostile_report, "Summary")
+    assert [row for row in summary if row[0] == "run"] == [
+        ("run", "rules", HYPERLINK, None),
+        ("run", "seed", "=1+1", None),
+        ("run", "files", 8, None),
+    ]
+    rules = sheet_rows(hostile_report, "Rules")
+    assert rules[1][7] == '=HYPERLINK("http://x","rules")'
+
+
+# --- layout -----------------------------------------------------------------------------------
+
+
+def test_sheets_in_order(hostile_report: Path) -> None:
+    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Rules"]
+
+
+def test_files_header(hostile_report: Path) -> None:
+    header = sheet_rows(hostile_report, "Files")[0]
+    assert list(header) == [*FIXED_HEADER, *VALUE_COLUMNS, "original-image", "big-enough"]
+
+
+def test_one_files_row_per_report_row_in_order(hostile_report: Path) -> None:
+    paths = [row[0] for row in sheet_rows(hostile_report, "Files")[1:]]
+    assert paths == [*(f"{name}.dcm" for name in HOSTILE), "long.dcm"]
+
+
+@pytest.fixture
+def mixed_report(tmp_path: Path) -> Path:
+    failed = make_record(
+        "a/failed.dcm",
+        {"ImageType": "DERIVED\\PRIMARY", "rows": 128, "mean": 0.5},
+        [
+            Finding("original-image", "error", "DERIVED\\PRIMARY", "to contain 'ORIGINAL'", "ImageType = DERIVED"),
+            Finding("big-enough", "warning", "128", ">= 256", "pixel.rows = 128, expected >= 256"),
+        ],
+        verdict="failed",
+        results={"original-image": "FAIL", "big-enough": "WARN"},
+    )
+    other = make_record(
+        "b/other.png",
+        {"notes": "PNG image"},
+        kind="non-dicom",
+        verdict="skipped",
+        results=dict.fromkeys(["original-image", "big-enough"], "N/A"),
+    )
+    rows = [
+        ReportRow("a/failed.dcm", "failed", failed),
+        ReportRow("b/other.png", "skipped", other),
+        ReportRow("c/never.dcm", "not run", None, error="interrupted"),
+        ReportRow("d/crash.dcm", "crashed", None),
+    ]
+    return write(tmp_path / "mixed.xlsx", rows, run_facts=[("workers", 2)])
+
+
+def test_files_rows(mixed_report: Path) -> None:
+    rows = records_by_path(mixed_report)
+    assert rows["a/failed.dcm"] == {
+        "path": "a/failed.dcm",
+        "kind": "dicom",
+        "status": "failed",
+        "failed_rules": "original-image",
+        "warnings": "big-enough",
+        "error": None,
+        "ImageType": "DERIVED\\PRIMARY",
+        "VOILUTFunction": None,
+        "rows": 128,
+        "mean": 0.5,
+        "Manufacturer": None,
+        "notes": None,
+        "original-image": "FAIL",
+        "big-enough": "WARN",
+    }
+    assert (rows["b/other.png"]["kind"], rows["b/other.png"]["status"], rows["b/other.png"]["notes"]) == (
+        "non-dicom",
+        "skipped",
+        "PNG image",
+    )
+
+
+def test_not_run_row_is_written(mixed_report: Path) -> None:
+    row = records_by_path(mixed_report)["c/never.dcm"]
+    assert (row["path"], row["status"], row["error"]) == ("c/never.dcm", "not run", "interrupted")
+    assert [row[name] for name in ["kind", "failed_rules", "warnings", *VALUE_COLUMNS]] == [None] * (
+        3 + len(VALUE_COLUMNS)
+    )
+    assert (row["original-image"], row["big-enough"]) == (None, None)
+    assert records_by_path(mixed_report)["d/crash.dcm"]["status"] == "crashed"
+
+
+def test_summary_counts(mixed_report: Path) -> None:
+    summary = [row[:3] for row in sheet_rows(mixed_report, "Summary")[1:]]
+    assert summary == [
+        ("files", "total", 4),
+        ("status", "passed", 0),
+        ("status", "failed", 1),
+        ("status", "skipped", 1),
+        ("status", "waived", 0),
+        ("status", "not run", 1),
+        ("status", "crashed", 1),
+        ("kind", "dicom", 1),
+        ("kind", "non-dicom", 1),
+        ("rule", "original-image", 1),
+        ("rule", "big-enough", 1),
+        ("run", "workers", 2),
+    ]
+    details = {row[1]: row[3] for row in sheet_rows(mixed_report, "Summary") if row[0] == "rule"}
+    assert details["big-enough"] == "warning; applicable 1, passed 0, failed 0, warned 1, not applicable 1"
+
+
+def test_findings_sheet(mixed_report: Path) -> None:
+    assert sheet_rows(mixed_report, "Findings") == [
+        ("path", "rule", "severity", "observed", "expected", "message"),
+        ("a/failed.dcm", "original-image", "error", "DERIVED\\PRIMARY", "to contain 'ORIGINAL'", "ImageType = DERIVED"),
+        ("a/failed.dcm", "big-enough", "warning", "128", ">= 256", "pixel.rows = 128, expected >= 256"),
+    ]
+
+
+def test_rules_sheet(mixed_report: Path) -> None:
+    assert sheet_rows(mixed_report, "Rules") == [
+        ("id", "severity", "target", "operator", "operand", "allow_missing", "when", "description", "line"),
+        (
+            "original-image",
+            "error",
+            "ImageType",
+            "contains",
+            "to contain 'ORIGINAL'",
+            False,
+            None,
+            '=HYPERLINK("http://x","rules")',
+            3,
+        ),
+        ("big-enough", "warning", "pixel.rows", "min", ">= 256", False, "Modality one of [CT, MR]", None, 7),
+    ]
+
+
+def test_empty_run(tmp_path: Path) -> None:
+    report = write(tmp_path / "empty.xlsx", [])
+    assert sheet_rows(report, "Files") == [(*FIXED_HEADER, *VALUE_COLUMNS, "original-image", "big-enough")]
+    assert sheet_rows(report, "Findings") == [("path", "rule", "severity", "observed", "expected", "message")]
+
+
+# --- atomic writing ---------------------------------------------------------------------------
+
+
+_REAL_SAVE = openpyxl.Workbook.save
+
+
+def _failing_save(self: openpyxl.Workbook, filename: str) -> None:
+    """Writes the whole temporary file, then fails as a full disk or a failing fsync would."""
+    _REAL_SAVE(self, filename)
+    raise OSError(28, "No space left on device")
+
+
+def test_failed_save_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = write(tmp_path / "report.xlsx", hostile_rows())
+    before = report.read_bytes()
+    monkeypatch.setattr(openpyxl.Workbook, "save", _failing_save)
+    with pytest.raises(OSError, match="No space left on device"):
+        write(report, [ReportRow("other.dcm", "not run")])
+    assert report.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["report.xlsx"]
+
+
+def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openpyxl.Workbook, "save", _failing_save)
+    with pytest.raises(OSError, match="No space left on device"):
+        write(tmp_path / "report.xlsx", hostile_rows())
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupted_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(self: openpyxl.Workbook, filename: str) -> None:
+        _REAL_SAVE(self, filename)
+        raise KeyboardInterrupt
+
+    report = write(tmp_path / "report.xlsx", [])
+    before = report.read_bytes()
+    monkeypatch.setattr(openpyxl.Workbook, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write(report, hostile_rows())
+    assert report.read_bytes() == before
+    assert os.listdir(tmp_path) == ["report.xlsx"]
+
+
+def test_rewrite_replaces_previous_report(tmp_path: Path) -> None:
+    report = write(tmp_path / "report.xlsx", hostile_rows())
+    write(report, [ReportRow("only.dcm", "not run")])
+    assert list(records_by_path(report)) == ["only.dcm"]
+    assert os.listdir(tmp_path) == ["report.xlsx"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_report_permissions_follow_umask(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.txt"
+    probe.write_text("", encoding="utf-8")  # created the ordinary way, so its mode reflects the umask
+    report = write(tmp_path / "report.xlsx", [])
+    assert stat.S_IMODE(report.stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)

@@ -1,0 +1,441 @@
+"""Unit tests of reader.py / pipeline.py: every pydicom test file and hostile generated files.
+
+The reference for pixel statistics is pydicom's own ``pixel_array``, the array a training loader
+would get.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom import Dataset, FileMetaDataset, uid
+from pydicom.data import get_testdata_file
+from pydicom.multival import MultiValue
+
+import pytest_dicomqc
+from pytest_dicomqc.pipeline import check_file, wanted_tags
+from pytest_dicomqc.record import FileRecord
+from pytest_dicomqc.rules.load import load_rules, parse_rules
+from pytest_dicomqc.rules.model import RuleSet
+
+TEST_FILES = Path(os.path.dirname(get_testdata_file("CT_small.dcm", download=False)))
+DEFAULT_RULES = load_rules(Path(pytest_dicomqc.__file__).parent / "rules.yaml")
+KINDS = {"dicom", "unreadable", "non-dicom"}
+VERDICTS = {"passed", "failed", "skipped"}
+PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
+PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+WIRE_TYPES = {str, int, float, bool, type(None), list, dict}
+
+
+def _all_test_files() -> list[str]:
+    found = []
+    for folder, _dirs, names in os.walk(TEST_FILES):
+        found += [(Path(folder) / name).relative_to(TEST_FILES).as_posix() for name in names]
+    return sorted(found)
+
+
+ALL_FILES = _all_test_files()
+
+
+def check(path: Path, relpath: str | None = None, ruleset: RuleSet = DEFAULT_RULES) -> FileRecord:
+    return check_file(path, relpath or path.name, ruleset, wanted_tags(ruleset))
+
+
+@functools.cache
+def record_of(relpath: str) -> FileRecord:
+    return check(TEST_FILES / relpath, relpath)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What plain pydicom makes of a file: the data set (if ``dcmread`` works) and ``pixel_array``."""
+
+    ds: Dataset | None
+    array: np.ndarray | None
+
+
+@functools.cache
+def reference(relpath: str) -> Reference:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(TEST_FILES / relpath)
+        except Exception:
+            return Reference(None, None)
+        try:
+            return Reference(ds, ds.pixel_array)
+        except Exception:
+            return Reference(ds, None)
+
+
+DECODABLE = [f for f in ALL_FILES if reference(f).array is not None]
+UNDECODABLE = [f for f in ALL_FILES if reference(f).ds is not None and reference(f).array is None]
+WITH_IMAGE_TYPE = [f for f in ALL_FILES if reference(f).ds is not None and "ImageType" in reference(f).ds]
+
+
+def expected_pixel_summary(ds: Dataset, array: np.ndarray) -> dict[str, Any]:
+    """The Files sheet's pixel columns, computed from the whole ``pixel_array``."""
+    frames = int(ds.get("NumberOfFrames") or 1)
+    shape = array.shape[1:] if frames > 1 else array.shape
+    return {
+        "rows": shape[0],
+        "columns": shape[1],
+        "frames": array.shape[0] if frames > 1 else 1,
+        "samples_per_pixel": shape[2] if len(shape) == 3 else 1,
+        "dtype": array.dtype.name,
+        "min": array.min().item(),
+        "max": array.max().item(),
+    }
+
+
+def wire_type_errors(value: Any, where: str = "wire") -> list[str]:
+    """Every place in ``value`` whose type is not an exact builtin execnet can send."""
+    errors = [] if type(value) in WIRE_TYPES else [f"{where}: {type(value).__qualname__}"]
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                errors.append(f"{where} key {key!r}: {type(key).__qualname__}")
+            errors += wire_type_errors(item, f"{where}[{key!r}]")
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            errors += wire_type_errors(item, f"{where}[{index}]")
+    return errors
+
+
+def write_dicom(path: Path, pixels: np.ndarray, **keywords: Any) -> Path:
+    """A small explicit-VR little-endian CT file; ``pixels`` is (rows, columns) or (frames, rows, columns)."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.10.999.7"
+    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds.SOPClassUID = uid.CTImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality = "CT"
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    if pixels.ndim == 3:
+        ds.NumberOfFrames = pixels.shape[0]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = pixels.dtype.itemsize * 8
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    ds.PixelData = pixels.tobytes()
+    for keyword, value in keywords.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+# --- every bundled pydicom test file ----------------------------------------------------------
+
+
+def test_bundled_test_files_are_there() -> None:
+    # Guards the parametrisations below against an empty or undecodable folder.
+    assert len(ALL_FILES) > 100
+    assert len(DECODABLE) > 50
+    assert len(UNDECODABLE) > 10
+
+
+@pytest.mark.parametrize("relpath", ALL_FILES)
+def test_one_record_per_file(relpath: str) -> None:
+    record = record_of(relpath)
+    assert record.path == relpath
+    assert record.kind in KINDS
+    assert record.verdict in VERDICTS
+    assert list(record.results) == [rule.id for rule in DEFAULT_RULES.rules]
+    assert [f.rule_id for f in record.findings] == [r for r, v in record.results.items() if v in ("FAIL", "WARN")]
+    if record.kind == "unreadable":
+        assert record.verdict == "failed"
+        assert record.error != ""
+    if record.kind != "dicom":
+        assert set(record.results.values()) == {"N/A"}
+
+
+@pytest.mark.parametrize("relpath", ALL_FILES)
+def test_record_travels_as_exact_builtins(relpath: str) -> None:
+    record = record_of(relpath)
+    wire = record.to_wire()
+    assert wire_type_errors(wire) == []
+    assert FileRecord.from_wire(wire) == record
+
+
+@pytest.mark.parametrize("relpath", DECODABLE)
+def test_pixel_summary_equals_pixel_array(relpath: str) -> None:
+    ds, array = reference(relpath).ds, reference(relpath).array
+    assert ds is not None
+    assert array is not None
+    record = record_of(relpath)
+    assert record.kind == "dicom"
+    assert record.error == ""
+    summary = {name: record.values[name] for name in PIXEL_FIELDS if name != "mean"}
+    expected = expected_pixel_summary(ds, array)
+    assert summary == expected
+    assert type(summary["min"]) is type(expected["min"])
+    assert type(summary["max"]) is type(expected["max"])
+    assert record.values["mean"] == pytest.approx(float(array.mean(dtype=np.float64)), rel=1e-6)
+
+
+@pytest.mark.parametrize("relpath", UNDECODABLE)
+def test_no_pixel_summary_where_pixel_array_fails(relpath: str) -> None:
+    ds = reference(relpath).ds
+    assert ds is not None
+    record = record_of(relpath)
+    assert {name: record.values[name] for name in PIXEL_FIELDS} == dict.fromkeys(PIXEL_FIELDS)
+    if any(keyword in ds for keyword in PIXEL_KEYWORDS):
+        # pixel data a training loader cannot decode fails the file, and says why
+        assert record.error != ""
+        assert record.verdict == "failed"
+    else:
+        assert record.error == ""
+
+
+@pytest.mark.parametrize("relpath", WITH_IMAGE_TYPE)
+def test_image_type_is_joined_as_dicom_writes_it(relpath: str) -> None:
+    ds = reference(relpath).ds
+    assert ds is not None
+    value = ds.ImageType
+    expected = "\\".join(value) if isinstance(value, MultiValue) else str(value)
+    assert record_of(relpath).values["ImageType"] == expected
+
+
+@pytest.mark.parametrize(
+    ("relpath", "kind", "notes"),
+    [
+        ("README.txt", "non-dicom", "text file"),
+        ("test1.json", "non-dicom", "text file"),
+        ("test_PN.json", "non-dicom", "text file"),
+        ("zipMR.gz", "non-dicom", "gzip archive"),
+        ("crayons.icc", "non-dicom", "unknown binary format"),
+    ],
+)
+def test_non_dicom_test_files(relpath: str, kind: str, notes: str) -> None:
+    record = record_of(relpath)
+    assert (record.kind, record.verdict, record.error, record.values["notes"]) == (kind, "skipped", "", notes)
+    assert all(record.values[name] is None for name in PIXEL_FIELDS)
+
+
+def test_no_meta_is_unreadable() -> None:
+    record = record_of("no_meta.dcm")
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error != ""
+
+
+def test_truncated_pixel_data_fails_with_reason() -> None:
+    record = record_of("MR_truncated.dcm")
+    assert (record.kind, record.verdict) == ("dicom", "failed")
+    assert record.error.startswith("pixel data cannot be decoded: ")
+    assert "less than expected" in record.error
+    assert record.values["Modality"] == "MR"  # metadata is still reported
+    assert record.values["dtype"] is None
+
+
+def test_12_bit_jpeg_names_the_decoder_to_install() -> None:
+    record = record_of("JPGExtended.dcm")
+    assert (record.kind, record.verdict) == ("dicom", "failed")
+    assert "pylibjpeg-libjpeg" in record.error
+    assert record.values["transfer_syntax"] == "JPEG Extended (Process 2 and 4)"
+
+
+@pytest.mark.parametrize("relpath", ["ExplVR_LitEndNoMeta.dcm", "ExplVR_BigEndNoMeta.dcm"])
+def test_file_without_preamble_is_dicom(relpath: str) -> None:
+    record = record_of(relpath)
+    assert record.kind == "dicom"
+    assert record.error == ""
+
+
+def test_ct_small_values() -> None:
+    record = record_of("CT_small.dcm")
+    assert record.kind == "dicom"
+    assert record.verdict == "passed"
+    expected = {
+        "ImageType": "ORIGINAL\\PRIMARY\\AXIAL",
+        "VOILUTFunction": None,
+        "Modality": "CT",
+        "rows": 128,
+        "columns": 128,
+        "frames": 1,
+        "samples_per_pixel": 1,
+        "dtype": "int16",
+        "min": 128,
+        "max": 2191,
+        "transfer_syntax": "Explicit VR Little Endian",
+        "SOPClass": "CT Image Storage",
+        "RescaleIntercept": -1024.0,
+        "BitsAllocated": 16,
+        "InstanceNumber": 1,
+    }
+    assert {name: record.values[name] for name in expected} == expected
+    assert record.results == {
+        "original-image": "PASS",
+        "voi-lut-function": "PASS",
+        "pixel-dtype-ct-mr": "PASS",
+        "pixel-dtype-xray": "N/A",
+    }
+
+
+# --- generated files --------------------------------------------------------------------------
+
+
+def test_generated_multiframe_values(tmp_path: Path) -> None:
+    pixels = np.arange(60, dtype=np.uint16).reshape(3, 4, 5) * 7
+    path = write_dicom(
+        tmp_path / "mf.dcm",
+        pixels,
+        ImageType=["ORIGINAL", "PRIMARY", "AXIAL"],
+        VOILUTFunction="SIGMOID",
+        RescaleSlope="1.5",
+        WindowCenter=["40", "400"],
+        InstanceNumber="12",
+    )
+    record = check(path)
+    assert record.kind == "dicom"
+    assert record.verdict == "passed"
+    assert record.error == ""
+    values = record.values
+    assert {name: values[name] for name in PIXEL_FIELDS} == {
+        "rows": 4,
+        "columns": 5,
+        "frames": 3,
+        "samples_per_pixel": 1,
+        "dtype": "uint16",
+        "mean": 206.5,
+        "min": 0,
+        "max": 413,
+    }
+    assert values["ImageType"] == "ORIGINAL\\PRIMARY\\AXIAL"
+    assert values["VOILUTFunction"] == "SIGMOID"
+    assert values["WindowCenter"] == "40.0\\400.0"
+    assert (values["RescaleSlope"], type(values["RescaleSlope"])) == (1.5, float)
+    assert (values["InstanceNumber"], type(values["InstanceNumber"])) == (12, int)
+    assert wire_type_errors(record.to_wire()) == []
+
+
+def test_voi_lut_function_outside_the_list_fails(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "log.dcm", np.zeros((2, 2), np.int16), ImageType=["ORIGINAL"], VOILUTFunction="LOG")
+    record = check(path)
+    assert record.values["VOILUTFunction"] == "LOG"
+    assert record.results["voi-lut-function"] == "FAIL"
+    assert record.verdict == "failed"
+    assert record.failed_rules == ["voi-lut-function"]
+
+
+def test_malformed_decimal_string_is_kept_as_text(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "ds.dcm", np.zeros((2, 2), np.int16), RescaleSlope="12345.5")
+    data = path.read_bytes()
+    assert data.count(b"12345.5 ") == 1
+    path.write_bytes(data.replace(b"12345.5 ", b"12x45.5 "))
+    ruleset = parse_rules("version: 1\nrules:\n  - id: slope\n    tag: RescaleSlope\n    range: [0.5, 2]\n", "r.yaml")
+    record = check(path, ruleset=ruleset)
+    assert record.kind == "dicom"
+    assert (record.values["RescaleSlope"], type(record.values["RescaleSlope"])) == ("12x45.5", str)
+    assert record.results == {"slope": "FAIL"}
+    assert record.findings[0].observed == "12x45.5"
+    assert wire_type_errors(record.to_wire()) == []
+
+
+def test_zero_byte_dcm_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "x.dcm"
+    path.write_bytes(b"")
+    record = check(path)
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error != ""
+    assert record.values["size_bytes"] == 0
+
+
+def test_random_bytes_named_dcm_are_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "noise.dcm"
+    path.write_bytes(random.Random(1234).randbytes(4096))
+    record = check(path)
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error != ""
+    assert set(record.results.values()) == {"N/A"}
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        pytest.param(b"", id="nothing"),
+        pytest.param(b"\xff" * 64, id="ff"),
+        pytest.param(random.Random(5).randbytes(300), id="random"),
+        pytest.param(b"garbage" * 40, id="text"),
+    ],
+)
+def test_dicm_marker_with_garbage_is_unreadable(tmp_path: Path, garbage: bytes) -> None:
+    path = tmp_path / "marker"
+    path.write_bytes(b"\x00" * 128 + b"DICM" + garbage)
+    record = check(path)
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error != ""
+
+
+def test_headerless_looking_dcm_that_cannot_be_parsed_is_unreadable(tmp_path: Path) -> None:
+    # Starts like an implicit VR data set, (0008,0008) length 4, then nothing else.
+    path = tmp_path / "stub.dcm"
+    path.write_bytes(b"\x08\x00\x08\x00\x04\x00\x00\x00ABCD")
+    record = check(path)
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+
+
+def _jpeg(path: Path) -> Path:
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(path, format="JPEG")
+    return path
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "photo"])
+def test_jpeg_is_non_dicom(tmp_path: Path, name: str) -> None:
+    record = check(_jpeg(tmp_path / name))
+    assert (record.kind, record.verdict, record.error) == ("non-dicom", "skipped", "")
+    assert record.values["notes"] == "JPEG image"
+    assert set(record.results.values()) == {"N/A"}
+    assert all(record.values[name] is None for name in PIXEL_FIELDS)
+
+
+def test_jpeg_named_dcm_is_unreadable(tmp_path: Path) -> None:
+    record = check(_jpeg(tmp_path / "photo.dcm"))
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+
+
+@pytest.mark.parametrize(("policy", "verdict"), [("skip", "skipped"), ("fail", "failed"), ("pass", "passed")])
+def test_non_dicom_policy(tmp_path: Path, policy: str, verdict: str) -> None:
+    ruleset = parse_rules(f"version: 1\nnon_dicom: {policy}\nrules: []\n", "r.yaml")
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n", encoding="utf-8")
+    assert check(path, ruleset=ruleset).verdict == verdict
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_fifo_is_unreadable_and_does_not_block(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.dcm"
+    os.mkfifo(path)
+    records: list[FileRecord] = []
+    worker = threading.Thread(target=lambda: records.append(check(path)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)  # a hang guard, not a speed check: a blocking open never returns
+    assert not worker.is_alive(), "check_file blocked on a FIFO"
+    (record,) = records
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert "not a regular file" in record.error
+
+
+def test_missing_file_is_unreadable(tmp_path: Path) -> None:
+    record = check(tmp_path / "gone.dcm")
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error.startswith("cannot open file: ")
+
+
+def test_wanted_tags_include_default_columns_and_rule_tags() -> None:
+    ruleset = parse_rules("version: 1\nrules:\n  - id: a\n    tag: PatientAge\n    present: true\n", "r.yaml")
+    tags = wanted_tags(ruleset)
+    assert {0x00101010, 0x00080008, 0x00281056, 0x00080060} <= tags
