@@ -67,7 +67,12 @@ class DicomItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, DicomQCFailure):
-            return str(excinfo.value)
+            # The message alone, no traceback. A repr rather than a str, so that pytest's short
+            # summary (-r) shows the first reason; without the exception's class name in front.
+            failure = excinfo.getrepr(style="value")
+            if failure.reprcrash is not None:
+                failure.reprcrash.message = str(excinfo.value).splitlines()[0]
+            return failure
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[str, int | None, str]:
