@@ -11,6 +11,7 @@ import math
 from decimal import Decimal
 from typing import Any, TypeAlias
 
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -41,6 +42,31 @@ DESCRIPTIVE_TAGS = (
     "InstanceNumber",
 )
 MAX_TEXT = 1024
+#: Direct identifiers besides person names (VR PN): a rule may test them, but their values are
+#: never shown in findings, messages or the terminal (CI logs and reports travel further than data).
+IDENTIFYING_KEYWORDS = frozenset(
+    {
+        "PatientID",
+        "OtherPatientIDs",
+        "OtherPatientIDsSequence",
+        "PatientBirthDate",
+        "PatientBirthTime",
+        "PatientAddress",
+        "PatientTelephoneNumbers",
+        "PatientMotherBirthName",
+        "MedicalRecordLocator",
+        "AccessionNumber",
+        "IssuerOfPatientID",
+        "PatientInsurancePlanCodeSequence",
+    }
+)
+
+
+def is_identifying(tag: int) -> bool:
+    """Whether values of ``tag`` identify a person (names, IDs, birth dates, addresses)."""
+    if not dictionary_has_tag(tag):
+        return False
+    return dictionary_VR(tag) == "PN" or keyword_for_tag(tag) in IDENTIFYING_KEYWORDS
 
 
 def normalise(value: Any) -> Value:

@@ -19,7 +19,6 @@ from pytest_dicomqc.rules.model import TAG, RuleSet, Target
 DEFAULT_TAG_TARGETS = tuple(
     Target(TAG, keyword, tag_for_keyword(keyword)) for keyword in LEADING_TAGS + DESCRIPTIVE_TAGS
 )
-_FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
 
 
 def value_columns(ruleset: RuleSet) -> list[str]:
@@ -37,9 +36,10 @@ def wanted_tags(ruleset: RuleSet) -> frozenset[int]:
 def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int]) -> FileRecord:
     """Read ``path`` and judge it against ``ruleset``; ``tags`` is :func:`wanted_tags` of it."""
     extraction = read(path, tags)
+    undecodable = extraction.has_pixel_data and not extraction.pixels
     facts = Facts(
         tags=extraction.tags,
-        pixels=extraction.pixels,
+        pixels=None if undecodable else extraction.pixels,
         file={
             "kind": extraction.kind,
             "transfer_syntax": extraction.transfer_syntax,

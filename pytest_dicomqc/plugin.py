@@ -77,4 +77,8 @@ def pytest_runtest_makereport(
         record = item.stash.get(RECORD_KEY, None)
         if record is not None:
             setattr(report, WIRE_ATTRIBUTE, record.to_wire())
+        if report.skipped and isinstance(report.longrepr, tuple):
+            # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image", not the plugin's source line;
+            # no line number: the terminal reporter prints none when it is None (typed int, though)
+            report.longrepr = (item.reportinfo()[0], None, report.longrepr[2])  # type: ignore[assignment]
     return report

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from pydicom import dcmread, uid
 from pydicom.datadict import dictionary_has_tag
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
@@ -64,7 +64,7 @@ def read(path: Path, tags: frozenset[int]) -> Extraction:
     if claim is Claim.NONE:
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
     with _captured_messages() as messages:
-        extraction = _read_dicom(path, claim, size, tags)
+        extraction = _read_dicom(path, claim, head, size, tags)
     extraction.notes.extend(messages)
     return extraction
 
@@ -81,7 +81,7 @@ def _head(path: Path) -> tuple[bytes | None, int]:
         os.close(fd)
 
 
-def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Extraction:
+def _read_dicom(path: Path, claim: Claim, head: bytes, size: int, tags: frozenset[int]) -> Extraction:
     try:
         ds = dcmread(path, force=claim is not Claim.PREAMBLE)
         if not _plausible(ds, claim):
@@ -89,7 +89,9 @@ def _read_dicom(path: Path, claim: Claim, size: int, tags: frozenset[int]) -> Ex
     except (InvalidDicomError, EOFError) as exc:
         if claim is Claim.HEADERLESS:
             return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])
-        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=f"not a valid DICOM file ({claim.value}): {exc}")
+        looks_like = "" if claim is Claim.PREAMBLE else f"; content looks like: {describe_non_dicom(head)}"
+        error = f"not a valid DICOM file ({claim.value}): {exc}{looks_like}"
+        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=error)
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem, not ours
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
@@ -128,7 +130,12 @@ def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
 
 
 def _transfer_syntax(ds: Dataset) -> str:
-    syntax = getattr(ds, "file_meta", Dataset()).get("TransferSyntaxUID")
+    """Name of the file's transfer syntax; for files without file meta, the one pydicom read them with.
+
+    Such files get that syntax set in their (in-memory) file meta, so that their native pixel data
+    can be decoded like any other's.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax:
         return _uid_name(syntax)
     implicit, little = ds.original_encoding
@@ -137,6 +144,9 @@ def _transfer_syntax(ds: Dataset) -> str:
     guessed = (
         uid.ImplicitVRLittleEndian if implicit else (uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
     )
+    if not hasattr(ds, "file_meta"):
+        ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = guessed
     return f"{guessed.name} (no file meta)"
 
 

@@ -115,6 +115,7 @@ class Reporter:
             ("report", str(self.settings.report)),
             ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))),
             ("duration (s)", round(time.time() - self.started, 3)),
+            ("pytest arguments", " ".join(self.config.invocation_params.args)),
             ("pytest exit status", int(exitstatus)),
             ("xdist workers", str(workers) if workers else "none"),
             ("pytest-dicomqc", __version__),
@@ -126,14 +127,25 @@ class Reporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows:
             return
-        counts = Counter(row.status for row in self.final_rows())
+        rows = self.final_rows()
+        counts = Counter(row.status for row in rows)
         summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
+        warned = Counter(rule for row in rows if row.record is not None for rule in row.record.warned_rules)
+        files_warned = sum(1 for row in rows if row.record is not None and row.record.warned_rules)
+        if files_warned:
+            per_rule = ", ".join(f"{rule}: {count}" for rule, count in sorted(warned.items()))
+            summary += f"; {files_warned} with rule warnings ({per_rule})"
         terminalreporter.write_sep("-", "dicomqc")
-        terminalreporter.write_line(f"dicomqc: {sum(counts.values())} files: {summary}")
+        terminalreporter.write_line(f"dicomqc: {_files(len(rows))}: {summary}")
+        terminalreporter.write_line(f"dicomqc rules: {self.settings.ruleset.source}")
         if self.write_error:
             terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
         elif self.written:
             terminalreporter.write_line(f"dicomqc report: {self.settings.report}")
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
 
 
 def _first_line(report: pytest.TestReport) -> str:

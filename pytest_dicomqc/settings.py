@@ -81,6 +81,8 @@ def resolve(config: pytest.Config) -> Settings | None:
     dataset = _Value(config, "--dicom-dir", "dicom_dir")
     if dataset.raw is None:
         return None
+    if not dataset.raw.strip():
+        raise pytest.UsageError(f"{dataset.origin}: empty dataset directory (give the folder to check)")
     if not dataset.path.is_dir():
         what = "does not exist" if not dataset.path.exists() else "is not a directory"
         raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}")
@@ -115,13 +117,22 @@ def _ruleset(config: pytest.Config) -> RuleSet:
 
 
 def _check_writable(report: Path, origin: str) -> None:
-    """Fail now, not after an hour of reading, if the report cannot be written."""
+    """Fail now, not after an hour of reading, if the report cannot be written.
+
+    Missing folders are fine (the writer creates them, as junitxml does) when the nearest
+    existing one is writable.
+    """
+    if report.suffix.lower() != ".xlsx":
+        raise pytest.UsageError(f"{origin}: report {report} must be an .xlsx file (an Excel workbook is written)")
     if report.is_dir():
         raise pytest.UsageError(f"{origin}: report path {report} is a directory")
-    if not report.parent.is_dir():
-        raise pytest.UsageError(f"{origin}: folder of report {report} does not exist")
+    folder = report.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise pytest.UsageError(f"{origin}: cannot create the folder of report {report}: {folder} is a file")
     try:
-        with tempfile.NamedTemporaryFile(dir=report.parent, prefix=".dicomqc-", suffix=".probe"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dicomqc-", suffix=".probe"):
             pass
     except OSError as exc:
         raise pytest.UsageError(f"{origin}: cannot write report {report}: {exc.strerror or exc}") from None

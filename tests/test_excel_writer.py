@@ -134,7 +134,9 @@ def test_hostile_text_in_findings(hostile_report: Path, name: str) -> None:
     expected = HOSTILE[name][1]
     findings = [row for row in sheet_rows(hostile_report, "Findings")[1:] if row[0] == f"{name}.dcm"]
     assert findings == [
-        (f"{name}.dcm", "original-image", "error", expected, "to contain 'ORIGINAL'", f"ImageType = {expected}")
+        # the record's error (hostile text too) comes first, as a finding about the file itself
+        (f"{name}.dcm", "(file)", "error", "dicom", "readable DICOM with decodable pixels", expected),
+        (f"{name}.dcm", "original-image", "error", expected, "to contain 'ORIGINAL'", f"ImageType = {expected}"),
     ]
 
 
@@ -258,7 +260,6 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("status", "passed", 0),
         ("status", "failed", 1),
         ("status", "skipped", 1),
-        ("status", "waived", 0),
         ("status", "not run", 1),
         ("status", "crashed", 1),
         ("kind", "dicom", 1),
@@ -276,12 +277,13 @@ def test_findings_sheet(mixed_report: Path) -> None:
         ("path", "rule", "severity", "observed", "expected", "message"),
         ("a/failed.dcm", "original-image", "error", "DERIVED\\PRIMARY", "to contain 'ORIGINAL'", "ImageType = DERIVED"),
         ("a/failed.dcm", "big-enough", "warning", "128", ">= 256", "pixel.rows = 128, expected >= 256"),
+        ("c/never.dcm", "(file)", "error", "not run", None, "interrupted"),
     ]
 
 
 def test_rules_sheet(mixed_report: Path) -> None:
     assert sheet_rows(mixed_report, "Rules") == [
-        ("id", "severity", "target", "operator", "operand", "allow_missing", "when", "description", "line"),
+        ("id", "severity", "target", "operator", "expected", "allow_missing", "when", "description", "line"),
         (
             "original-image",
             "error",

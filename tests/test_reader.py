@@ -21,6 +21,8 @@ import pytest
 from PIL import Image
 from pydicom import Dataset, FileMetaDataset, uid
 from pydicom.data import get_testdata_file
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 
 import pytest_dicomqc
@@ -439,3 +441,37 @@ def test_wanted_tags_include_default_columns_and_rule_tags() -> None:
     ruleset = parse_rules("version: 1\nrules:\n  - id: a\n    tag: PatientAge\n    present: true\n", "r.yaml")
     tags = wanted_tags(ruleset)
     assert {0x00101010, 0x00080008, 0x00281056, 0x00080060} <= tags
+
+
+def _without_file_meta(source: Path, target: Path) -> Path:
+    """The data set of ``source`` written raw: no preamble, no DICM, no file meta (old PACS exports)."""
+    ds = pydicom.dcmread(source)
+    ds.file_meta = FileMetaDataset()
+    ds.preamble = None
+    with open(target, "wb") as handle:
+        stream = DicomFileLike(handle)
+        stream.is_little_endian, stream.is_implicit_VR = True, False
+        write_dataset(stream, ds)
+    return target
+
+
+def test_data_set_without_file_meta_is_read_and_decoded(tmp_path: Path) -> None:
+    source = Path(get_testdata_file("CT_small.dcm", download=False))
+    record = check(_without_file_meta(source, tmp_path / "CT0001"))
+    truth = pydicom.dcmread(source).pixel_array
+    assert (record.kind, record.error, record.verdict) == ("dicom", "", "passed")
+    assert record.values["transfer_syntax"] == "Explicit VR Little Endian (no file meta)"
+    assert (record.values["rows"], record.values["min"], record.values["max"]) == (128, truth.min(), truth.max())
+
+
+def test_jpeg_named_dcm_says_what_it_looks_like(tmp_path: Path) -> None:
+    record = check(_jpeg(tmp_path / "scan.dcm"))
+    assert (record.kind, record.verdict) == ("unreadable", "failed")
+    assert record.error.endswith("; content looks like: JPEG image")
+
+
+def test_undecodable_pixels_make_pixel_rules_not_applicable() -> None:
+    rules = parse_rules("version: 1\nrules:\n  - id: dtype\n    pixel: dtype\n    equals: int16\n", "rules.yaml")
+    record = check(Path(get_testdata_file("MR_truncated.dcm", download=False)), ruleset=rules)
+    assert (record.verdict, record.results, record.findings) == ("failed", {"dtype": "N/A"}, ())
+    assert record.error.startswith("pixel data cannot be decoded")

@@ -8,6 +8,7 @@ An absent or empty value is *missing*: it passes only ``present: false`` or ``al
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,13 @@ from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Sca
 from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target
 
 MISSING_TEXT = "<missing>"
+REDACTED_TEXT = "<present, identifying value not shown>"
+
+
+class Unread(enum.Enum):
+    """A value that exists but could not be read (undecodable pixel data): rules on it do not apply."""
+
+    VALUE = "unread"
 
 
 @dataclass(frozen=True)
@@ -24,14 +32,15 @@ class Facts:
     """Everything rules may look at for one file."""
 
     tags: Mapping[int, Value] = field(default_factory=dict)
-    pixels: Mapping[str, Scalar] = field(default_factory=dict)
+    pixels: Mapping[str, Scalar] | None = field(default_factory=dict)
+    """``None`` when the file has pixel data that could not be decoded."""
     file: Mapping[str, Scalar] = field(default_factory=dict)
 
-    def lookup(self, target: Target) -> Value:
+    def lookup(self, target: Target) -> Value | Unread:
         if target.source == TAG:
             return self.tags.get(target.tag) if target.tag is not None else None
         if target.source == PIXEL:
-            return self.pixels.get(target.name)
+            return Unread.VALUE if self.pixels is None else self.pixels.get(target.name)
         return self.file.get(target.name)
 
 
@@ -48,14 +57,22 @@ def evaluate(ruleset: RuleSet, facts: Facts) -> tuple[dict[str, str], list[Findi
 
 
 def evaluate_rule(rule: Rule, facts: Facts) -> tuple[str, Finding | None]:
-    if not all(holds(c.check, facts.lookup(c.target)) for c in rule.when):
-        return NOT_APPLICABLE, None
+    conditions = [(c.check, facts.lookup(c.target)) for c in rule.when]
     value = facts.lookup(rule.target)
+    if isinstance(value, Unread) or any(isinstance(v, Unread) for _, v in conditions):
+        return NOT_APPLICABLE, None  # the file fails already, for the reason it could not be read
+    if not all(holds(check, v) for check, v in conditions if not isinstance(v, Unread)):
+        return NOT_APPLICABLE, None
     if is_empty(value) and rule.allow_missing and rule.check.operator != "present":
         return PASS, None
     if holds(rule.check, value):
         return PASS, None
-    observed = MISSING_TEXT if is_empty(value) else _shown(value)
+    if is_empty(value):
+        observed = MISSING_TEXT
+    elif rule.target.identifying:
+        observed = REDACTED_TEXT
+    else:
+        observed = str(display(value))
     expected = expectation(rule.check)
     message = (rule.message or "{target} = {observed}, expected {expected}").format(
         target=rule.target, observed=observed, expected=expected, id=rule.id
@@ -107,7 +124,7 @@ def expectation(check: Check) -> str:
     """The expected side of a finding, in words."""
     operand = check.operand
     if isinstance(operand, re.Pattern):
-        return f"to match {operand.pattern!r}"
+        return f"to match {_quoted(operand.pattern)}"
     if check.operator == "present":
         return "present" if operand else "absent"
     if check.operator == "range":
@@ -122,7 +139,7 @@ def expectation(check: Check) -> str:
         "min": ">=",
         "max": "<=",
     }
-    shown = "[" + ", ".join(str(o) for o in operand) + "]" if isinstance(operand, tuple) else repr(operand)
+    shown = "[" + ", ".join(str(o) for o in operand) + "]" if isinstance(operand, tuple) else _quoted(operand)
     return f"{words[check.operator]} {shown}"
 
 
@@ -148,5 +165,6 @@ def _number(value: Scalar) -> float | None:
     return None
 
 
-def _shown(value: Value) -> str:
-    return str(display(value))
+def _quoted(operand: object) -> str:
+    """Text in plain quotes (no doubled backslashes, unlike repr); numbers as they are."""
+    return f"'{operand}'" if isinstance(operand, str) else str(operand)

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
-from pytest_dicomqc.extract import PIXEL_FIELDS
+from pytest_dicomqc.extract import PIXEL_FIELDS, is_identifying
 from pytest_dicomqc.rules.model import (
     FILE,
     FILE_FIELDS,
@@ -293,11 +293,12 @@ class _Schema:
         hex_match = _HEX_TAG.fullmatch(name.strip())
         if hex_match:
             group, element = hex_match.groups()
-            return Target(TAG, f"({group.upper()},{element.upper()})", int(group + element, 16))
+            number = int(group + element, 16)
+            return Target(TAG, f"({group.upper()},{element.upper()})", number, is_identifying(number))
         tag = tag_for_keyword(name)
         if tag is None:
             raise self.fail(mark, f"unknown DICOM keyword {name!r}{_did_you_mean(name, keyword_dict)}")
-        return Target(TAG, name, tag)
+        return Target(TAG, name, tag, is_identifying(tag))
 
     def known_keys(self, node: _Mapping, allowed: tuple[str, ...], what: str) -> None:
         for key in node:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 Scalar = str | int | float | bool
@@ -24,6 +24,8 @@ class Target:
     source: str
     name: str
     tag: int | None = None
+    identifying: bool = field(default=False, compare=False)
+    """Values are never shown (patient names, IDs, birth dates): see ``extract.is_identifying``."""
 
     def __str__(self) -> str:
         return self.name if self.source == TAG else f"{self.source}.{self.name}"

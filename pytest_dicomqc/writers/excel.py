@@ -16,16 +16,21 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, STATUSES, WARN, ReportRow, Scalar
+from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, NOT_APPLICABLE, PASS, STATUSES, WARN, ReportRow, Scalar
 from pytest_dicomqc.rules.evaluate import expectation
 from pytest_dicomqc.rules.model import RuleSet
 
 FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error")
+FILE_FINDING = "(file)"
+"""The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
 EXCEL_MAX_TEXT = 32_767
 _TRUNCATED = "…[truncated]"
 _BOLD = Font(bold=True)
+_WIDTHS = {"path": 48, "error": 60, "message": 60, "notes": 40, "description": 50, "detail": 60, "value": 40}
+_WIDTHS.update({"ImageType": 28, "transfer_syntax": 30, "SOPClass": 28, "observed": 30, "expected": 30})
 
 
 def write_workbook(
@@ -44,21 +49,17 @@ def write_workbook(
         workbook,
         "Findings",
         ["path", "rule", "severity", "observed", "expected", "message"],
-        (
-            [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message]
-            for row in rows
-            if row.record is not None
-            for f in row.record.findings
-        ),
+        _finding_rows(rows),
     )
     _sheet(
         workbook,
         "Rules",
-        ["id", "severity", "target", "operator", "operand", "allow_missing", "when", "description", "line"],
+        ["id", "severity", "target", "operator", "expected", "allow_missing", "when", "description", "line"],
         _rule_rows(ruleset),
     )
     # Beside the target (same file system, so the rename is atomic); created like any new file,
     # with the user's umask, unlike mkstemp's owner-only mode.
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         workbook.save(temporary)
@@ -71,14 +72,19 @@ def write_workbook(
 def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Scalar]]) -> None:
     sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
     sheet.freeze_panes = "A2"
+    for index, name in enumerate(header, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, max(10, len(name) + 3))
     heading = []
     for name in header:
         cell = _cell(sheet, name)
         cell.font = _BOLD
         heading.append(cell)
     sheet.append(heading)
+    count = 1
     for row in rows:
         sheet.append([_cell(sheet, value) for value in row])
+        count += 1
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count}"
 
 
 def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> WriteOnlyCell:
@@ -111,6 +117,22 @@ def _file_rows(
             *(record.values.get(column) for column in value_columns),
             *(record.results.get(rule_id, "") for rule_id in rule_ids),
         ]
+
+
+def _finding_rows(rows: Sequence[ReportRow]) -> Iterable[list[Scalar]]:
+    """Every reason a file did not pass: read or decode errors first, then the rules."""
+    for row in rows:
+        record = row.record
+        if record is None:
+            if row.error:
+                yield [row.path, FILE_FINDING, "error", row.status, "", row.error]
+            continue
+        if record.error:
+            yield [row.path, FILE_FINDING, "error", record.kind, "readable DICOM with decodable pixels", record.error]
+        elif record.kind == KIND_NON_DICOM and row.status == "failed":
+            yield [row.path, FILE_FINDING, "error", record.kind, "DICOM", "non-DICOM files fail (non_dicom: fail)"]
+        for f in record.findings:
+            yield [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message]
 
 
 def _summary_rows(
