@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any
 
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.valuerep import PersonName
 
-from pytest_dicomqc.record import Scalar
-
-Value: TypeAlias = Scalar | list[Scalar]
-
-PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
+from pytest_dicomqc.record import Scalar, Value
 
 #: Tags shown in the Files sheet, by keyword, in column order around the pixel summary.
 LEADING_TAGS = ("ImageType", "VOILUTFunction")
@@ -90,8 +85,6 @@ def _scalar(value: Any) -> Scalar:
         return f"<{len(value)} bytes>"
     if isinstance(value, Sequence):
         return f"<sequence of {len(value)} items>"
-    if isinstance(value, PersonName):
-        return str.__str__(str(value))
     text = str.__str__(str(value))
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
 
@@ -102,14 +95,3 @@ def element_value(element: DataElement | RawDataElement) -> Value:
         raw = element.value or b""
         return _scalar(raw.decode("latin-1").strip("\x00 ")) if len(raw) <= MAX_TEXT else _scalar(raw)
     return normalise(element.value)
-
-
-def display(value: Value) -> Scalar:
-    """One cell's worth: multi-values joined with ``\\`` as DICOM writes them."""
-    if isinstance(value, list):
-        return "\\".join("" if item is None else str(item) for item in value)
-    return value
-
-
-def is_empty(value: Value) -> bool:
-    return value is None or value == "" or value == []

@@ -18,8 +18,35 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 RECORD_KEY = pytest.StashKey[FileRecord]()
 
 
-class DatasetDirectory(pytest.Directory):
-    """A dataset folder, walked by the plugin so that ``norecursedirs`` does not apply inside it."""
+class _OutsideHooks:
+    """Hooks and conftests of the folder the dataset lies in, for every node of the dataset.
+
+    pytest picks conftest hooks by a node's path, from folders whose conftests it has loaded, and
+    it loads them only for ``pytest.Directory`` nodes. Dataset folders are not Directories (data
+    must not run code), so their nodes use the hook proxy of the pytest node they hang from:
+    the user's own conftest hooks apply to dataset items, and no conftest.py inside the data runs.
+    """
+
+    parent: pytest.Collector | None
+
+    @property
+    def ihook(self) -> Any:
+        assert self.parent is not None
+        return self.parent.ihook
+
+
+class DatasetFolder(_OutsideHooks, pytest.Collector):
+    """A folder of the dataset, walked by the plugin itself.
+
+    Not a ``pytest.Directory``: pytest imports the ``conftest.py`` of every Directory it collects,
+    and a dataset is data, not code. Entries are sorted, the same in every xdist worker; ignore
+    rules are asked per path (the plugin's ``pytest_ignore_collect`` keeps ``--ignore`` and drops
+    ``norecursedirs``); symlinked folders are not followed.
+    """
+
+    @classmethod
+    def root(cls, parent: pytest.Collector, path: Path) -> DatasetFolder:
+        return cls.from_parent(parent, name=printable(path.name), path=path, nodeid=dataset_nodeid(parent.config))
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         ihook = self.ihook
@@ -27,17 +54,45 @@ class DatasetDirectory(pytest.Directory):
             path = Path(entry.path)
             if ihook.pytest_ignore_collect(collection_path=path, config=self.config):
                 continue
-            # Names and ids as pytest builds them, but with undecodable bytes escaped: both travel
-            # to the xdist controller (ids, keywords), which refuses lone surrogates.
-            name = printable(entry.name)
-            nodeid = f"{self.nodeid}/{name}" if self.nodeid else name
+            name, nodeid = child_name_and_id(self, entry.name)
             if entry.is_dir(follow_symlinks=False):
-                yield DatasetDirectory.from_parent(self, path=path, name=name, nodeid=nodeid)
+                yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid)
             elif entry.is_file():
-                yield DicomFile.from_parent(self, path=path, name=name, nodeid=nodeid)
+                yield DicomFile.from_parent(self, name=name, path=path, nodeid=nodeid)
 
 
-class DicomFile(pytest.File):
+class PathToDataset(_OutsideHooks, pytest.Collector):
+    """A folder pytest would skip (``build``, ``.data``, …) that lies between a collected folder and
+    the dataset: it yields only the next step towards the dataset, none of its own tests."""
+
+    def collect(self) -> Iterator[pytest.Collector]:
+        dataset = self.config.stash[SETTINGS_KEY].dataset
+        step = self.path / dataset.relative_to(self.path).parts[0]
+        if step == dataset:
+            yield DatasetFolder.root(self, step)
+        else:
+            name, nodeid = child_name_and_id(self, step.name)
+            yield PathToDataset.from_parent(self, name=name, path=step, nodeid=nodeid)
+
+
+def dataset_nodeid(config: pytest.Config) -> str:
+    """The dataset root's node id by pytest's rule: its path relative to the rootdir, else empty."""
+    dataset = config.stash[SETTINGS_KEY].dataset
+    try:
+        relative = dataset.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return ""
+    return "" if relative == "." else printable(relative)
+
+
+def child_name_and_id(parent: pytest.Collector, entry_name: str) -> tuple[str, str]:
+    """Name and node id of a folder entry as pytest builds them, with undecodable bytes escaped:
+    both travel to the xdist controller (ids, keywords), which refuses lone surrogates."""
+    name = printable(entry_name)
+    return name, f"{parent.nodeid}/{name}" if parent.nodeid else name
+
+
+class DicomFile(_OutsideHooks, pytest.File):
     """Any file of the dataset, whatever its name or content."""
 
     def collect(self) -> Iterator[pytest.Item]:
@@ -48,7 +103,7 @@ class DicomQCFailure(Exception):
     """A file that failed the gate; the message is the whole, compact failure text."""
 
 
-class DicomItem(pytest.Item):
+class DicomItem(_OutsideHooks, pytest.Item):
     """Reads one file, checks it against the rules and keeps the record for the report."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -10,9 +10,19 @@ from pathlib import Path
 
 from pydicom.datadict import tag_for_keyword
 
-from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS, PIXEL_FIELDS, display
+from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS
 from pytest_dicomqc.reader import Extraction, read
-from pytest_dicomqc.record import FAIL, KIND_DICOM, KIND_NON_DICOM, NOT_APPLICABLE, FileRecord, Scalar
+from pytest_dicomqc.record import (
+    FAIL,
+    FILE_COLUMNS,
+    KIND_DICOM,
+    KIND_NON_DICOM,
+    NOT_APPLICABLE,
+    PIXEL_FIELDS,
+    FileRecord,
+    Scalar,
+    display,
+)
 from pytest_dicomqc.rules.evaluate import Facts, evaluate
 from pytest_dicomqc.rules.model import TAG, RuleSet, Target
 
@@ -26,7 +36,8 @@ def value_columns(ruleset: RuleSet) -> list[str]:
     leading = [t.name for t in DEFAULT_TAG_TARGETS[: len(LEADING_TAGS)]]
     descriptive = [t.name for t in DEFAULT_TAG_TARGETS[len(LEADING_TAGS) :]]
     extra = [t.name for t in ruleset.columns if t.name not in leading + descriptive]
-    return [*leading, *PIXEL_FIELDS, "transfer_syntax", "SOPClass", *descriptive, *extra, "size_bytes", "notes"]
+    transfer_syntax, sop_class, size_bytes, notes = FILE_COLUMNS
+    return [*leading, *PIXEL_FIELDS, transfer_syntax, sop_class, *descriptive, *extra, size_bytes, notes]
 
 
 def wanted_tags(ruleset: RuleSet) -> frozenset[int]:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import fnmatch
+import sys
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
+from pytest_dicomqc import collection
 from pytest_dicomqc import settings as settings_module
-from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DatasetDirectory, DicomItem
+from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
 from pytest_dicomqc.reporter import WIRE_ATTRIBUTE, Reporter, XdistHooks
 
 
@@ -24,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings is None:
         return
     config.stash[SETTINGS_KEY] = settings
-    _add_dataset_to_args(config, settings.dataset, settings.dataset_from_command_line)
+    collection.add_dataset_to_args(config, settings)
     if not hasattr(config, "workerinput"):
         reporter = Reporter(config, settings)
         config.pluginmanager.register(reporter, "dicomqc-reporter")
@@ -32,39 +33,26 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(XdistHooks(reporter), "dicomqc-xdist")
 
 
-def _add_dataset_to_args(config: pytest.Config, dataset: Path, from_command_line: bool) -> None:
-    """``--dicom-dir`` alone collects only the dataset; with test paths or from ini, adds it."""
-    if from_command_line and config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args[:] = [str(dataset)]
-        return
-    base = config.invocation_params.dir
-    for arg in config.args:
-        given = (base / arg.split("::")[0]).absolute()
-        if given.is_dir() and (given == dataset or given in dataset.parents):
-            return  # collected anyway; pytest_ignore_collect below keeps norecursedirs out of it
-    config.args.append(str(dataset))
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    """Inside the dataset only ``--ignore``/``--ignore-glob`` apply: not norecursedirs, not venv detection."""
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    if collection_path != settings.dataset and settings.dataset not in collection_path.parents:
-        return None
-    ignored = [Path(p).absolute() for p in config.getoption("ignore") or []]
-    if any(collection_path == p or p in collection_path.parents for p in ignored):
-        return True
-    globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
-    return any(fnmatch.fnmatch(str(collection_path), g) for g in globs)
+    return collection.ignore(collection_path, config, settings, _pytest_ignores(config))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     settings = parent.config.stash.get(SETTINGS_KEY, None)
-    if settings is not None and path == settings.dataset:
-        return DatasetDirectory.from_parent(parent, path=path)
-    return None
+    if settings is None:
+        return None
+    return collection.directory_collector(path, parent, settings, _pytest_ignores(parent.config))
+
+
+def _pytest_ignores(config: pytest.Config) -> collection.PytestIgnores:
+    """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without this plugin's."""
+    others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[sys.modules[__name__]])
+    return lambda path: bool(others(collection_path=path, config=config))
 
 
 @pytest.hookimpl(wrapper=True)

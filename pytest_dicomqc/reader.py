@@ -25,8 +25,8 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
 
 from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
-from pytest_dicomqc.extract import MAX_TEXT, Value, element_value
-from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar
+from pytest_dicomqc.extract import MAX_TEXT, element_value
+from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar, Value
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MAX_NOTES = 5

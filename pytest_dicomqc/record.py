@@ -10,6 +10,13 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 Scalar: TypeAlias = str | int | float | bool | None
+Value: TypeAlias = Scalar | list[Scalar]
+"""A tag's value as rules see it: multi-valued tags are lists."""
+
+PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
+FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error")
+FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
+"""Columns of the Files sheet besides tags and rules; no rule id may take one of these names."""
 
 KIND_DICOM = "dicom"
 KIND_UNREADABLE = "unreadable"
@@ -93,3 +100,14 @@ class ReportRow:
     status: str
     record: FileRecord | None = None
     error: str = ""
+
+
+def display(value: Value) -> Scalar:
+    """One cell's worth: multi-values joined with ``\\`` as DICOM writes them."""
+    if isinstance(value, list):
+        return "\\".join("" if item is None else str(item) for item in value)
+    return value
+
+
+def is_empty(value: Value) -> bool:
+    return value is None or value == "" or value == []

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_dicomqc import __version__
-from pytest_dicomqc.nodes import ITEM_NAME, DicomItem
+from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
     STATUS_CRASHED,
@@ -45,11 +45,7 @@ class Reporter:
         self.started = time.time()
         self.write_error = ""
         self.written = False
-        try:
-            prefix = settings.dataset.relative_to(config.rootpath).as_posix()
-        except ValueError:
-            prefix = ""
-        self.prefix = "" if prefix == "." else prefix
+        self.prefix = dataset_nodeid(config)
 
     def expect(self, nodeids: list[str]) -> None:
         for nodeid in nodeids:
@@ -79,9 +75,9 @@ class Reporter:
             record = FileRecord.from_wire(wire)
             self.rows[report.nodeid] = ReportRow(record.path, report.outcome, record)
         elif str(report.when) == "???":  # xdist's report for a crashed worker
-            self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_first_line(report))
+            self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
         elif report.failed and report.nodeid not in self.rows:
-            self.rows[report.nodeid] = ReportRow(relpath, STATUS_FAILED, error=_first_line(report))
+            self.rows[report.nodeid] = ReportRow(relpath, STATUS_FAILED, error=_reason(report))
         self.expected.setdefault(report.nodeid, relpath)
 
     def final_rows(self) -> list[ReportRow]:
@@ -148,7 +144,11 @@ def _files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
 
 
-def _first_line(report: pytest.TestReport) -> str:
+def _reason(report: pytest.TestReport) -> str:
+    """What went wrong, in one line: the crash message, else the report text's last line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
     text = str(report.longrepr or "").strip()
     return text.splitlines()[-1] if text else ""
 

@@ -78,6 +78,8 @@ class _Value:
 
 def resolve(config: pytest.Config) -> Settings | None:
     """The session's settings, or ``None`` when no dataset is configured (plugin inactive)."""
+    if config.getoption("help") or config.getoption("markers"):
+        return None  # help must work even where the configured dataset is missing
     dataset = _Value(config, "--dicom-dir", "dicom_dir")
     if dataset.raw is None:
         return None

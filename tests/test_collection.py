@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Runner, write_dicom
+from tests.helpers import Runner, read_sheet, write_dicom
 
 
 @pytest.fixture
@@ -105,3 +105,63 @@ def test_plugin_is_inactive_without_dicom_dir(pytester: pytest.Pytester, dataset
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "metadata_dicom.xlsx").exists()
+
+
+@pytest.mark.parametrize("where", ["build/ds", ".data/train"])
+def test_dataset_below_a_folder_pytest_skips_is_still_collected(pytester: pytest.Pytester, where: str) -> None:
+    write_dicom(pytester.path / where / "one.dcm")
+    parent = (pytester.path / where).parent
+    (parent / "other").mkdir()
+    (parent / "other" / "test_hidden.py").write_text("def test_never(): pass\n")  # pytest skips it, so do we
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    pytester.makeini(f"[pytest]\ndicom_dir = {where}\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    assert collected(result) == [f"{where}/one.dcm::dicomqc", "test_unit.py::test_unit"]  # pytest's sorted walk
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir", where, ".")
+    assert sorted(collected(result)) == sorted(["test_unit.py::test_unit", f"{where}/one.dcm::dicomqc"])
+
+
+def test_conftest_inside_dataset_is_not_run_but_root_conftest_hooks_apply(pytester: pytest.Pytester) -> None:
+    write_dicom(pytester.path / "data" / "sub" / "one.dcm")
+    (pytester.path / "data" / "sub" / "conftest.py").write_text("raise SystemExit('data ran code')\n")
+    (pytester.path / "data" / "conftest.py").write_text("raise SystemExit('data ran code')\n")
+    pytester.makeconftest(
+        """
+        def pytest_runtest_setup(item):
+            print("root conftest saw", item.nodeid)
+        """
+    )
+    result = pytester.runpytest("--dicom-dir=data", "-s", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*root conftest saw data/sub/one.dcm::dicomqc"])
+    ids = collected(pytester.runpytest("--dicom-dir=data", "--collect-only", "-q"))
+    assert ids == ["data/conftest.py::dicomqc", "data/sub/conftest.py::dicomqc", "data/sub/one.dcm::dicomqc"]
+
+
+def test_path_inside_dataset_selects_just_that_file(pytester: pytest.Pytester, dataset: Path) -> None:
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "data/a/CT0001::dicomqc")
+    assert collected(result) == ["data/a/CT0001::dicomqc"]
+    pytester.makeini("[pytest]\ndicom_dir = data\n")
+    result = pytester.runpytest("--collect-only", "-q", "data/build")
+    assert collected(result) == ["data/build/y.dcm::dicomqc"]
+
+
+def test_dataset_is_the_rootdir(pytester: pytest.Pytester) -> None:
+    write_dicom(pytester.path / "a.dcm", image_type="DERIVED")
+    write_dicom(pytester.path / "b.dcm")
+    result = pytester.runpytest("--dicom-dir=.", "-x", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["FAILED a.dcm::dicomqc - original-image*"])
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx")
+    assert [(r["path"], r["status"]) for r in rows] == [("a.dcm", "failed"), ("b.dcm", "not run")]
+
+
+def test_collect_ignore_from_conftest_applies_inside_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
+    pytester.makeconftest('collect_ignore = ["data/build"]\ncollect_ignore_glob = ["*/venv"]\n')
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")
+    assert collected(result) == [i for i in EXPECTED_IDS if "/build/" not in i and "/venv/" not in i]
+
+
+def test_help_works_when_the_ini_dataset_is_missing(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ndicom_dir = not-here\n")
+    assert pytester.runpytest("--help").ret == 0
+    assert pytester.runpytest().ret == 4

@@ -471,7 +471,7 @@ def test_jpeg_named_dcm_says_what_it_looks_like(tmp_path: Path) -> None:
 
 
 def test_undecodable_pixels_make_pixel_rules_not_applicable() -> None:
-    rules = parse_rules("version: 1\nrules:\n  - id: dtype\n    pixel: dtype\n    equals: int16\n", "rules.yaml")
+    rules = parse_rules("version: 1\nrules:\n  - id: pixel-type\n    pixel: dtype\n    equals: int16\n", "rules.yaml")
     record = check(Path(get_testdata_file("MR_truncated.dcm", download=False)), ruleset=rules)
-    assert (record.verdict, record.results, record.findings) == ("failed", {"dtype": "N/A"}, ())
+    assert (record.verdict, record.results, record.findings) == ("failed", {"pixel-type": "N/A"}, ())
     assert record.error.startswith("pixel data cannot be decoded")

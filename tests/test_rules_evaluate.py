@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from pytest_dicomqc.extract import Value
-from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Value
 from pytest_dicomqc.rules.evaluate import MISSING_TEXT, Facts, evaluate, evaluate_rule, expectation, holds
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, Operand, Rule, RuleSet, Target

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import pytest_dicomqc
+from pytest_dicomqc.rules.evaluate import Facts, evaluate_rule
 from pytest_dicomqc.rules.load import RulesError, load_rules, parse_rules
 from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, RuleSet, Target
 
@@ -440,3 +441,34 @@ def test_load_rules_not_utf8(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as excinfo:
         load_rules(path)
     assert str(excinfo.value) == f"{path}: rules file is not UTF-8 text: invalid continuation byte at byte 26"
+
+
+@pytest.mark.parametrize("word", ["NO", "YES", "ON", "OFF", "no", "y"])
+def test_yaml_1_1_booleans_stay_text(word: str) -> None:
+    # BurnedInAnnotation is "YES"/"NO" in DICOM; YAML 1.1 would read both as booleans
+    ruleset = parse(one_rule(f"tag: BurnedInAnnotation\nequals: {word}\nwhen: {{Modality: {word}}}\n"))
+    rule = ruleset.rules[0]
+    assert (rule.check.operand, rule.when[0].check.operand) == (word, word)
+
+
+def test_true_and_false_are_still_booleans() -> None:
+    rule = parse(one_rule("tag: Rows\npresent: True\nallow_missing: false\n")).rules[0]
+    assert (rule.check.operand, rule.allow_missing) == (True, False)
+
+
+@pytest.mark.parametrize("template", ["bad {observed.foo}", "bad {observed[0]}", "{nope}", "{", "{0}"])
+def test_broken_message_template_is_a_load_error(template: str) -> None:
+    message = parse_error(one_rule(f"tag: Rows\nmin: 1\nmessage: '{template}'\n"))
+    assert message.startswith("rules.yaml:6:14: 'message' has an unknown or broken placeholder")
+    assert message.endswith("known: {id}, {target}, {observed}, {expected}")
+
+
+def test_format_spec_on_target_works() -> None:
+    rule = parse(one_rule("tag: Rows\nmin: 64\nmessage: '[{target:>6}] {observed} < 64'\n")).rules[0]
+    assert evaluate_rule(rule, Facts(tags={0x00280010: 32}))[1].message == "[  Rows] 32 < 64"
+
+
+@pytest.mark.parametrize("rule_id", ["dtype", "status", "path", "rows", "notes", "mean"])
+def test_rule_id_may_not_be_a_report_column(rule_id: str) -> None:
+    text = f"version: 1\nrules:\n  - id: {rule_id}\n    tag: Rows\n    min: 1\n"
+    assert parse_error(text) == f"rules.yaml:3:9: rule id {rule_id!r} is a column of the report; choose another"

@@ -13,8 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pytest_dicomqc.extract import Value, display, is_empty
-from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Scalar
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Scalar, Value, display, is_empty
 from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target
 
 MISSING_TEXT = "<missing>"
@@ -75,7 +74,7 @@ def evaluate_rule(rule: Rule, facts: Facts) -> tuple[str, Finding | None]:
         observed = str(display(value))
     expected = expectation(rule.check)
     message = (rule.message or "{target} = {observed}, expected {expected}").format(
-        target=rule.target, observed=observed, expected=expected, id=rule.id
+        target=str(rule.target), observed=observed, expected=expected, id=rule.id
     )
     result = FAIL if rule.severity == "error" else WARN
     return result, Finding(rule.id, rule.severity, observed, expected, message)

@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
-from pytest_dicomqc.extract import PIXEL_FIELDS, is_identifying
+from pytest_dicomqc.extract import is_identifying
+from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS
 from pytest_dicomqc.rules.model import (
     FILE,
     FILE_FIELDS,
@@ -37,6 +38,7 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
 _MAX_BYTES = 1_000_000
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
+RESERVED_IDS = frozenset(FIXED_COLUMNS + PIXEL_FIELDS + FILE_COLUMNS)
 
 
 class RulesError(Exception):
@@ -96,6 +98,14 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _Loader.construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _Loader.construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+# YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans, which turns
+# DICOM values such as BurnedInAnnotation "NO" into False.
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
 def load_rules(path: Path) -> RuleSet:
@@ -167,6 +177,8 @@ class _Schema:
         rule_id = node.get("id")
         if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
             raise self.fail(node.marks.get("id", node.mark), "rule 'id' must be lowercase letters, digits and '-'")
+        if rule_id in RESERVED_IDS:
+            raise self.fail(node.marks["id"], f"rule id {rule_id!r} is a column of the report; choose another")
         targets = [key for key in (TAG, PIXEL, FILE) if key in node]
         if len(targets) != 1:
             raise self.fail(node.mark, f"rule {rule_id!r} needs exactly one of 'tag', 'pixel', 'file'")
@@ -198,7 +210,7 @@ class _Schema:
     def message_template(self, template: str, mark: yaml.Mark) -> None:
         try:
             template.format(**dict.fromkeys(MESSAGE_FIELDS, ""))
-        except (KeyError, IndexError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - str.format raises many kinds for a bad template
             known = ", ".join("{" + name + "}" for name in MESSAGE_FIELDS)
             raise self.fail(mark, f"'message' has an unknown or broken placeholder ({exc}); known: {known}") from None
 

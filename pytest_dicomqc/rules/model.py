@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-Scalar = str | int | float | bool
-Operand: TypeAlias = Scalar | tuple[Scalar, ...] | re.Pattern[str]
+Literal: TypeAlias = str | int | float | bool
+"""A value written in the rules file (never None, unlike a cell)."""
+Operand: TypeAlias = Literal | tuple[Literal, ...] | re.Pattern[str]
 
 SEVERITIES = ("error", "warning")
 NON_DICOM_POLICIES = ("skip", "fail", "pass")

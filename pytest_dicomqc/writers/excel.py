@@ -19,11 +19,20 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, NOT_APPLICABLE, PASS, STATUSES, WARN, ReportRow, Scalar
+from pytest_dicomqc.record import (
+    FAIL,
+    FIXED_COLUMNS,
+    KIND_NON_DICOM,
+    NOT_APPLICABLE,
+    PASS,
+    STATUSES,
+    WARN,
+    ReportRow,
+    Scalar,
+)
 from pytest_dicomqc.rules.evaluate import expectation
 from pytest_dicomqc.rules.model import RuleSet
 
-FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error")
 FILE_FINDING = "(file)"
 """The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
 EXCEL_MAX_TEXT = 32_767

@@ -1,0 +1,83 @@
+"""Where the dataset joins pytest's collection, and which paths inside it are ignored.
+
+pytest skips folders such as ``build``, ``dist``, ``venv`` and hidden ones (``norecursedirs``);
+inside a dataset they are data and must be checked, so the plugin decides for dataset paths:
+pytest's other ignore rules (``--ignore``, ``--ignore-glob``, ``collect_ignore``) still apply.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pytest_dicomqc.nodes import DatasetFolder, PathToDataset, child_name_and_id
+from pytest_dicomqc.settings import Settings
+
+PytestIgnores = Callable[[Path], bool]
+"""Whether pytest, without this plugin, would ignore a path."""
+
+
+def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
+    """``--dicom-dir`` alone collects only the dataset; with test paths or from ini, adds it.
+
+    Nothing is added when a path given already selects part of the dataset (re-running one
+    failed file) or contains it (pytest's walk reaches it, see :func:`ignore`).
+    """
+    dataset = settings.dataset
+    if settings.dataset_from_command_line and config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = [str(dataset)]
+        return
+    base = config.invocation_params.dir
+    for arg in config.args:
+        given = (base / arg.split("::")[0]).absolute()
+        if given == dataset or dataset in given.parents or (given.is_dir() and given in dataset.parents):
+            return
+    config.args.append(str(dataset))
+
+
+def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores: PytestIgnores) -> bool | None:
+    """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
+    dataset = settings.dataset
+    if path == dataset or dataset in path.parents:
+        if _ignored_by_user(path, config, dataset.parent):
+            return True
+        return pytest_ignores(path) and not (path.is_dir() and _norecursedirs_match(path, config))
+    if path in dataset.parents and pytest_ignores(path):
+        return False  # collected as a PathToDataset, which leads to the dataset and nowhere else
+    return None
+
+
+def directory_collector(
+    path: Path, parent: pytest.Collector, settings: Settings, pytest_ignores: PytestIgnores
+) -> pytest.Collector | None:
+    """The plugin's answer to ``pytest_collect_directory``; ``None`` leaves the folder to pytest."""
+    if path == settings.dataset:
+        return DatasetFolder.root(parent, path)
+    if path in settings.dataset.parents and pytest_ignores(path):
+        name, nodeid = child_name_and_id(parent, path.name)
+        return PathToDataset.from_parent(parent, name=name, path=path, nodeid=nodeid)
+    return None
+
+
+def _ignored_by_user(path: Path, config: pytest.Config, conftest_folder: Path) -> bool:
+    """``--ignore``, ``--ignore-glob`` and conftest ``collect_ignore``/``collect_ignore_glob``.
+
+    Asked separately because they must win even for a folder whose name is in ``norecursedirs``.
+    The conftests are those of the folder holding the dataset: none inside it is loaded.
+    """
+    conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
+    ignored = [Path(p).absolute() for p in config.getoption("ignore") or []]
+    ignored += conftest_paths("collect_ignore", path=conftest_folder) or []
+    if any(path == p or p in path.parents for p in ignored):
+        return True
+    globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
+    globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
+    return any(fnmatch.fnmatch(str(path), g) for g in globs)
+
+
+def _norecursedirs_match(path: Path, config: pytest.Config) -> bool:
+    patterns: list[str] = config.getini("norecursedirs")
+    return any(fnmatch.fnmatch(path.name if "/" not in p else str(path), p) for p in patterns)
