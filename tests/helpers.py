@@ -19,9 +19,13 @@ def write_dicom(
     image_type: str | None = "ORIGINAL\\PRIMARY\\AXIAL",
     modality: str = "CT",
     pixels: np.ndarray | None = None,
+    multiframe: bool = False,
     **tags: Any,
 ) -> Path:
-    """Write a small valid DICOM image (CT, int16, 8x8 ramp by default); ``tags`` override keywords."""
+    """Write a small valid DICOM image (CT, int16, 8x8 ramp by default); ``tags`` override keywords.
+
+    ``pixels`` is (rows, columns), (rows, columns, samples) or, with ``multiframe``, (frames, rows, columns).
+    """
     array = np.arange(64, dtype=np.int16).reshape(8, 8) - 10 if pixels is None else pixels
     number = next(_counter)
     ds = Dataset()
@@ -38,8 +42,10 @@ def write_dicom(
     ds.InstanceNumber = number
     if image_type is not None:
         ds.ImageType = image_type.split("\\")
-    ds.Rows, ds.Columns = array.shape[:2]
-    ds.SamplesPerPixel = 1 if array.ndim == 2 else array.shape[2]
+    if multiframe:
+        ds.NumberOfFrames = array.shape[0]
+    ds.Rows, ds.Columns = array.shape[-2:] if multiframe else array.shape[:2]
+    ds.SamplesPerPixel = 1 if array.ndim == 2 or multiframe else array.shape[2]
     ds.PhotometricInterpretation = "MONOCHROME2" if ds.SamplesPerPixel == 1 else "RGB"
     if ds.SamplesPerPixel > 1:
         ds.PlanarConfiguration = 0

@@ -19,7 +19,7 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom import Dataset, FileMetaDataset, uid
+from pydicom import Dataset, FileMetaDataset
 from pydicom.data import get_testdata_file
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset
@@ -30,6 +30,7 @@ from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.load import load_rules, parse_rules
 from pytest_dicomqc.rules.model import RuleSet
+from tests.helpers import write_dicom
 
 TEST_FILES = Path(os.path.dirname(get_testdata_file("CT_small.dcm", download=False)))
 DEFAULT_RULES = load_rules(Path(pytest_dicomqc.__file__).parent / "rules.yaml")
@@ -113,31 +114,6 @@ def wire_type_errors(value: Any, where: str = "wire") -> list[str]:
         for index, item in enumerate(value):
             errors += wire_type_errors(item, f"{where}[{index}]")
     return errors
-
-
-def write_dicom(path: Path, pixels: np.ndarray, **keywords: Any) -> Path:
-    """A small explicit-VR little-endian CT file; ``pixels`` is (rows, columns) or (frames, rows, columns)."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.10.999.7"
-    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
-    ds.SOPClassUID = uid.CTImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CT"
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    if pixels.ndim == 3:
-        ds.NumberOfFrames = pixels.shape[0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = pixels.dtype.itemsize * 8
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
-    ds.PixelData = pixels.tobytes()
-    for keyword, value in keywords.items():
-        setattr(ds, keyword, value)
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 # --- every bundled pydicom test file ----------------------------------------------------------
@@ -294,7 +270,8 @@ def test_generated_multiframe_values(tmp_path: Path) -> None:
     pixels = np.arange(60, dtype=np.uint16).reshape(3, 4, 5) * 7
     path = write_dicom(
         tmp_path / "mf.dcm",
-        pixels,
+        pixels=pixels,
+        multiframe=True,
         ImageType=["ORIGINAL", "PRIMARY", "AXIAL"],
         VOILUTFunction="SIGMOID",
         RescaleSlope="1.5",
@@ -325,7 +302,8 @@ def test_generated_multiframe_values(tmp_path: Path) -> None:
 
 
 def test_voi_lut_function_outside_the_list_fails(tmp_path: Path) -> None:
-    path = write_dicom(tmp_path / "log.dcm", np.zeros((2, 2), np.int16), ImageType=["ORIGINAL"], VOILUTFunction="LOG")
+    pixels = np.zeros((2, 2), np.int16)
+    path = write_dicom(tmp_path / "log.dcm", pixels=pixels, ImageType=["ORIGINAL"], VOILUTFunction="LOG")
     record = check(path)
     assert record.values["VOILUTFunction"] == "LOG"
     assert record.results["voi-lut-function"] == "FAIL"
@@ -334,7 +312,7 @@ def test_voi_lut_function_outside_the_list_fails(tmp_path: Path) -> None:
 
 
 def test_malformed_decimal_string_is_kept_as_text(tmp_path: Path) -> None:
-    path = write_dicom(tmp_path / "ds.dcm", np.zeros((2, 2), np.int16), RescaleSlope="12345.5")
+    path = write_dicom(tmp_path / "ds.dcm", pixels=np.zeros((2, 2), np.int16), RescaleSlope="12345.5")
     data = path.read_bytes()
     assert data.count(b"12345.5 ") == 1
     path.write_bytes(data.replace(b"12345.5 ", b"12x45.5 "))
