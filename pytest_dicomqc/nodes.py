@@ -10,7 +10,7 @@ import pytest
 
 from pytest_dicomqc.discover import display_path, printable, sorted_entries
 from pytest_dicomqc.pipeline import check_file
-from pytest_dicomqc.record import KIND_NON_DICOM, FileRecord
+from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
 from pytest_dicomqc.settings import Settings
 
 ITEM_NAME = "dicomqc"
@@ -113,12 +113,15 @@ class DicomItem(_OutsideHooks, pytest.Item):
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
-        record = check_file(self.path, self.relpath, settings.ruleset, settings.tags)
+        record = check_file(self.path, self.relpath, settings.ruleset, settings.tags, settings.strict)
         self.stash[RECORD_KEY] = record
-        if record.verdict == "failed":
+        if record.verdict == STATUS_FAILED:
             raise DicomQCFailure(failure_text(record))
-        if record.verdict == "skipped":
+        if record.verdict == STATUS_SKIPPED:
             pytest.skip(f"{record.kind}: {record.values.get('notes') or 'not a DICOM file'}")
+        if record.verdict == STATUS_WAIVED:
+            waived = ", ".join(f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver)
+            pytest.xfail(f"waived: {waived}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, DicomQCFailure):
@@ -145,8 +148,12 @@ def failure_text(record: FileRecord) -> str:
         lines.append(f"{record.kind}: {record.error}")
     if record.kind == KIND_NON_DICOM:
         lines.append(f"non-DICOM file ({record.values.get('notes')}) and the rules say non_dicom: fail")
-    lines += [f"{f.rule_id}: {f.message}" for f in record.findings if f.severity == "error"]
-    warnings = [f"{f.rule_id} ({f.observed})" for f in record.findings if f.severity != "error"]
+    results = record.results
+    lines += [f"{f.rule_id}: {f.message}" for f in record.findings if results.get(f.rule_id) == FAIL]
+    warnings = [f"{f.rule_id} ({f.observed})" for f in record.findings if results.get(f.rule_id) == WARN]
     if warnings:
         lines.append("warnings: " + ", ".join(warnings))
+    waived = [f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver]
+    if waived:
+        lines.append("waived: " + ", ".join(waived))
     return "\n".join(lines)

@@ -19,12 +19,18 @@ from pytest_dicomqc.record import (
     KIND_NON_DICOM,
     NOT_APPLICABLE,
     PIXEL_FIELDS,
+    STATUS_FAILED,
+    STATUS_PASSED,
+    STATUS_SKIPPED,
+    STATUS_WAIVED,
+    WAIVED,
     FileRecord,
     Scalar,
     display,
 )
-from pytest_dicomqc.rules.evaluate import Facts, evaluate
-from pytest_dicomqc.rules.model import TAG, RuleSet, Target
+from pytest_dicomqc.rules.evaluate import Evaluation, Facts, evaluate
+from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.model import TAG, NonDicomPolicy, RuleSet, Target
 
 DEFAULT_TAG_TARGETS = tuple(
     Target(TAG, keyword, tag_for_keyword(keyword)) for keyword in LEADING_TAGS + DESCRIPTIVE_TAGS
@@ -44,8 +50,11 @@ def wanted_tags(ruleset: RuleSet) -> frozenset[int]:
     return ruleset.tags | {t.tag for t in DEFAULT_TAG_TARGETS if t.tag is not None}
 
 
-def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int]) -> FileRecord:
-    """Read ``path`` and judge it against ``ruleset``; ``tags`` is :func:`wanted_tags` of it."""
+def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int], strict: bool = False) -> FileRecord:
+    """Read ``path`` and judge it against ``ruleset``; ``tags`` is :func:`wanted_tags` of it.
+
+    ``strict`` makes warning rules fail files (``--dicom-strict``).
+    """
     extraction = read(path, tags)
     undecodable = extraction.has_pixel_data and not extraction.pixels
     facts = Facts(
@@ -59,17 +68,18 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int])
         },
     )
     if extraction.kind == KIND_DICOM:
-        results, findings = evaluate(ruleset, facts)
+        evaluation = evaluate(ruleset, facts, strict)
     else:
-        results, findings = {rule.id: NOT_APPLICABLE for rule in ruleset.rules}, []
+        evaluation = Evaluation({rule.id: NOT_APPLICABLE for rule in ruleset.rules}, (), ())
     return FileRecord(
         path=relpath,
         kind=extraction.kind,
-        verdict=_verdict(extraction, results, ruleset),
+        verdict=_verdict(extraction, evaluation.results, ruleset.non_dicom, relpath),
         error=extraction.error,
         values=_values(extraction, ruleset),
-        results=results,
-        findings=tuple(findings),
+        results=evaluation.results,
+        findings=evaluation.findings,
+        waivers=evaluation.waivers,
     )
 
 
@@ -85,10 +95,11 @@ def _values(extraction: Extraction, ruleset: RuleSet) -> dict[str, Scalar]:
     return values
 
 
-def _verdict(extraction: Extraction, results: dict[str, str], ruleset: RuleSet) -> str:
-    """passed, failed or skipped: what the test item will report."""
+def _verdict(extraction: Extraction, results: dict[str, str], non_dicom: NonDicomPolicy, relpath: str) -> str:
+    """passed, failed, skipped or waived: what the test item will report."""
     if extraction.kind == KIND_NON_DICOM:
-        return {"skip": "skipped", "fail": "failed", "pass": "passed"}[ruleset.non_dicom]
+        policy = next((p for glob, p in non_dicom.exceptions if glob_matches(glob, relpath)), non_dicom.default)
+        return {"skip": STATUS_SKIPPED, "fail": STATUS_FAILED, "pass": STATUS_PASSED}[policy]
     if extraction.kind != KIND_DICOM or extraction.error or FAIL in results.values():
-        return "failed"
-    return "passed"
+        return STATUS_FAILED
+    return STATUS_WAIVED if WAIVED in results.values() else STATUS_PASSED

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc import collection
+from pytest_dicomqc import collection, lint
 from pytest_dicomqc import settings as settings_module
 from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
 from pytest_dicomqc.reporter import WIRE_ATTRIBUTE, Reporter, XdistHooks
@@ -16,6 +16,15 @@ from pytest_dicomqc.reporter import WIRE_ATTRIBUTE, Reporter, XdistHooks
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings_module.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--dicom-rules-check``: validate rules and waivers, read no dataset, exit 0 (errors exit 4)."""
+    if not config.getoption("dicom_rules_check"):
+        return None
+    print(lint.summary(settings_module.load_configured_rules(config)))
+    return pytest.ExitCode.OK
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -26,6 +26,7 @@ PASS = "PASS"  # noqa: S105 - a result cell, not a password
 FAIL = "FAIL"
 WARN = "WARN"
 NOT_APPLICABLE = "N/A"
+WAIVED = "WAIVED"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Finding:
     observed: str
     expected: str
     message: str
+    waiver: str = ""
+    """Id of the waiver that accepted this finding, if any."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class FileRecord:
     values: dict[str, Scalar]
     results: dict[str, str]
     findings: tuple[Finding, ...]
+    waivers: tuple[str, ...] = ()
+    """Ids of the waivers that accepted a finding of this file."""
 
     @property
     def failed_rules(self) -> list[str]:
@@ -68,7 +73,8 @@ class FileRecord:
             "error": self.error,
             "values": dict(self.values),
             "results": dict(self.results),
-            "findings": [[f.rule_id, f.severity, f.observed, f.expected, f.message] for f in self.findings],
+            "findings": [[f.rule_id, f.severity, f.observed, f.expected, f.message, f.waiver] for f in self.findings],
+            "waivers": list(self.waivers),
         }
 
     @classmethod
@@ -81,15 +87,17 @@ class FileRecord:
             values=dict(wire["values"]),
             results=dict(wire["results"]),
             findings=tuple(Finding(*f) for f in wire["findings"]),
+            waivers=tuple(wire["waivers"]),
         )
 
 
 STATUS_PASSED = "passed"
 STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
+STATUS_WAIVED = "waived"
 STATUS_NOT_RUN = "not run"
 STATUS_CRASHED = "crashed"
-STATUSES = (STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_NOT_RUN, STATUS_CRASHED)
+STATUSES = (STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED)
 
 
 @dataclass(frozen=True)

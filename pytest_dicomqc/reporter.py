@@ -22,13 +22,15 @@ from pytest_dicomqc.record import (
     STATUS_CRASHED,
     STATUS_FAILED,
     STATUS_NOT_RUN,
+    STATUS_WAIVED,
     STATUSES,
     FileRecord,
     ReportRow,
     Scalar,
 )
 from pytest_dicomqc.settings import Settings
-from pytest_dicomqc.writers.excel import write_workbook
+from pytest_dicomqc.verdicts import ACTIVE, EXPIRED, ThresholdVerdict, WaiverUse, threshold_verdicts, waiver_uses
+from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 WIRE_ATTRIBUTE = "dicomqc_record"
 _SUFFIX = "::" + ITEM_NAME
@@ -45,6 +47,8 @@ class Reporter:
         self.started = time.time()
         self.write_error = ""
         self.written = False
+        self.thresholds: list[ThresholdVerdict] = []
+        self.waivers: list[WaiverUse] = []
         self.prefix = dataset_nodeid(config)
 
     def expect(self, nodeids: list[str]) -> None:
@@ -73,7 +77,8 @@ class Reporter:
         wire = getattr(report, WIRE_ATTRIBUTE, None)
         if wire is not None:
             record = FileRecord.from_wire(wire)
-            self.rows[report.nodeid] = ReportRow(record.path, report.outcome, record)
+            status = STATUS_WAIVED if hasattr(report, "wasxfail") else report.outcome
+            self.rows[report.nodeid] = ReportRow(record.path, status, record)
         elif str(report.when) == "???":  # xdist's report for a crashed worker
             self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
         elif report.failed and report.nodeid not in self.rows:
@@ -85,23 +90,47 @@ class Reporter:
             self.rows.get(nodeid) or ReportRow(relpath, STATUS_NOT_RUN) for nodeid, relpath in self.expected.items()
         ]
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes: the rule verdicts are results too
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.rows:
             return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
-        facts = self.run_facts(exitstatus)
+        rows = self.final_rows()
+        records = [row.record for row in rows if row.record is not None]
+        if len(records) == len(rows):  # thresholds need every file; after -x or a crash they would lie
+            self.thresholds = threshold_verdicts(self.settings.ruleset, records)
+            self.report_thresholds(session)
+        self.waivers = waiver_uses(self.settings.ruleset, records)
         try:
             write_workbook(
                 self.settings.report,
-                self.final_rows(),
+                rows,
                 self.settings.ruleset,
                 value_columns(self.settings.ruleset),
-                facts,
+                Verdicts(self.thresholds, self.waivers, self.run_facts(session.exitstatus)),
             )
         except OSError as exc:
             self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         else:
             self.written = True
+
+    def report_thresholds(self, session: pytest.Session) -> None:
+        """Each ``max_failing`` rule is a result of its own, ``dicomqc::rule::<id>``, like a test."""
+        for verdict in self.thresholds:
+            now = time.time()
+            report = pytest.TestReport(
+                nodeid=f"{ITEM_NAME}::rule::{verdict.rule_id}",
+                location=(ITEM_NAME, None, f"rule {verdict.rule_id}"),
+                keywords={ITEM_NAME: 1},
+                outcome="passed" if verdict.passed else "failed",
+                longrepr=None if verdict.passed else verdict.message,
+                when="call",
+                start=now,
+                stop=now,
+            )
+            self.config.hook.pytest_runtest_logreport(report=report)
+            if not verdict.passed and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
@@ -134,6 +163,14 @@ class Reporter:
         terminalreporter.write_sep("-", "dicomqc")
         terminalreporter.write_line(f"dicomqc: {_files(len(rows))}: {summary}")
         terminalreporter.write_line(f"dicomqc rules: {self.settings.ruleset.source}")
+        for verdict in self.thresholds:
+            terminalreporter.write_line(f"dicomqc rule {verdict.rule_id}: {verdict.message}", red=not verdict.passed)
+        for use in self.waivers:
+            if use.status != ACTIVE:
+                waiver = use.waiver
+                what = f"expired on {waiver.expires}" if use.status == EXPIRED else "matched no finding (stale)"
+                where = f"{waiver.source}:{waiver.line}"
+                terminalreporter.write_line(f"dicomqc waiver {waiver.id} ({where}) {what}", yellow=True)
         if self.write_error:
             terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
         elif self.written:

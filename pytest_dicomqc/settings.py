@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dicomqc.pipeline import wanted_tags
-from pytest_dicomqc.rules.load import RulesError, load_rules
+from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
 from pytest_dicomqc.rules.model import RuleSet
 
 DEFAULT_REPORT = "metadata_dicom.xlsx"
@@ -25,7 +25,10 @@ OPTIONS = (
     ("--dicom-dir", "dicom_dir", "dataset root: every file below it becomes one test item"),
     ("--dicom-rules", "dicom_rules", "YAML rules file (default: rules.yaml in rootdir, else the packaged default)"),
     ("--dicom-report", "dicom_report", f"Excel report path (default: {DEFAULT_REPORT} in the invocation directory)"),
+    ("--dicom-waivers", "dicom_waivers", "YAML file of waivers (accepted findings), added to the rules file's own"),
 )
+STRICT_HELP = "treat warning rules as errors: a file that breaks one fails"
+RULES_CHECK_HELP = "validate the rules and waivers files, run their examples, and exit (0 valid, 4 invalid)"
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,10 @@ class Settings:
     dataset: Path
     dataset_from_command_line: bool
     ruleset: RuleSet
+    """The rules with the waivers of both the rules file and ``--dicom-waivers``."""
     tags: frozenset[int]
     report: Path
+    strict: bool = False
 
 
 def _dest(option: str) -> str:
@@ -48,6 +53,9 @@ def add_options(parser: pytest.Parser) -> None:
     for option, ini, help_text in OPTIONS:
         group.addoption(option, dest=_dest(option), default=None, metavar="PATH", help=f"{help_text}; ini: {ini}")
         parser.addini(ini, help_text, default=None)
+    group.addoption("--dicom-strict", action="store_true", default=None, help=f"{STRICT_HELP}; ini: dicom_strict")
+    parser.addini("dicom_strict", STRICT_HELP, type="bool", default=False)
+    group.addoption("--dicom-rules-check", action="store_true", default=False, help=RULES_CHECK_HELP)
 
 
 class _Value:
@@ -88,7 +96,7 @@ def resolve(config: pytest.Config) -> Settings | None:
     if not dataset.path.is_dir():
         what = "does not exist" if not dataset.path.exists() else "is not a directory"
         raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}")
-    ruleset = _ruleset(config)
+    ruleset = load_configured_rules(config)
     report = _Value(config, "--dicom-report", "dicom_report")
     report_path = report.path if report.raw is not None else config.invocation_params.dir / DEFAULT_REPORT
     if not hasattr(config, "workerinput"):
@@ -99,23 +107,27 @@ def resolve(config: pytest.Config) -> Settings | None:
         ruleset=ruleset,
         tags=wanted_tags(ruleset),
         report=report_path,
+        strict=bool(config.getoption("dicom_strict") or config.getini("dicom_strict")),
     )
 
 
-def _ruleset(config: pytest.Config) -> RuleSet:
+def load_configured_rules(config: pytest.Config) -> RuleSet:
+    """The rules file the options name (or the default), with the waivers file's waivers added."""
     rules = _Value(config, "--dicom-rules", "dicom_rules")
+    waivers = _Value(config, "--dicom-waivers", "dicom_waivers")
+    for value, what in ((rules, "rules"), (waivers, "waivers")):
+        if value.raw is not None and not value.path.is_file():
+            raise pytest.UsageError(f"{value.origin}: {what} file {value.path} does not exist")
     try:
-        if rules.raw is not None:
-            if not rules.path.is_file():
-                raise pytest.UsageError(f"{rules.origin}: rules file {rules.path} does not exist")
-            return load_rules(rules.path)
-        in_rootdir = config.rootpath / DEFAULT_RULES
-        if in_rootdir.is_file():
-            return load_rules(in_rootdir)
-        with resources.as_file(resources.files("pytest_dicomqc") / DEFAULT_RULES) as packaged:
-            return load_rules(packaged)
+        ruleset = load_rules(rules.path if rules.raw is not None else _default_rules(config))
+        return load_waivers(waivers.path, ruleset) if waivers.raw is not None else ruleset
     except RulesError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def _default_rules(config: pytest.Config) -> Path:
+    in_rootdir = config.rootpath / DEFAULT_RULES
+    return in_rootdir if in_rootdir.is_file() else Path(str(resources.files("pytest_dicomqc") / DEFAULT_RULES))
 
 
 def _check_writable(report: Path, origin: str) -> None:

@@ -15,7 +15,7 @@ from pytest_dicomqc.discover import display_path
 from pytest_dicomqc.record import FileRecord, Finding, ReportRow, Scalar
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import RuleSet
-from pytest_dicomqc.writers.excel import write_workbook
+from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 RULES = parse_rules(
     "version: 1\n"
@@ -62,7 +62,7 @@ def write(
     ruleset: RuleSet = RULES,
     run_facts: Sequence[tuple[str, Scalar]] = (),
 ) -> Path:
-    write_workbook(path, rows, ruleset, VALUE_COLUMNS, run_facts)
+    write_workbook(path, rows, ruleset, VALUE_COLUMNS, Verdicts(run_facts=run_facts))
     return path
 
 
@@ -135,8 +135,8 @@ def test_hostile_text_in_findings(hostile_report: Path, name: str) -> None:
     findings = [row for row in sheet_rows(hostile_report, "Findings")[1:] if row[0] == f"{name}.dcm"]
     assert findings == [
         # the record's error (hostile text too) comes first, as a finding about the file itself
-        (f"{name}.dcm", "(file)", "error", "dicom", "readable DICOM with decodable pixels", expected),
-        (f"{name}.dcm", "original-image", "error", expected, "to contain 'ORIGINAL'", f"ImageType = {expected}"),
+        (f"{name}.dcm", "(file)", "error", "dicom", "readable DICOM with decodable pixels", expected, None),
+        (f"{name}.dcm", "original-image", "error", expected, "to contain 'ORIGINAL'", f"ImageType = {expected}", None),
     ]
 
 
@@ -177,7 +177,7 @@ def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
 
 
 def test_sheets_in_order(hostile_report: Path) -> None:
-    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Rules"]
+    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Rules", "Waivers"]
 
 
 def test_files_header(hostile_report: Path) -> None:
@@ -260,6 +260,7 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("status", "passed", 0),
         ("status", "failed", 1),
         ("status", "skipped", 1),
+        ("status", "waived", 0),
         ("status", "not run", 1),
         ("status", "crashed", 1),
         ("kind", "dicom", 1),
@@ -274,10 +275,18 @@ def test_summary_counts(mixed_report: Path) -> None:
 
 def test_findings_sheet(mixed_report: Path) -> None:
     assert sheet_rows(mixed_report, "Findings") == [
-        ("path", "rule", "severity", "observed", "expected", "message"),
-        ("a/failed.dcm", "original-image", "error", "DERIVED\\PRIMARY", "to contain 'ORIGINAL'", "ImageType = DERIVED"),
-        ("a/failed.dcm", "big-enough", "warning", "128", ">= 256", "pixel.rows = 128, expected >= 256"),
-        ("c/never.dcm", "(file)", "error", "not run", None, "interrupted"),
+        ("path", "rule", "severity", "observed", "expected", "message", "waiver"),
+        (
+            "a/failed.dcm",
+            "original-image",
+            "error",
+            "DERIVED\\PRIMARY",
+            "to contain 'ORIGINAL'",
+            "ImageType = DERIVED",
+            None,
+        ),
+        ("a/failed.dcm", "big-enough", "warning", "128", ">= 256", "pixel.rows = 128, expected >= 256", None),
+        ("c/never.dcm", "(file)", "error", "not run", None, "interrupted", None),
     ]
 
 
@@ -302,7 +311,7 @@ def test_rules_sheet(mixed_report: Path) -> None:
 def test_empty_run(tmp_path: Path) -> None:
     report = write(tmp_path / "empty.xlsx", [])
     assert sheet_rows(report, "Files") == [(*FIXED_HEADER, *VALUE_COLUMNS, "original-image", "big-enough")]
-    assert sheet_rows(report, "Findings") == [("path", "rule", "severity", "observed", "expected", "message")]
+    assert sheet_rows(report, "Findings") == [("path", "rule", "severity", "observed", "expected", "message", "waiver")]
 
 
 # --- atomic writing ---------------------------------------------------------------------------

@@ -333,7 +333,8 @@ def test_evaluate_gives_a_result_per_rule_and_findings_for_the_rest() -> None:
         tags={TAGS["ImageType"]: ["DERIVED", "PRIMARY"], TAGS["Modality"]: "CT", TAGS["Rows"]: 128},
         pixels={"dtype": "uint16"},
     )
-    results, findings = evaluate(RuleSet(source="x", rules=rules), facts)
+    evaluation = evaluate(RuleSet(source="x", rules=rules), facts)
+    results, findings = evaluation.results, list(evaluation.findings)
     assert results == {"original-image": FAIL, "ct-only": PASS, "big": WARN, "mr-dtype": NOT_APPLICABLE, "slope": PASS}
     assert list(results) == ["original-image", "ct-only", "big", "mr-dtype", "slope"]
     assert findings == [
@@ -364,8 +365,8 @@ def test_evaluate_loaded_default_style_rules() -> None:
     )
     without_pixels = Facts(tags={0x00080008: ["DERIVED"]})
     with_pixels = Facts(tags={0x00080008: ["DERIVED"], 0x7FE00010: "<8192 bytes>", 0x00281056: "LOG"})
-    assert evaluate(ruleset, without_pixels)[0] == {"voi": PASS, "has-pixels": NOT_APPLICABLE}
-    assert evaluate(ruleset, with_pixels)[0] == {"voi": FAIL, "has-pixels": FAIL}
+    assert evaluate(ruleset, without_pixels).results == {"voi": PASS, "has-pixels": NOT_APPLICABLE}
+    assert evaluate(ruleset, with_pixels).results == {"voi": FAIL, "has-pixels": FAIL}
 
 
 def test_equals_list_of_numbers_matches_decimal_string_values() -> None:
@@ -373,4 +374,4 @@ def test_equals_list_of_numbers_matches_decimal_string_values() -> None:
         "version: 1\nrules:\n  - id: spacing\n    tag: PixelSpacing\n    equals: [1, 1]\n", "rules.yaml"
     )
     # extract.normalise turns DS "1\1" into [1.0, 1.0]
-    assert evaluate(ruleset, Facts(tags={0x00280030: [1.0, 1.0]}))[0] == {"spacing": PASS}
+    assert evaluate(ruleset, Facts(tags={0x00280030: [1.0, 1.0]})).results == {"spacing": PASS}

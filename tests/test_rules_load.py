@@ -11,7 +11,7 @@ import pytest
 import pytest_dicomqc
 from pytest_dicomqc.rules.evaluate import Facts, evaluate_rule
 from pytest_dicomqc.rules.load import RulesError, load_rules, parse_rules
-from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, RuleSet, Target
+from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, NonDicomPolicy, RuleSet, Target
 
 SOURCE = "rules.yaml"
 ROWS = Target(TAG, "Rows", 0x00280010)
@@ -130,7 +130,7 @@ def test_rule_attributes_and_defaults(every_operator: RuleSet) -> None:
 
 def test_top_level_options(every_operator: RuleSet) -> None:
     assert every_operator.source == SOURCE
-    assert every_operator.non_dicom == "fail"
+    assert every_operator.non_dicom == NonDicomPolicy(default="fail")
     assert every_operator.columns == (Target(TAG, "PatientID", 0x00100020), Target(TAG, "(0018,0050)", 0x00180050))
 
 
@@ -142,7 +142,7 @@ def test_ruleset_tags_cover_rules_conditions_and_columns(every_operator: RuleSet
 
 def test_defaults_when_options_are_absent() -> None:
     ruleset = parse("version: 1\nrules: []\n")
-    assert ruleset == RuleSet(source=SOURCE, rules=(), columns=(), non_dicom="skip")
+    assert ruleset == RuleSet(source=SOURCE, rules=(), columns=(), non_dicom=NonDicomPolicy())
 
 
 @pytest.mark.parametrize(
@@ -214,7 +214,7 @@ def test_packaged_default_rules_load() -> None:
         "pixel-dtype-xray",
     ]
     assert ruleset.source == str(path)
-    assert ruleset.non_dicom == "skip"
+    assert ruleset.non_dicom == NonDicomPolicy()
 
 
 def test_load_rules_reads_a_file(tmp_path: Path) -> None:
@@ -260,13 +260,13 @@ def test_load_rules_reads_a_file(tmp_path: Path) -> None:
         pytest.param(
             one_rule("tag: Rows\nmin: 1\nmax: 9\n"),
             "rules.yaml:3:5: rule 'only' needs exactly one operator (equals, in, not_in, contains, not_contains, "
-            "matches, min, max, range, present); found min, max",
+            "contains_any, contains_all, matches, glob, min, max, range, tolerance, present); found min, max",
             id="two-operators",
         ),
         pytest.param(
             one_rule("tag: Rows\n"),
             "rules.yaml:3:5: rule 'only' needs exactly one operator (equals, in, not_in, contains, not_contains, "
-            "matches, min, max, range, present); found none",
+            "contains_any, contains_all, matches, glob, min, max, range, tolerance, present); found none",
             id="no-operator",
         ),
         pytest.param(
@@ -355,7 +355,7 @@ def test_load_rules_reads_a_file(tmp_path: Path) -> None:
         ),
         pytest.param(
             "version: 1\nnon_dicom: maybe\nrules: []\n",
-            "rules.yaml:2:12: 'non_dicom' must be one of skip, fail, pass",
+            "rules.yaml:2:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
             id="non-dicom-maybe",
         ),
         pytest.param(

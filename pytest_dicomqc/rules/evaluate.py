@@ -1,9 +1,11 @@
 """Pure rule evaluation: facts in, PASS/FAIL/WARN/N/A and findings out.
 
-Multi-valued tags: ``contains``/``not_contains`` look for one value among them, ``in`` needs
-every value in the list, ``not_in`` needs none, ``min``/``max``/``range`` need every value in
-bounds, ``equals`` and ``matches`` compare the whole value as DICOM writes it (``A\\B``).
-An absent or empty value is *missing*: it passes only ``present: false`` or ``allow_missing``.
+Multi-valued tags: ``contains``/``not_contains`` look for one value among them,
+``contains_any``/``contains_all`` for one/all of a list, ``in`` needs every value in the list,
+``not_in`` needs none, ``min``/``max``/``range``/``tolerance`` need every value in bounds,
+``equals`` (with a list: value by value), ``matches`` and ``glob`` compare the whole value as
+DICOM writes it (``A\\B``). An absent or empty value is *missing*: it passes only
+``present: false`` or ``allow_missing``.
 """
 
 from __future__ import annotations
@@ -11,10 +13,24 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Scalar, Value, display, is_empty
-from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target
+from pytest_dicomqc.record import (
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    WAIVED,
+    WARN,
+    Finding,
+    Scalar,
+    Value,
+    display,
+    is_empty,
+)
+from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target, Waiver
+
+SOP_INSTANCE_UID = 0x00080018
 
 MISSING_TEXT = "<missing>"
 REDACTED_TEXT = "<present, identifying value not shown>"
@@ -43,19 +59,50 @@ class Facts:
         return self.file.get(target.name)
 
 
-def evaluate(ruleset: RuleSet, facts: Facts) -> tuple[dict[str, str], list[Finding]]:
-    """Result cell for every rule, and a finding for each rule that did not hold."""
+@dataclass(frozen=True)
+class Evaluation:
+    """One file against the whole rules file."""
+
+    results: dict[str, str]
+    findings: tuple[Finding, ...]
+    waivers: tuple[str, ...]
+    """Ids of the waivers that accepted one of the findings."""
+
+
+def evaluate(ruleset: RuleSet, facts: Facts, strict: bool = False) -> Evaluation:
+    """Result cell for every rule, a finding for each rule that did not hold, waivers applied.
+
+    ``strict`` turns warning rules into failing ones (``--dicom-strict``).
+    """
+    waivers = matching_waivers(ruleset.waivers, facts)
     results: dict[str, str] = {}
     findings: list[Finding] = []
+    used: list[str] = []
     for rule in ruleset.rules:
-        result, finding = evaluate_rule(rule, facts)
-        results[rule.id] = result
+        result, finding = evaluate_rule(rule, facts, strict)
         if finding is not None:
+            waiver = next((w for w in waivers if w.covers(rule.id)), None)
+            if waiver is not None:
+                result, finding = WAIVED, replace(finding, waiver=waiver.id)
+                used += [] if waiver.id in used else [waiver.id]
             findings.append(finding)
-    return results, findings
+        results[rule.id] = result
+    return Evaluation(results, tuple(findings), tuple(used))
 
 
-def evaluate_rule(rule: Rule, facts: Facts) -> tuple[str, Finding | None]:
+def matching_waivers(waivers: tuple[Waiver, ...], facts: Facts) -> list[Waiver]:
+    """Waivers in force (not expired) whose path glob or SOPInstanceUID names this file."""
+    path = str(facts.file.get("path") or "")
+    sop_instance_uid = facts.tags.get(SOP_INSTANCE_UID)
+    return [
+        w
+        for w in waivers
+        if not w.expired
+        and (glob_matches(w.path, path) if w.path is not None else w.sop_instance_uid == sop_instance_uid)
+    ]
+
+
+def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, Finding | None]:
     conditions = [(c.check, facts.lookup(c.target)) for c in rule.when]
     value = facts.lookup(rule.target)
     if isinstance(value, Unread) or any(isinstance(v, Unread) for _, v in conditions):
@@ -76,7 +123,10 @@ def evaluate_rule(rule: Rule, facts: Facts) -> tuple[str, Finding | None]:
     message = (rule.message or "{target} = {observed}, expected {expected}").format(
         target=str(rule.target), observed=observed, expected=expected, id=rule.id
     )
-    result = FAIL if rule.severity == "error" else WARN
+    if rule.max_failing is not None:
+        # counted against the rule's threshold over the dataset; a file alone does not fail it
+        return WARN, Finding(rule.id, "threshold", observed, expected, message)
+    result = FAIL if rule.severity == "error" or strict else WARN
     return result, Finding(rule.id, rule.severity, observed, expected, message)
 
 
@@ -102,6 +152,15 @@ def holds(check: Check, value: Value) -> bool:
         return any(_same(v, operand) for v in values)
     if operator == "not_contains":
         return not any(_same(v, operand) for v in values)
+    if operator == "contains_any":
+        assert isinstance(operand, tuple)
+        return any(_same(v, item) for v in values for item in operand)
+    if operator == "contains_all":
+        assert isinstance(operand, tuple)
+        return all(any(_same(v, item) for v in values) for item in operand)
+    if operator == "glob":
+        assert isinstance(operand, str)
+        return glob_matches(operand, str(display(value)))
     if operator == "matches":
         assert isinstance(operand, re.Pattern)
         return operand.fullmatch(str(display(value))) is not None
@@ -116,6 +175,10 @@ def holds(check: Check, value: Value) -> bool:
         assert isinstance(operand, tuple)
         low, high = operand
         return all(low <= n <= high for n in numbers if n is not None)  # type: ignore[operator]
+    if operator == "tolerance":
+        assert isinstance(operand, tuple)
+        centre, spread = operand
+        return all(abs(n - centre) <= spread for n in numbers if n is not None)  # type: ignore[operator]
     raise ValueError(f"unknown operator {operator!r}")  # the loader admits none
 
 
@@ -129,12 +192,18 @@ def expectation(check: Check) -> str:
     if check.operator == "range":
         assert isinstance(operand, tuple)
         return f"between {operand[0]} and {operand[1]}"
+    if check.operator == "tolerance":
+        assert isinstance(operand, tuple)
+        return f"within {operand[0]} ± {operand[1]}"
     words = {
         "equals": "equal to",
         "in": "one of",
         "not_in": "none of",
         "contains": "to contain",
         "not_contains": "not to contain",
+        "contains_any": "to contain one of",
+        "contains_all": "to contain all of",
+        "glob": "to match the pattern",
         "min": ">=",
         "max": "<=",
     }

@@ -6,8 +6,10 @@ is half-loaded: a file either validates as a whole or is rejected before any DIC
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from pydicom.datadict import keyword_dict, tag_for_keyword
 
 from pytest_dicomqc.extract import is_identifying
 from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS
+from pytest_dicomqc.rules.evaluate import holds
 from pytest_dicomqc.rules.model import (
     FILE,
     FILE_FIELDS,
@@ -25,15 +28,50 @@ from pytest_dicomqc.rules.model import (
     TAG,
     Check,
     Condition,
+    NonDicomPolicy,
     Operand,
     Rule,
     RuleSet,
     Target,
+    Threshold,
+    Waiver,
 )
 
-OPERATORS = ("equals", "in", "not_in", "contains", "not_contains", "matches", "min", "max", "range", "present")
-RULE_KEYS = ("id", "description", "tag", "pixel", "file", "severity", "allow_missing", "when", "message")
-TOP_KEYS = ("version", "rules", "columns", "non_dicom")
+OPERATORS = (
+    "equals",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "contains_any",
+    "contains_all",
+    "matches",
+    "glob",
+    "min",
+    "max",
+    "range",
+    "tolerance",
+    "present",
+)
+OPERAND_KEYS = ("value",)
+"""Keys that complete an operator: ``tolerance: 0.05`` goes with ``value: 0.7``."""
+RULE_KEYS = (
+    "id",
+    "description",
+    "tag",
+    "pixel",
+    "file",
+    "severity",
+    "allow_missing",
+    "when",
+    "message",
+    "max_failing",
+    "examples",
+    *OPERAND_KEYS,
+)
+TOP_KEYS = ("version", "rules", "columns", "non_dicom", "waivers")
+WAIVER_KEYS = ("id", "path", "sop_instance_uid", "rules", "reason", "expires")
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
 _MAX_BYTES = 1_000_000
@@ -108,39 +146,64 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
-def load_rules(path: Path) -> RuleSet:
-    """Parse and validate the rules file at ``path``."""
+def load_rules(path: Path, today: dt.date | None = None) -> RuleSet:
+    """Parse and validate the rules file at ``path``; ``today`` decides which waivers have expired."""
+    return parse_rules(_read_text(path, "rules"), str(path), today)
+
+
+def parse_rules(text: str, source: str, today: dt.date | None = None) -> RuleSet:
+    """Validate rules given as YAML text; ``source`` names the file in errors."""
+    return _Schema(source, today).ruleset(_parse_yaml(text, source))
+
+
+def load_waivers(path: Path, ruleset: RuleSet, today: dt.date | None = None) -> RuleSet:
+    """``ruleset`` with the waivers of a separate waivers file (``version: 1``, ``waivers: [...]``) added."""
+    schema = _Schema(str(path), today)
+    document = _parse_yaml(_read_text(path, "waivers"), str(path))
+    if not isinstance(document, _Mapping) or document.get("version") != 1 or "waivers" not in document:
+        raise schema.fail(
+            getattr(document, "mark", None), "a waivers file is a mapping with 'version: 1' and 'waivers'"
+        )
+    schema.known_keys(document, ("version", "waivers"), "top-level key")
+    waivers = schema.waivers(document["waivers"], document.marks["waivers"], ruleset)
+    clash = {w.id for w in waivers} & {w.id for w in ruleset.waivers}
+    if clash:
+        raise schema.fail(
+            document.marks["waivers"], f"waiver ids also used in {ruleset.source}: {', '.join(sorted(clash))}"
+        )
+    return replace(ruleset, waivers=ruleset.waivers + waivers)
+
+
+def _read_text(path: Path, what: str) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise RulesError(f"{path}: cannot read rules file: {exc.strerror or exc}") from None
+        raise RulesError(f"{path}: cannot read {what} file: {exc.strerror or exc}") from None
     if len(data) > _MAX_BYTES:
-        raise RulesError(f"{path}: rules file is larger than {_MAX_BYTES} bytes")
+        raise RulesError(f"{path}: {what} file is larger than {_MAX_BYTES} bytes")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RulesError(f"{path}: rules file is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
-    return parse_rules(text, str(path))
+        raise RulesError(f"{path}: {what} file is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
 
 
-def parse_rules(text: str, source: str) -> RuleSet:
-    """Validate rules given as YAML text; ``source`` names the file in errors."""
+def _parse_yaml(text: str, source: str) -> Any:
     try:
-        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
         raise RulesError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: invalid YAML: {exc}") from None
-    return _Schema(source).ruleset(document)
 
 
 class _Schema:
     """Turns the YAML document into a :class:`RuleSet`, failing at the first problem."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, today: dt.date | None) -> None:
         self.source = source
+        self.today = today or dt.date.today()
 
     def fail(self, mark: yaml.Mark | None, problem: str) -> RulesError:
         where = f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else self.source
@@ -161,14 +224,106 @@ class _Schema:
             if rule.id in seen:
                 raise self.fail(rule_node.marks["id"], f"duplicate rule id {rule.id!r}")
             seen.add(rule.id)
-        non_dicom = document.get("non_dicom", "skip")
-        if non_dicom not in NON_DICOM_POLICIES:
-            raise self.fail(document.marks["non_dicom"], f"'non_dicom' must be one of {', '.join(NON_DICOM_POLICIES)}")
         columns_node = document.get("columns", _Sequence())
         if not isinstance(columns_node, list):
             raise self.fail(document.marks["columns"], "'columns' must be a list of DICOM keywords or tags")
         columns = tuple(self.tag_target(name, document.marks["columns"]) for name in columns_node)
-        return RuleSet(source=self.source, rules=rules, columns=columns, non_dicom=non_dicom)
+        ruleset = RuleSet(
+            source=self.source,
+            rules=rules,
+            columns=columns,
+            non_dicom=self.non_dicom(document.get("non_dicom", "skip"), document.marks.get("non_dicom")),
+        )
+        if "waivers" in document:
+            return replace(ruleset, waivers=self.waivers(document["waivers"], document.marks["waivers"], ruleset))
+        return ruleset
+
+    def non_dicom(self, node: Any, mark: yaml.Mark | None) -> NonDicomPolicy:
+        policies = ", ".join(NON_DICOM_POLICIES)
+        if isinstance(node, str):
+            if node not in NON_DICOM_POLICIES:
+                raise self.fail(mark, f"'non_dicom' must be one of {policies}, or a mapping with 'default'")
+            return NonDicomPolicy(default=node)
+        if not isinstance(node, _Mapping):
+            raise self.fail(mark, f"'non_dicom' must be one of {policies}, or a mapping with 'default'")
+        self.known_keys(node, ("default", *NON_DICOM_POLICIES), "non_dicom key")
+        default = node.get("default", "skip")
+        if default not in NON_DICOM_POLICIES:
+            raise self.fail(node.marks.get("default"), f"'default' must be one of {policies}")
+        exceptions = []
+        for policy in NON_DICOM_POLICIES:
+            globs = node.get(policy, [])
+            if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
+                raise self.fail(node.marks[policy], f"'{policy}' must be a list of path patterns such as '**/*.json'")
+            exceptions += [(glob, policy) for glob in globs]
+        return NonDicomPolicy(default=default, exceptions=tuple(exceptions))
+
+    def waivers(self, node: Any, mark: yaml.Mark, ruleset: RuleSet) -> tuple[Waiver, ...]:
+        if not isinstance(node, _Sequence):
+            raise self.fail(mark, "'waivers' must be a list of waivers")
+        waivers = tuple(
+            self.waiver(item, item_mark, index, ruleset)
+            for index, (item, item_mark) in enumerate(zip(node, node.marks, strict=True), start=1)
+        )
+        seen: set[str] = set()
+        for item, waiver in zip(node, waivers, strict=True):
+            if waiver.id in seen:
+                raise self.fail(item.marks["id"], f"duplicate waiver id {waiver.id!r}")
+            seen.add(waiver.id)
+        return waivers
+
+    def waiver(self, node: Any, mark: yaml.Mark, index: int, ruleset: RuleSet) -> Waiver:
+        if not isinstance(node, _Mapping):
+            raise self.fail(mark, "each waiver is a mapping with 'path' or 'sop_instance_uid', 'rules' and 'reason'")
+        self.known_keys(node, WAIVER_KEYS, "waiver key")
+        waiver_id = node.get("id", f"W{index}")
+        if not isinstance(waiver_id, str) or not _ID.fullmatch(waiver_id.lower()):
+            raise self.fail(node.marks.get("id", mark), "waiver 'id' must be letters, digits and '-'")
+        matchers = [key for key in ("path", "sop_instance_uid") if key in node]
+        if len(matchers) != 1:
+            raise self.fail(mark, f"waiver {waiver_id!r} needs exactly one of 'path' (a glob) or 'sop_instance_uid'")
+        matcher = node[matchers[0]]
+        if not isinstance(matcher, (str, _Int)):
+            raise self.fail(node.marks[matchers[0]], f"'{matchers[0]}' must be text")
+        reason = node.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise self.fail(
+                node.marks.get("reason", mark), f"waiver {waiver_id!r} needs a 'reason': why is it accepted?"
+            )
+        rules = node.get("rules")
+        if rules == "*":
+            rules = ["*"]
+        if not isinstance(rules, list) or not rules or not all(isinstance(r, str) for r in rules):
+            raise self.fail(node.marks.get("rules", mark), "'rules' must be a list of rule ids, or '*' for every rule")
+        known = [rule.id for rule in ruleset.rules]
+        for rule_id in rules:
+            if rule_id != "*" and rule_id not in known:
+                raise self.fail(
+                    node.marks["rules"],
+                    f"waiver {waiver_id!r}: unknown rule id {rule_id!r}{_did_you_mean(rule_id, known)}",
+                )
+        expires = node.get("expires")
+        if expires is not None:
+            expires = self.date(expires, node.marks["expires"])
+        return Waiver(
+            id=waiver_id,
+            reason=reason.strip(),
+            rules=tuple(rules),
+            path=str(matcher) if matchers[0] == "path" else None,
+            sop_instance_uid=str(getattr(matcher, "text", matcher)) if matchers[0] == "sop_instance_uid" else None,
+            expires=expires,
+            expired=expires is not None and expires <= self.today.isoformat(),
+            source=self.source,
+            line=node.mark.line + 1,
+        )
+
+    def date(self, node: Any, mark: yaml.Mark) -> str:
+        if isinstance(node, dt.date) and not isinstance(node, dt.datetime):
+            return node.isoformat()
+        try:
+            return dt.date.fromisoformat(str(node)).isoformat()
+        except ValueError:
+            raise self.fail(mark, f"'expires' must be a date YYYY-MM-DD, not {node!r}") from None
 
     def rule(self, node: Any, mark: yaml.Mark) -> Rule:
         if not isinstance(node, _Mapping):
@@ -195,7 +350,12 @@ class _Schema:
                 raise self.fail(node.marks[key], f"'{key}' must be text")
         if "message" in node:
             self.message_template(node["message"], node.marks["message"])
-        return Rule(
+        threshold = None
+        if "max_failing" in node:
+            if severity != "error":
+                raise self.fail(node.marks["max_failing"], "'max_failing' goes with severity error only")
+            threshold = self.threshold(node["max_failing"], node.marks["max_failing"])
+        rule = Rule(
             id=rule_id,
             target=target,
             check=check,
@@ -204,8 +364,35 @@ class _Schema:
             when=self.conditions(node.get("when"), node.marks.get("when")),
             description=node.get("description", ""),
             message=node.get("message", ""),
+            max_failing=threshold,
             line=node.mark.line + 1,
         )
+        if "examples" in node:
+            self.examples(rule, node["examples"], node.marks["examples"])
+        return rule
+
+    def threshold(self, node: Any, mark: yaml.Mark) -> Threshold:
+        if isinstance(node, int) and not isinstance(node, bool) and node >= 0:
+            return Threshold(count=int(node), text=str(int(node)))
+        match = _PERCENT.fullmatch(node.strip()) if isinstance(node, str) else None
+        if match is None or float(match.group(1)) > 100:
+            raise self.fail(mark, f"'max_failing' is a count of files or a percentage such as '2%', not {node!r}")
+        return Threshold(fraction=float(match.group(1)) / 100, text=f"{match.group(1)}%")
+
+    def examples(self, rule: Rule, node: Any, mark: yaml.Mark) -> None:
+        """Run the rule's self-tests: literal values that must pass it, and values it must catch."""
+        if not isinstance(node, _Mapping) or not node or set(node) - {"pass", "fail"}:
+            raise self.fail(mark, "'examples' is a mapping with 'pass' and/or 'fail' lists of values")
+        for outcome, values in node.items():
+            if not isinstance(values, _Sequence):
+                raise self.fail(node.marks[outcome], f"'examples: {outcome}' must be a list of values")
+            for value, value_mark in zip(values, values.marks, strict=True):
+                literal = [_plain(v) for v in value] if isinstance(value, list) else _plain(value)
+                if holds(rule.check, literal) != (outcome == "pass"):
+                    verb = "fails" if outcome == "pass" else "passes"
+                    raise self.fail(
+                        value_mark, f"rule {rule.id!r}: example {value!r} {verb} the rule (listed under {outcome})"
+                    )
 
     def message_template(self, template: str, mark: yaml.Mark) -> None:
         try:
@@ -230,10 +417,12 @@ class _Schema:
                 else self.tag_target(name, key_mark)
             )
             if isinstance(spec, _Mapping):
-                self.known_keys(spec, OPERATORS, "operator")
+                self.known_keys(spec, OPERATORS + OPERAND_KEYS, "operator")
                 check = self.single_check(spec, f"condition on {name!r}")
             elif isinstance(spec, list):
                 check = self.check("in", spec, key_mark)
+            elif name == "path":
+                check = self.check("glob", spec, key_mark)
             else:
                 check = self.check("equals", spec, key_mark)
             conditions.append(Condition(target, check))
@@ -245,6 +434,12 @@ class _Schema:
             found = ", ".join(operators) or "none"
             raise self.fail(node.mark, f"{what} needs exactly one operator ({', '.join(OPERATORS)}); found {found}")
         operator = operators[0]
+        if operator == "tolerance":
+            if "value" not in node:
+                raise self.fail(node.marks["tolerance"], f"{what}: 'tolerance' needs a 'value' to be within it of")
+            return self.check(operator, (node["value"], node["tolerance"]), node.marks["tolerance"])
+        if "value" in node:
+            raise self.fail(node.key_marks["value"], f"{what}: 'value' goes only with 'tolerance'")
         return self.check(operator, node[operator], node.marks[operator])
 
     def check(self, operator: str, operand: Any, mark: yaml.Mark) -> Check:
@@ -264,6 +459,14 @@ class _Schema:
             if not _is_scalar(operand):
                 raise self.fail(mark, f"'{operator}' needs a single value")
             value = operand
+        elif operator in ("contains_any", "contains_all"):
+            if not isinstance(operand, list) or not operand or not all(_is_scalar(o) for o in operand):
+                raise self.fail(mark, f"'{operator}' needs a non-empty list of values")
+            value = tuple(operand)
+        elif operator == "glob":
+            if not isinstance(operand, str):
+                raise self.fail(mark, "'glob' needs a path pattern as text, e.g. 'train/**'")
+            value = operand
         elif operator == "matches":
             if not isinstance(operand, str):
                 raise self.fail(mark, "'matches' needs a regular expression as text")
@@ -281,6 +484,11 @@ class _Schema:
             if operand[0] > operand[1]:
                 raise self.fail(mark, f"'range' low {operand[0]} is above high {operand[1]}")
             value = (operand[0], operand[1])
+        elif operator == "tolerance":
+            centre, spread = operand
+            if not _is_number(centre) or not _is_number(spread) or spread < 0:
+                raise self.fail(mark, "'tolerance' needs a number >= 0 and a numeric 'value': value ± tolerance")
+            value = (centre, spread)
         else:
             if not isinstance(operand, bool):
                 raise self.fail(mark, "'present' needs true or false")
@@ -321,6 +529,11 @@ class _Schema:
 def _did_you_mean(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _plain(value: Any) -> Any:
+    """A YAML scalar as a plain Python value (our integers keep their spelling in a subclass)."""
+    return int(value) if isinstance(value, _Int) else value
 
 
 def _is_scalar(value: Any) -> bool:

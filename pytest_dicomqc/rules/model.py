@@ -49,6 +49,21 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Threshold:
+    """``max_failing``: how many applicable files may fail a rule before the dataset fails it."""
+
+    count: int | None = None
+    fraction: float | None = None
+    text: str = ""
+
+    def allows(self, failing: int, applicable: int) -> bool:
+        if self.count is not None:
+            return failing <= self.count
+        assert self.fraction is not None
+        return failing <= self.fraction * applicable
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     target: Target
@@ -58,17 +73,48 @@ class Rule:
     when: tuple[Condition, ...] = ()
     description: str = ""
     message: str = ""
+    max_failing: Threshold | None = None
     line: int = 0
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A known finding accepted for a while: matched by path glob or SOPInstanceUID."""
+
+    id: str
+    reason: str
+    rules: tuple[str, ...]
+    """Rule ids it waives; ``("*",)`` waives every rule."""
+    path: str | None = None
+    sop_instance_uid: str | None = None
+    expires: str | None = None
+    """ISO date; on and after it the waiver no longer applies."""
+    expired: bool = False
+    source: str = ""
+    line: int = 0
+
+    def covers(self, rule_id: str) -> bool:
+        return "*" in self.rules or rule_id in self.rules
+
+
+@dataclass(frozen=True)
+class NonDicomPolicy:
+    """What non-DICOM files do: ``default`` (skip, fail or pass) unless a glob says otherwise."""
+
+    default: str = "skip"
+    exceptions: tuple[tuple[str, str], ...] = ()
+    """(glob, policy) pairs, first match wins."""
+
+
+@dataclass(frozen=True)
 class RuleSet:
-    """A validated rules file."""
+    """A validated rules file, with the waivers that apply to it."""
 
     source: str
     rules: tuple[Rule, ...]
     columns: tuple[Target, ...] = ()
-    non_dicom: str = "skip"
+    non_dicom: NonDicomPolicy = field(default_factory=NonDicomPolicy)
+    waivers: tuple[Waiver, ...] = ()
 
     @property
     def tags(self) -> frozenset[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -32,6 +33,7 @@ from pytest_dicomqc.record import (
 )
 from pytest_dicomqc.rules.evaluate import expectation
 from pytest_dicomqc.rules.model import RuleSet
+from pytest_dicomqc.verdicts import ThresholdVerdict, WaiverUse
 
 FILE_FINDING = "(file)"
 """The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
@@ -42,22 +44,31 @@ _WIDTHS = {"path": 48, "error": 60, "message": 60, "notes": 40, "description": 5
 _WIDTHS.update({"ImageType": 28, "transfer_syntax": 30, "SOPClass": 28, "observed": 30, "expected": 30})
 
 
+@dataclass(frozen=True)
+class Verdicts:
+    """What the run concluded beyond single files, for the Summary and Waivers sheets."""
+
+    thresholds: Sequence[ThresholdVerdict] = ()
+    waivers: Sequence[WaiverUse] = ()
+    run_facts: Sequence[tuple[str, Scalar]] = ()
+
+
 def write_workbook(
     path: Path,
     rows: Sequence[ReportRow],
     ruleset: RuleSet,
     value_columns: Sequence[str],
-    run_facts: Sequence[tuple[str, Scalar]],
+    verdicts: Verdicts,
 ) -> None:
     """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook."""
     workbook = Workbook(write_only=True)
     rule_ids = [rule.id for rule in ruleset.rules]
     _sheet(workbook, "Files", [*FIXED_COLUMNS, *value_columns, *rule_ids], _file_rows(rows, value_columns, rule_ids))
-    _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, run_facts))
+    _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, verdicts))
     _sheet(
         workbook,
         "Findings",
-        ["path", "rule", "severity", "observed", "expected", "message"],
+        ["path", "rule", "severity", "observed", "expected", "message", "waiver"],
         _finding_rows(rows),
     )
     _sheet(
@@ -65,6 +76,26 @@ def write_workbook(
         "Rules",
         ["id", "severity", "target", "operator", "expected", "allow_missing", "when", "description", "line"],
         _rule_rows(ruleset),
+    )
+    _sheet(
+        workbook,
+        "Waivers",
+        ["id", "status", "files", "path", "sop_instance_uid", "rules", "reason", "expires", "defined in"],
+        (
+            [
+                w.id,
+                use.status,
+                use.files,
+                w.path,
+                w.sop_instance_uid,
+                ",".join(w.rules),
+                w.reason,
+                w.expires,
+                f"{w.source}:{w.line}",
+            ]
+            for use in verdicts.waivers
+            for w in (use.waiver,)
+        ),
     )
     # Beside the target (same file system, so the rename is atomic); created like any new file,
     # with the user's umask, unlike mkstemp's owner-only mode.
@@ -134,19 +165,25 @@ def _finding_rows(rows: Sequence[ReportRow]) -> Iterable[list[Scalar]]:
         record = row.record
         if record is None:
             if row.error:
-                yield [row.path, FILE_FINDING, "error", row.status, "", row.error]
+                yield [row.path, FILE_FINDING, "error", row.status, "", row.error, ""]
             continue
         if record.error:
-            yield [row.path, FILE_FINDING, "error", record.kind, "readable DICOM with decodable pixels", record.error]
+            yield [
+                row.path,
+                FILE_FINDING,
+                "error",
+                record.kind,
+                "readable DICOM with decodable pixels",
+                record.error,
+                "",
+            ]
         elif record.kind == KIND_NON_DICOM and row.status == "failed":
-            yield [row.path, FILE_FINDING, "error", record.kind, "DICOM", "non-DICOM files fail (non_dicom: fail)"]
+            yield [row.path, FILE_FINDING, "error", record.kind, "DICOM", "non-DICOM files fail (non_dicom: fail)", ""]
         for f in record.findings:
-            yield [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message]
+            yield [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message, f.waiver]
 
 
-def _summary_rows(
-    rows: Sequence[ReportRow], ruleset: RuleSet, run_facts: Sequence[tuple[str, Scalar]]
-) -> Iterable[list[Scalar]]:
+def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdicts) -> Iterable[list[Scalar]]:
     statuses = Counter(row.status for row in rows)
     yield ["files", "total", len(rows), ""]
     for status in STATUSES:
@@ -164,7 +201,9 @@ def _summary_rows(
             f"{rule.severity}; applicable {applicable}, passed {results[PASS]}, failed {results[FAIL]}, "
             f"warned {results[WARN]}, not applicable {results[NOT_APPLICABLE]}",
         ]
-    for name, value in run_facts:
+    for verdict in verdicts.thresholds:
+        yield ["threshold", verdict.rule_id, "passed" if verdict.passed else "failed", verdict.message]
+    for name, value in verdicts.run_facts:
         yield ["run", name, value, ""]
 
 
