@@ -1,0 +1,260 @@
+"""The operators added for data managers, selectors, thresholds, waivers and rule examples, unit by unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import pytest
+
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, Value
+from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
+from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.load import RulesError, parse_rules
+from pytest_dicomqc.rules.model import Check, RuleSet
+from pytest_dicomqc.verdicts import threshold_verdicts, waiver_uses
+
+IMAGE_TYPE = 0x00080008
+PIXEL_SPACING = 0x00280030
+TODAY = dt.date(2026, 11, 25)
+
+
+def load(text: str) -> RuleSet:
+    return parse_rules(textwrap.dedent(text), "rules.yaml", TODAY)
+
+
+def error(text: str) -> str:
+    with pytest.raises(RulesError) as excinfo:
+        load(text)
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "expected"),
+    [
+        (Check("contains_any", ("AXIAL", "LOCALIZER")), ["ORIGINAL", "PRIMARY", "AXIAL"], True),
+        (Check("contains_any", ("AXIAL", "LOCALIZER")), ["ORIGINAL", "PRIMARY"], False),
+        (Check("contains_any", ("AXIAL",)), "AXIAL", True),  # single value
+        (Check("contains_any", ("AXIAL",)), None, False),  # missing
+        (Check("contains_all", ("ORIGINAL", "PRIMARY")), ["ORIGINAL", "PRIMARY", "AXIAL"], True),
+        (Check("contains_all", ("ORIGINAL", "PRIMARY")), ["ORIGINAL", "SECONDARY"], False),
+        (Check("contains_all", ("ORIGINAL",)), [], False),  # empty is missing
+        (Check("glob", "train/**"), "train/ct/a.dcm", True),
+        (Check("glob", "train/*"), "train/ct/a.dcm", False),  # * stays inside one folder
+        (Check("glob", "**/*.dcm"), "a.dcm", True),
+        (Check("tolerance", (0.7, 0.05)), [0.72, 0.68], True),  # every value within
+        (Check("tolerance", (0.7, 0.05)), [0.72, 0.8], False),
+        (Check("tolerance", (0.7, 0.05)), "0.74", True),  # DS text is a number
+        (Check("tolerance", (0.7, 0.05)), "thin", False),  # not a number
+        (Check("tolerance", (0.7, 0.05)), None, False),
+        (Check("equals", (1, 1)), [1.0, 1.0], True),  # list compares value by value
+        (Check("equals", (1, 1)), [1.0, 2.0], False),
+        (Check("equals", (1, 1)), [1.0], False),
+    ],
+)
+def test_operator(check: Check, value: Value, expected: bool) -> None:
+    assert holds(check, value) is expected
+
+
+def test_new_operators_load_with_their_operands() -> None:
+    ruleset = load(
+        """\
+        version: 1
+        rules:
+          - id: a
+            tag: ImageType
+            contains_any: [AXIAL, CORONAL]
+          - id: b
+            tag: ImageType
+            contains_all: [ORIGINAL, PRIMARY]
+          - id: c
+            file: path
+            glob: "train/**"
+          - id: d
+            tag: PixelSpacing
+            tolerance: 0.05
+            value: 0.7
+        """
+    )
+    assert [(r.check.operator, r.check.operand) for r in ruleset.rules] == [
+        ("contains_any", ("AXIAL", "CORONAL")),
+        ("contains_all", ("ORIGINAL", "PRIMARY")),
+        ("glob", "train/**"),
+        ("tolerance", (0.7, 0.05)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("tolerance: 0.05\n", "rules.yaml:5:16: rule 'r': 'tolerance' needs a 'value' to be within it of"),
+        ("tolerance: -1\nvalue: 2\n", "rules.yaml:5:16: 'tolerance' needs a number >= 0 and a numeric 'value'"),
+        ("min: 1\nvalue: 2\n", "rules.yaml:6:5: rule 'r': 'value' goes only with 'tolerance'"),
+        ("contains_any: []\n", "rules.yaml:5:19: 'contains_any' needs a non-empty list of values"),
+        ("min: 1\nmax_failing: 2 %\n", None),
+        ("min: 1\nmax_failing: lots\n", "rules.yaml:6:18: 'max_failing' is a count of files or a percentage"),
+        ("min: 1\nmax_failing: 101%\n", "rules.yaml:6:18: 'max_failing' is a count of files or a percentage"),
+        ("min: 1\nseverity: warning\nmax_failing: 1\n", "rules.yaml:7:18: 'max_failing' goes with severity error only"),
+        ("min: 64\nexamples: {pass: [64, 512], fail: [8]}\n", None),
+        (
+            "min: 64\nexamples: {pass: [64, 32]}\n",
+            "rules.yaml:6:27: rule 'r': example 32 fails the rule (listed under pass)",
+        ),
+        (
+            "min: 64\nexamples:\n  fail: [128]\n",
+            "rules.yaml:7:14: rule 'r': example 128 passes the rule (listed under fail)",
+        ),
+        ("min: 64\nexamples: [1]\n", "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists"),
+    ],
+)
+def test_rule_keys(body: str, message: str | None) -> None:
+    text = "version: 1\nrules:\n  - id: r\n    tag: Rows\n" + textwrap.indent(body, "    ")
+    if message is None:
+        load(text)
+    else:
+        assert error(text).startswith(message)
+
+
+def test_examples_of_a_multi_valued_tag() -> None:
+    rule_text = """\
+        version: 1
+        rules:
+          - id: original
+            tag: ImageType
+            contains: ORIGINAL
+            examples:
+              pass: [[ORIGINAL, PRIMARY]]
+              fail: [[DERIVED, PRIMARY], DERIVED]
+        """
+    assert load(rule_text).rules[0].id == "original"
+    assert "example ['DERIVED', 'ORIGINAL'] passes" in error(rule_text.replace("DERIVED, PRIMARY", "DERIVED, ORIGINAL"))
+
+
+def test_when_path_is_a_glob_and_file_fields_work() -> None:
+    ruleset = load(
+        """\
+        version: 1
+        rules:
+          - id: train-only
+            tag: ImageType
+            contains: ORIGINAL
+            when: {path: "train/**", transfer_syntax: {matches: "Explicit.*"}}
+        """
+    )
+    derived = {IMAGE_TYPE: ["DERIVED"]}
+    native = {"transfer_syntax": "Explicit VR Little Endian"}
+    assert evaluate(ruleset, Facts(tags=derived, file={**native, "path": "train/a.dcm"})).results == {
+        "train-only": FAIL
+    }
+    assert evaluate(ruleset, Facts(tags=derived, file={**native, "path": "test/a.dcm"})).results == {
+        "train-only": NOT_APPLICABLE
+    }
+
+
+WAIVERS = """\
+    version: 1
+    rules:
+      - id: original
+        tag: ImageType
+        contains: ORIGINAL
+      - id: spacing
+        tag: PixelSpacing
+        present: true
+    waivers:
+      - path: "legacy/**"
+        rules: [original]
+        reason: accepted by the board
+      - id: uid
+        sop_instance_uid: "1.2.3"
+        rules: "*"
+        reason: calibration
+        expires: 2027-01-01
+      - id: old
+        path: "**"
+        rules: [original]
+        reason: used to be fine
+        expires: 2026-11-25
+    """
+
+
+def test_waivers_match_by_glob_and_uid_and_expire() -> None:
+    ruleset = load(WAIVERS)
+    assert [(w.id, w.expired) for w in ruleset.waivers] == [("W1", False), ("uid", False), ("old", True)]
+    legacy = evaluate(ruleset, Facts(tags={IMAGE_TYPE: ["DERIVED"]}, file={"path": "legacy/x.dcm"}))
+    assert (legacy.results, legacy.waivers) == ({"original": WAIVED, "spacing": FAIL}, ("W1",))
+    assert [f.waiver for f in legacy.findings] == ["W1", ""]
+    by_uid = evaluate(ruleset, Facts(tags={IMAGE_TYPE: ["DERIVED"], 0x00080018: "1.2.3"}, file={"path": "new/y.dcm"}))
+    assert (by_uid.results, by_uid.waivers) == ({"original": WAIVED, "spacing": WAIVED}, ("uid",))
+    # "old" covers every path but expired today: it waives nothing
+    plain = evaluate(ruleset, Facts(tags={IMAGE_TYPE: ["DERIVED"]}, file={"path": "new/z.dcm"}))
+    assert plain.results == {"original": FAIL, "spacing": FAIL}
+
+
+def test_waiver_uses_name_stale_and_expired() -> None:
+    ruleset = load(WAIVERS)
+    record = FileRecord("legacy/x.dcm", "dicom", "waived", "", {}, {"original": WAIVED}, (), waivers=("W1",))
+    assert [(u.waiver.id, u.status, u.files) for u in waiver_uses(ruleset, [record])] == [
+        ("W1", "active", 1),
+        ("uid", "stale", 0),
+        ("old", "expired", 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("waiver", "message"),
+    [
+        ("- path: 'a/**'\n  rules: [original]\n", "rules.yaml:7:5: waiver 'W1' needs a 'reason'"),
+        ("- path: 'a/**'\n  rules: [original]\n  reason: ' '\n", "rules.yaml:9:13: waiver 'W1' needs a 'reason'"),
+        ("- rules: [original]\n  reason: r\n", "rules.yaml:7:5: waiver 'W1' needs exactly one of 'path' (a glob)"),
+        (
+            "- path: a\n  rules: [orignal]\n  reason: r\n",
+            "rules.yaml:8:12: waiver 'W1': unknown rule id 'orignal' (did you mean 'original'?)",
+        ),
+        ("- path: a\n  rules: []\n  reason: r\n", "rules.yaml:8:12: 'rules' must be a list of rule ids, or '*'"),
+        (
+            "- path: a\n  rules: '*'\n  reason: r\n  expires: soon\n",
+            "rules.yaml:10:14: 'expires' must be a date YYYY-MM-DD",
+        ),
+        ("- path: a\n  rules: '*'\n  reason: r\n  until: 2027-01-01\n", "rules.yaml:10:5: unknown waiver key 'until'"),
+    ],
+)
+def test_waiver_errors(waiver: str, message: str) -> None:
+    text = "version: 1\nrules:\n  - id: original\n    tag: ImageType\n    contains: ORIGINAL\nwaivers:\n"
+    assert error(text + textwrap.indent(waiver, "  ")).startswith(message)
+
+
+def test_threshold_verdicts_count_applicable_files() -> None:
+    ruleset = load("version: 1\nrules:\n  - id: r\n    tag: Rows\n    min: 64\n    max_failing: 25%\n")
+    facts = [Facts(tags={0x00280010: rows}) for rows in (32, 128, 128, 128)]
+    records = [
+        FileRecord(f"{i}.dcm", "dicom", "passed", "", {}, evaluate(ruleset, f).results, ()) for i, f in enumerate(facts)
+    ]
+    assert [r.results["r"] for r in records] == [WARN, PASS, PASS, PASS]
+    (verdict,) = threshold_verdicts(ruleset, records)
+    assert (verdict.applicable, verdict.failing, verdict.passed) == (4, 1, True)
+    assert verdict.message == "1 of 4 applicable files fail rule 'r' (25.0%), within max_failing 25%"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("train/**", "train/a/b/c.dcm", True),
+        ("train/**", "val/a.dcm", False),
+        ("**/*.json", "labels.json", True),
+        ("**/*.json", "a/b/labels.json", True),
+        ("*.dcm", "a/b.dcm", False),
+        ("a?c", "abc", True),
+        ("a.b", "axb", False),  # dots are literal
+    ],
+)
+def test_glob(pattern: str, path: str, matches: bool) -> None:
+    assert glob_matches(pattern, path) is matches
+
+
+def test_non_dicom_mapping_errors() -> None:
+    assert error("version: 1\nrules: []\nnon_dicom: {default: maybe}\n").startswith(
+        "rules.yaml:3:22: 'default' must be one of skip, fail, pass"
+    )
+    assert error("version: 1\nrules: []\nnon_dicom: {allow: ['*.json']}\n").startswith(
+        "rules.yaml:3:13: unknown non_dicom key 'allow'"
+    )
