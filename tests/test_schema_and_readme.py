@@ -1,0 +1,64 @@
+"""The packaged JSON Schema and the README's rules examples agree with the loader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+import pytest_dicomqc
+from pytest_dicomqc.rules.load import RulesError, parse_rules
+
+ROOT = Path(__file__).parent.parent
+SCHEMA = json.loads((Path(pytest_dicomqc.__file__).parent / "rules.schema.json").read_text())
+README_BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+RULES_BLOCKS = [block for block in README_BLOCKS if block.lstrip().startswith("version: 1")]
+
+
+def as_json(document: Any) -> Any:
+    """YAML dates as the text they were written as, the way an editor's YAML server sees them."""
+    if isinstance(document, dict):
+        return {key: as_json(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [as_json(value) for value in document]
+    return document.isoformat() if isinstance(document, dt.date) else document
+
+
+def validate(text: str) -> None:
+    jsonschema.validate(as_json(yaml.safe_load(text)), SCHEMA)
+
+
+def test_default_rules_file_is_valid() -> None:
+    validate((ROOT / "rules.yaml").read_text())
+
+
+def test_readme_has_rules_examples() -> None:
+    assert len(RULES_BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("block", RULES_BLOCKS, ids=lambda block: block.splitlines()[1][:40])
+def test_readme_rules_examples_load_and_match_the_schema(block: str) -> None:
+    parse_rules(block, "README.md")
+    validate(block)
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    ["    contians: ORIGINAL\n", "    severity: fatal\n", "    pixel: colour\n", "    max_failing: lots\n"],
+)
+def test_schema_and_loader_both_reject(mistake: str) -> None:
+    text = "version: 1\nrules:\n  - id: r\n    tag: ImageType\n" + mistake
+    if "pixel" in mistake:
+        text = text.replace("    tag: ImageType\n", "")
+    if "contians" not in mistake:
+        text += "    contains: ORIGINAL\n"
+    with pytest.raises(jsonschema.ValidationError):
+        validate(text)
+    with pytest.raises(RulesError):
+        parse_rules(text, "rules.yaml")
