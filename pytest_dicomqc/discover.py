@@ -50,6 +50,20 @@ def sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
         return []
 
 
+def is_folder(entry: os.DirEntry[str]) -> bool:
+    """A real folder: symbolic links to folders are not followed, so link loops cannot trap a walk."""
+    return entry.is_dir(follow_symlinks=False)
+
+
+def is_regular_file(entry: os.DirEntry[str]) -> bool:
+    """A regular file, or a link to one. FIFOs, sockets, devices and broken or looping links are not
+    dataset files: reading a FIFO would block, and a link loop raises instead of answering."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
 def display_path(path: Path, root: Path) -> str:
     """``path`` relative to ``root`` with ``/`` separators, as :func:`printable` text."""
     return printable(path.relative_to(root).as_posix())

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dicomqc.discover import display_path, printable, sorted_entries
+from pytest_dicomqc.discover import display_path, is_folder, is_regular_file, printable, sorted_entries
 from pytest_dicomqc.pipeline import check_file
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
 from pytest_dicomqc.settings import Settings
@@ -51,14 +51,15 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         ihook = self.ihook
         for entry in sorted_entries(self.path):
+            folder = is_folder(entry)
+            if not folder and not is_regular_file(entry):
+                continue
             path = Path(entry.path)
             if ihook.pytest_ignore_collect(collection_path=path, config=self.config):
                 continue
             name, nodeid = child_name_and_id(self, entry.name)
-            if entry.is_dir(follow_symlinks=False):
-                yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid)
-            elif entry.is_file():
-                yield DicomFile.from_parent(self, name=name, path=path, nodeid=nodeid)
+            node_type = DatasetFolder if folder else DicomFile
+            yield node_type.from_parent(self, name=name, path=path, nodeid=nodeid)
 
 
 class PathToDataset(_OutsideHooks, pytest.Collector):

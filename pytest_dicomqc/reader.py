@@ -95,10 +95,24 @@ def _read_dicom(path: Path, claim: Claim, head: bytes, size: int, tags: frozense
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem, not ours
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
-    _collect(ds, tags, extraction)
-    if extraction.has_pixel_data:
+    try:
+        extraction.error = _truncation(ds)
+        _collect(ds, tags, extraction)
+    except Exception as exc:  # noqa: BLE001 - a data set pydicom parsed but cannot describe is unreadable
+        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
+    if extraction.has_pixel_data and not extraction.error:  # no summary of a truncated file's pixels
         _summarise_pixels(ds, extraction)
     return extraction
+
+
+def _truncation(ds: Dataset) -> str:
+    """Why the file is cut short, or "". pydicom reads a truncated last element without a word:
+    its declared length then exceeds the bytes that follow (also for a corrupt, absurd length)."""
+    last = ds.get_item(max(ds.keys()))  # raw still: nothing has been converted yet
+    length, value = getattr(last, "length", None), getattr(last, "value", None)
+    if length is None or length == 0xFFFFFFFF or not isinstance(value, bytes) or len(value) >= length:
+        return ""
+    return f"file is truncated or corrupt: element {last.tag} declares {length} bytes but only {len(value)} follow"
 
 
 def _plausible(ds: Dataset, claim: Claim) -> bool:
@@ -173,7 +187,9 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
             frame_low, frame_high = frame.min().item(), frame.max().item()
             low = frame_low if low is None else min(low, frame_low)
             high = frame_high if high is None else max(high, frame_high)
-    except Exception as exc:  # noqa: BLE001 - decoders raise anything; the file fails with the reason
+    except BaseException as exc:  # decoders raise anything (see _decoder_failure); the file fails with the reason
+        if not _decoder_failure(exc):
+            raise
         extraction.error = _decode_error(ds, exc)
         return
     if first is None or count == 0:
@@ -189,6 +205,12 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
         "min": _number(low),
         "max": _number(high),
     }
+
+
+def _decoder_failure(exc: BaseException) -> bool:
+    """Any exception, and a Rust decoder's panic: pyo3's ``PanicException`` derives from
+    BaseException (found by fuzzing pylibjpeg-rle), yet Ctrl-C and exits must still get through."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _frames(ds: Dataset) -> Iterator[np.ndarray]:
@@ -226,21 +248,24 @@ def _number(value: int | float | None) -> Scalar:
     return value
 
 
-def _decode_error(ds: Dataset, exc: Exception) -> str:
+def _decode_error(ds: Dataset, exc: BaseException) -> str:
+    """Why the pixels could not be decoded, with the transfer syntax and what would decode it."""
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     reason = _describe(exc, "pixel data cannot be decoded")
     if syntax is None:
         return reason
     syntax = uid.UID(str(syntax))
-    hint = _GPL_HINT.get(syntax, "")
-    if not hint and syntax.is_compressed:
-        try:
-            missing = get_decoder(syntax).missing_dependencies
-        except NotImplementedError:
-            missing = []
-        hint = "; ".join(missing)
     text = f"{reason} [{syntax.name}]"
+    hint = _GPL_HINT.get(syntax) or "; ".join(_missing_decoders(syntax))
     return f"{text}; {hint}" if hint else text
+
+
+def _missing_decoders(syntax: uid.UID) -> list[str]:
+    """Packages that would decode ``syntax`` and are not installed (none for unknown syntaxes)."""
+    try:
+        return list(get_decoder(syntax).missing_dependencies) if syntax.is_compressed else []
+    except (NotImplementedError, ValueError):  # not a transfer syntax pydicom knows
+        return []
 
 
 def _describe(exc: BaseException, context: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +11,6 @@ import numpy as np
 import openpyxl
 import pytest
 from pydicom import Dataset, FileMetaDataset, uid
-
-_counter = iter(range(1, 1_000_000))
 
 
 def write_dicom(
@@ -27,7 +27,7 @@ def write_dicom(
     ``pixels`` is (rows, columns), (rows, columns, samples) or, with ``multiframe``, (frames, rows, columns).
     """
     array = np.arange(64, dtype=np.int16).reshape(8, 8) - 10 if pixels is None else pixels
-    number = next(_counter)
+    number = zlib.crc32(os.fsencode(path.name)) % 1_000_000_000  # same file, same UID: runs compare equal
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = uid.CTImageStorage
@@ -90,3 +90,20 @@ class Runner:
         if subprocess or self.mode == "xdist":
             return self.pytester.runpytest_subprocess(*options)
         return self.pytester.runpytest(*options)
+
+
+WIRE_TYPES = {str, int, float, bool, type(None), list, dict}
+
+
+def wire_type_errors(value: Any, where: str = "wire") -> list[str]:
+    """Every place in ``value`` whose type is not an exact builtin execnet can send."""
+    errors = [] if type(value) in WIRE_TYPES else [f"{where}: {type(value).__qualname__}"]
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                errors.append(f"{where} key {key!r}: {type(key).__qualname__}")
+            errors += wire_type_errors(item, f"{where}[{key!r}]")
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            errors += wire_type_errors(item, f"{where}[{index}]")
+    return errors

@@ -75,6 +75,7 @@ _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
 _MAX_BYTES = 1_000_000
+_MAX_DEPTH = 32
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
 RESERVED_IDS = frozenset(FIXED_COLUMNS + PIXEL_FIELDS + FILE_COLUMNS)
 
@@ -174,6 +175,24 @@ def load_waivers(path: Path, ruleset: RuleSet, today: dt.date | None = None) -> 
     return replace(ruleset, waivers=ruleset.waivers + waivers)
 
 
+def _check_depth(root: yaml.Node, source: str) -> None:
+    """Reject absurd nesting before building anything; aliases are visited once (no alias bombs)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > _MAX_DEPTH:
+            mark = node.start_mark
+            raise RulesError(f"{source}:{mark.line + 1}:{mark.column + 1}: nesting is deeper than {_MAX_DEPTH} levels")
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(child, depth + 1) for child in node.value]
+        elif isinstance(node, yaml.MappingNode):
+            stack += [(part, depth + 1) for pair in node.value for part in pair]
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
         data = path.read_bytes()
@@ -188,8 +207,19 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def _parse_yaml(text: str, source: str) -> Any:
+    """Safe YAML (no Python tags), at most :data:`_MAX_DEPTH` levels deep."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_depth(node, source)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise RulesError(f"{source}: nesting is too deep (more than {_MAX_DEPTH} levels)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source

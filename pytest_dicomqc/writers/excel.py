@@ -7,6 +7,7 @@ cut visibly at Excel's 32,767-character limit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,8 @@ from pytest_dicomqc.verdicts import ThresholdVerdict, WaiverUse
 FILE_FINDING = "(file)"
 """The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
 EXCEL_MAX_TEXT = 32_767
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows a sheet holds, header included; the writer continues on a further sheet past it."""
 _TRUNCATED = "…[truncated]"
 _BOLD = Font(bold=True)
 _WIDTHS = {"path": 48, "error": 60, "message": 60, "notes": 40, "description": 50, "detail": 60, "value": 40}
@@ -106,10 +109,33 @@ def write_workbook(
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
+        _abandon(workbook)
         raise
 
 
+def _abandon(workbook: Workbook) -> None:
+    """Finish the sheets of a workbook that will not be saved: write-only sheets left open write
+    to closed files when they are garbage-collected, long after the real error was reported."""
+    for sheet in workbook.worksheets:
+        with contextlib.suppress(Exception):
+            sheet.close()
+
+
 def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Scalar]]) -> None:
+    """One sheet, continued on "Files (2)", "Files (3)", … when Excel's row limit is reached."""
+    part = 1
+    sheet, count = _new_sheet(workbook, title, header), 1
+    for row in rows:
+        if count == EXCEL_MAX_ROWS:
+            _close_sheet(sheet, header, count)
+            part += 1
+            sheet, count = _new_sheet(workbook, f"{title} ({part})", header), 1
+        sheet.append([_cell(sheet, value) for value in row])
+        count += 1
+    _close_sheet(sheet, header, count)
+
+
+def _new_sheet(workbook: Workbook, title: str, header: Sequence[str]) -> WriteOnlyWorksheet:
     sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
     sheet.freeze_panes = "A2"
     for index, name in enumerate(header, start=1):
@@ -120,11 +146,11 @@ def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable
         cell.font = _BOLD
         heading.append(cell)
     sheet.append(heading)
-    count = 1
-    for row in rows:
-        sheet.append([_cell(sheet, value) for value in row])
-        count += 1
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count}"
+    return sheet
+
+
+def _close_sheet(sheet: WriteOnlyWorksheet, header: Sequence[str], rows: int) -> None:
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows}"
 
 
 def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> WriteOnlyCell:

@@ -1,0 +1,132 @@
+"""Hostile files, hostile names and values: no crash, no lost file, no formula, the same under xdist."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests import hostile
+from tests.helpers import Runner, formula_cells, read_sheet
+
+
+def run_on_hostile_dataset(pytester: pytest.Pytester, mode: str) -> list[dict[str, object]]:
+    hostile.build(pytester.path / "data")
+    result = Runner(pytester, mode)("--dicom-dir=data", f"--dicom-report={mode}.xlsx", subprocess=True)
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == 1, output[-3000:]
+    assert "INTERNALERROR" not in output
+    assert "Traceback" not in output
+    report = pytester.path / f"{mode}.xlsx"
+    assert formula_cells(report) == 0
+    return read_sheet(report)
+
+
+def test_hostile_dataset_plain_and_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(hostile.CONFTEST)
+    plain = run_on_hostile_dataset(pytester, "plain")
+    xdist = run_on_hostile_dataset(pytester, "xdist")
+    assert sorted(str(row["path"]) for row in plain) == hostile.REGULAR_FILES
+    assert xdist == plain
+    rows = {str(row["path"]): row for row in plain}
+    for path in hostile.REGULAR_FILES:
+        expected = hostile.EXPECTED[path]
+        assert expected is not None
+        kind, status, error = expected
+        row = rows[path]
+        assert (row["kind"], row["status"]) == (kind, status), (path, row["error"])
+        assert error in str(row["error"] or ""), (path, row["error"])
+    for name, text in hostile.HOSTILE_VALUES.items():
+        # control characters XML cannot hold are dropped; XML itself reads a CR as a line feed
+        shown = text.replace("\x07", "").replace("\x1b", "").replace("\r", "\n")
+        assert rows[f"values/{name}.dcm"]["Manufacturer"] == shown, name
+    assert rows["values/iso2022.dcm"]["Manufacturer"] == "ヤマダ"
+    assert rows["names/latin1-\\xe9.dcm"]["status"] == "passed"
+
+
+def test_long_values_are_cut_visibly(pytester: pytest.Pytester) -> None:
+    (pytester.path / "rules.yaml").write_text("version: 1\ncolumns: [ImageComments]\nrules: []\n")
+    hostile.build(pytester.path / "data")
+    shutil.rmtree(pytester.path / "data" / "names")  # keep to what this test reads
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    rows = {row["path"]: row for row in read_sheet(pytester.path / "metadata_dicom.xlsx")}
+    comment = str(rows["values/long-text.dcm"]["ImageComments"])
+    assert comment.endswith("…") and set(comment[:-1]) == {"L"}  # cut at 1,024 characters when read
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_reads_the_workbook_as_text(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    hostile.build(pytester.path / "data")
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    report = pytester.path / "metadata_dicom.xlsx"
+    profile = tmp_path / "profile"  # a fresh LibreOffice profile: no shared state, no first-run dialog
+    command = [
+        "soffice",
+        f"-env:UserInstallation=file://{profile}",
+        "--headless",
+        "--convert-to",
+        "csv",
+        "--outdir",
+        str(tmp_path),
+        str(report),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=180)
+    with open(tmp_path / "metadata_dicom.csv", newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(hostile.REGULAR_FILES)
+    manufacturers = {row["path"]: row["Manufacturer"] for row in table}
+    assert manufacturers["values/formula.dcm"] == hostile.HOSTILE_VALUES["formula"]  # text, not a link
+    assert manufacturers["values/plus.dcm"] == "+1+2"  # not 3
+    assert manufacturers["values/at.dcm"] == "@SUM(A1:A9)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_file_without_read_permission(pytester: pytest.Pytester) -> None:
+    hostile.build(pytester.path / "data")
+    locked = pytester.path / "data" / "names" / "with space.dcm"
+    locked.chmod(0)
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    rows = {row["path"]: row for row in read_sheet(pytester.path / "metadata_dicom.xlsx")}
+    assert rows["names/with space.dcm"]["kind"] == "unreadable"
+    assert "Permission denied" in str(rows["names/with space.dcm"]["error"])
+
+
+def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> None:
+    hostile.build(pytester.path / "data")
+    pytester.makeconftest(
+        """
+        import errno, openpyxl
+
+        def pytest_sessionstart(session):
+            def full_disk(self, filename):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            openpyxl.Workbook.save = full_disk
+        """
+    )
+    result = pytester.runpytest_subprocess("--dicom-dir=data", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stdout.fnmatch_lines(["ERROR: cannot write report */metadata_dicom.xlsx: No space left on device"])
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+    assert [p.name for p in pytester.path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_sheets_continue_past_the_row_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dicomqc.record import ReportRow
+    from pytest_dicomqc.rules.model import RuleSet
+    from pytest_dicomqc.writers import excel
+
+    monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 4)  # header + 3 rows per sheet
+    rows = [ReportRow(f"{i}.dcm", "not run") for i in range(8)]
+    excel.write_workbook(tmp_path / "r.xlsx", rows, RuleSet("x", ()), [], excel.Verdicts())
+    workbook = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    assert workbook.sheetnames[:3] == ["Files", "Files (2)", "Files (3)"]
+    paths = [
+        row[0] for title in workbook.sheetnames[:3] for row in workbook[title].iter_rows(min_row=2, values_only=True)
+    ]
+    assert paths == [f"{i}.dcm" for i in range(8)]
+    assert [workbook[t]["A1"].value for t in workbook.sheetnames[:3]] == ["path"] * 3
