@@ -31,6 +31,9 @@ from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, S
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
+_SAFER_PLUGIN = {str(syntax): "pyjpegls" for syntax in uid.JPEGLSTransferSyntaxes} | {
+    str(syntax): "pylibjpeg" for syntax in uid.JPEG2000TransferSyntaxes
+}
 _GPL_HINT = {
     uid.JPEGExtended12Bit: "12-bit JPEG Extended is decoded by pylibjpeg-libjpeg (GPL-3.0): "
     "pip install pylibjpeg-libjpeg",
@@ -219,7 +222,7 @@ def _frames(ds: Dataset) -> Iterator[np.ndarray]:
     pydicom's ``iter_pixels`` cannot fix signedness in place for some JPEG 2000 files
     ("output array is read-only") while ``pixel_array`` can.
     """
-    frames = iter_pixels(ds)
+    frames = iter_pixels(ds, decoding_plugin=_decoding_plugin(ds))
     try:
         first = next(frames)
     except StopIteration:
@@ -232,6 +235,21 @@ def _frames(ds: Dataset) -> Iterator[np.ndarray]:
         return
     yield first
     yield from frames
+
+
+def _decoding_plugin(ds: Dataset) -> str:
+    """The decoder to use; "" lets pydicom try its plugins in its own order.
+
+    GDCM comes first in that order, and on a corrupt JPEG-LS or JPEG 2000 stream it can abort
+    the whole process (found by fuzzing). For those syntaxes CharLS (pyjpegls) and OpenJPEG
+    (pylibjpeg-openjpeg) give the same pixels and report corruption as an error, so they go first.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    preferred = _SAFER_PLUGIN.get(str(syntax), "")
+    try:
+        return preferred if preferred in get_decoder(uid.UID(str(syntax))).available_plugins else ""
+    except (NotImplementedError, ValueError):
+        return ""
 
 
 def _frame_count(ds: Dataset) -> int:

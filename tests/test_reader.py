@@ -440,3 +440,14 @@ def test_undecodable_pixels_make_pixel_rules_not_applicable() -> None:
     record = check(Path(get_testdata_file("MR_truncated.dcm", download=False)), ruleset=rules)
     assert (record.verdict, record.results, record.findings) == ("failed", {"pixel-type": "N/A"}, ())
     assert record.error.startswith("file is truncated or corrupt")
+
+
+def test_pixel_statistics_are_computed_one_frame_at_a_time(tmp_path: Path) -> None:
+    """No decoded array larger than one frame exists: memory stays flat for huge multi-frame files."""
+    from pytest_dicomqc import reader
+
+    pixels = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
+    ds = pydicom.dcmread(write_dicom(tmp_path / "mf.dcm", pixels=pixels, multiframe=True))
+    frames = list(reader._frames(ds))
+    assert [frame.shape for frame in frames] == [(4, 5)] * 3
+    assert [frame.tolist() for frame in frames] == pixels.tolist()
