@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -27,12 +27,11 @@ class _OutsideHooks:
     the user's own conftest hooks apply to dataset items, and no conftest.py inside the data runs.
     """
 
-    parent: pytest.Collector | None
-
     @property
     def ihook(self) -> Any:
-        assert self.parent is not None
-        return self.parent.ihook
+        parent = cast("pytest.Item | pytest.Collector", self).parent
+        assert parent is not None
+        return parent.ihook
 
 
 class DatasetFolder(_OutsideHooks, pytest.Collector):
