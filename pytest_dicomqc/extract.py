@@ -7,7 +7,9 @@ or a list of those.
 
 from __future__ import annotations
 
+import enum
 import math
+import struct
 from decimal import Decimal
 from typing import Any
 
@@ -95,3 +97,58 @@ def element_value(element: DataElement | RawDataElement) -> Value:
         raw = element.value or b""
         return _scalar(raw.decode("latin-1").strip("\x00 ")) if len(raw) <= MAX_TEXT else _scalar(raw)
     return normalise(element.value)
+
+
+_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI", "DS", "IS"})
+_TEXT_VRS = frozenset({"LO", "SH", "PN", "UC"})
+_SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UR"})
+_BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
+
+
+class Unhandled(enum.Enum):
+    """:func:`raw_value` could not decode the bytes the way pydicom would: ask pydicom."""
+
+    VALUE = "unhandled"
+
+
+UNHANDLED = Unhandled.VALUE
+
+
+def raw_value(raw: RawDataElement, vr: str, little_endian: bool) -> Value | Unhandled:
+    """The value pydicom would give for an unconverted element, for the common VRs, ~10x faster.
+
+    pydicom's conversion (hooks, validation, value classes) costs more than the whole read of a
+    small file; the report needs only plain values. Text that is not pure ASCII (character sets),
+    numbers that do not parse and rare VRs return :data:`UNHANDLED` and go through pydicom.
+    """
+    data = raw.value
+    if not isinstance(data, bytes):
+        return UNHANDLED
+    if vr in _BINARY:
+        code = _BINARY[vr]
+        size = struct.calcsize(code)
+        if not data:
+            return None
+        if len(data) % size:
+            return UNHANDLED
+        unpacked = struct.unpack(f"{'<' if little_endian else '>'}{len(data) // size}{code}", data)
+        return [_scalar(n) for n in unpacked] if len(unpacked) > 1 else _scalar(unpacked[0])
+    if not data.isascii() or b"\x1b" in data:
+        return UNHANDLED
+    text = data.decode("ascii")
+    if vr in _SINGLE_TEXT_VRS:
+        return _scalar(text.rstrip("\x00 "))
+    if vr not in _ASCII_VRS and vr not in _TEXT_VRS:
+        return UNHANDLED
+    parts = text.rstrip("\x00 ").split("\\")  # as pydicom: the whole value is stripped, not each part
+    if vr in ("DS", "IS"):
+        if parts == [""]:
+            return None
+        try:
+            numbers = [float(part) if vr == "DS" else int(part) for part in parts]
+        except ValueError:
+            return UNHANDLED
+        values: list[Scalar] = [_scalar(n) for n in numbers]
+    else:
+        values = [_scalar(part) for part in parts]
+    return values if len(values) > 1 else values[0]

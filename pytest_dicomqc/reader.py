@@ -18,19 +18,22 @@ from pathlib import Path
 
 import numpy as np
 from pydicom import dcmread, uid
-from pydicom.datadict import dictionary_has_tag
+from pydicom.datadict import dictionary_has_tag, dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels
 
 from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
-from pytest_dicomqc.extract import MAX_TEXT, element_value
+from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, Unhandled, element_value, raw_value
 from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar, Value
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
+_NATIVE_SYNTAXES = frozenset({uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian})
+"""Big endian is left to pydicom: 8-bit samples in OW words come byte-swapped in pairs."""
 _SAFER_PLUGIN = {str(syntax): "pyjpegls" for syntax in uid.JPEGLSTransferSyntaxes} | {
     str(syntax): "pylibjpeg" for syntax in uid.JPEG2000TransferSyntaxes
 }
@@ -132,18 +135,33 @@ def _plausible(ds: Dataset, claim: Claim) -> bool:
 
 
 def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
+    little_endian = ds.original_encoding[1] is not False
     for tag in tags:
+        if tag not in ds:
+            continue
+        item = ds.get_item(tag)
+        vr = getattr(item, "VR", None) or _dictionary_vr(tag)
+        fast = raw_value(item, vr, little_endian) if isinstance(item, RawDataElement) and vr else UNHANDLED
+        if not isinstance(fast, Unhandled):
+            extraction.tags[tag] = fast
+            continue
         try:
-            if tag in ds:
-                extraction.tags[tag] = element_value(ds[tag])
+            extraction.tags[tag] = element_value(ds[tag])
         except Exception as exc:  # noqa: BLE001 - a malformed value must not lose the file
-            raw = ds.get_item(tag)
-            extraction.tags[tag] = element_value(raw) if raw is not None else None
+            extraction.tags[tag] = element_value(item)
             extraction.notes.append(_describe(exc, f"tag {tag:08X} kept as raw text"))
     extraction.transfer_syntax = _transfer_syntax(ds)
     sop_class = ds.get("SOPClassUID")
     extraction.sop_class = _uid_name(sop_class) if sop_class else ""
     extraction.has_pixel_data = any(keyword in ds for keyword in PIXEL_KEYWORDS)
+
+
+def _dictionary_vr(tag: int) -> str | None:
+    """The VR of a standard tag, for files in implicit VR where the file does not say."""
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return None
 
 
 def _transfer_syntax(ds: Dataset) -> str:
@@ -222,6 +240,10 @@ def _frames(ds: Dataset) -> Iterator[np.ndarray]:
     pydicom's ``iter_pixels`` cannot fix signedness in place for some JPEG 2000 files
     ("output array is read-only") while ``pixel_array`` can.
     """
+    native = _native_frames(ds)
+    if native is not None:
+        yield from native
+        return
     frames = iter_pixels(ds, decoding_plugin=_decoding_plugin(ds))
     try:
         first = next(frames)
@@ -235,6 +257,54 @@ def _frames(ds: Dataset) -> Iterator[np.ndarray]:
         return
     yield first
     yield from frames
+
+
+def _native_frames(ds: Dataset) -> Iterator[np.ndarray] | None:
+    """Frames of uncompressed pixel data as numpy views of the stored bytes, or None if the data
+    needs pydicom's decoding (compressed, 1-bit, YCbCr, signed with unused high bits, float…).
+
+    The views hold exactly what ``pixel_array`` returns, without its per-file machinery, which
+    costs more than the statistics themselves for small images.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax not in _NATIVE_SYNTAXES or "PixelData" not in ds:
+        return None
+    try:
+        bits = int(ds.BitsAllocated)
+        signed = int(ds.PixelRepresentation) == 1
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        frames = int(ds.get("NumberOfFrames") or 1)
+        planar = samples > 1 and int(ds.get("PlanarConfiguration") or 0) == 1
+        photometric = str(ds.get("PhotometricInterpretation") or "")
+        stored = int(ds.get("BitsStored") or bits)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if (
+        bits not in (8, 16, 32)
+        or (signed and stored != bits)
+        or photometric.startswith("YBR")
+        or min(rows, columns, frames) < 1
+    ):
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
+    frame_values = rows * columns * samples
+    data = ds.PixelData
+    if len(data) < frames * frame_values * dtype.itemsize:
+        return None  # too short: pydicom's decoding says why
+    values = np.frombuffer(data, dtype=dtype, count=frames * frame_values)
+
+    def frames_of() -> Iterator[np.ndarray]:
+        for index in range(frames):
+            frame = values[index * frame_values : (index + 1) * frame_values]
+            if samples == 1:
+                yield frame.reshape(rows, columns)
+            elif planar:
+                yield frame.reshape(samples, rows, columns).transpose(1, 2, 0)
+            else:
+                yield frame.reshape(rows, columns, samples)
+
+    return frames_of()
 
 
 def _decoding_plugin(ds: Dataset) -> str:

@@ -451,3 +451,42 @@ def test_pixel_statistics_are_computed_one_frame_at_a_time(tmp_path: Path) -> No
     frames = list(reader._frames(ds))
     assert [frame.shape for frame in frames] == [(4, 5)] * 3
     assert [frame.tolist() for frame in frames] == pixels.tolist()
+
+
+def _raw_values_of(path: Path) -> list[tuple[str, object, object]]:
+    """(tag, fast value, pydicom's value) for every element the fast decoder handles."""
+    from pydicom.datadict import dictionary_has_tag, dictionary_VR
+    from pydicom.dataelem import RawDataElement
+
+    from pytest_dicomqc.extract import UNHANDLED, normalise, raw_value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(path, force=True)
+        except Exception:
+            return []
+        little = ds.original_encoding[1] is not False
+        compared = []
+        for tag in list(ds.keys()):
+            raw = ds.get_item(tag)
+            vr = getattr(raw, "VR", None) or (dictionary_VR(tag) if dictionary_has_tag(tag) else None)
+            if not isinstance(raw, RawDataElement) or not vr:
+                continue
+            fast = raw_value(raw, vr, little)
+            if fast is UNHANDLED:
+                continue
+            try:
+                slow = normalise(ds[tag].value)
+            except Exception:
+                continue
+            compared.append((f"{tag} {vr}", fast, slow))
+    return compared
+
+
+def test_fast_values_equal_pydicom_values_in_every_bundled_file() -> None:
+    root = Path(get_testdata_file("CT_small.dcm", download=False)).parent
+    compared = [(path.name, *row) for path in sorted(root.rglob("*")) if path.is_file() for row in _raw_values_of(path)]
+    assert len(compared) > 3000
+    mismatches = [row for row in compared if row[2] != row[3] and not (row[2] in ("", None) and row[3] in ("", None))]
+    assert mismatches == []
