@@ -251,7 +251,18 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def dataset_table(name: str, summaries: list[VariantSummary]) -> str:
     """The per-dataset table: one row per variant."""
-    headers = ["variant", "runs", "median s", "min s", "max s", "peak RSS MB", "exit", "ratio/naive", "target", ""]
+    headers = [
+        "variant",
+        "runs",
+        "median s",
+        "min s",
+        "max s",
+        "peak RSS MB",
+        "exit",
+        "ratio/naive",
+        "target",
+        "result",
+    ]
     rows = []
     for summary in summaries:
         limit = TIME_TARGETS.get((name, summary.variant))

@@ -32,6 +32,18 @@ from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, S
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
+_PIXEL_MODULE_TAGS = {
+    "SamplesPerPixel": 0x00280002,
+    "PhotometricInterpretation": 0x00280004,
+    "PlanarConfiguration": 0x00280006,
+    "NumberOfFrames": 0x00280008,
+    "Rows": 0x00280010,
+    "Columns": 0x00280011,
+    "BitsAllocated": 0x00280100,
+    "BitsStored": 0x00280101,
+    "PixelRepresentation": 0x00280103,
+}
+_PIXEL_MODULE = frozenset(_PIXEL_MODULE_TAGS.values())
 _NATIVE_SYNTAXES = frozenset({uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian})
 """Big endian is left to pydicom: 8-bit samples in OW words come byte-swapped in pairs."""
 _SAFER_PLUGIN = {str(syntax): "pyjpegls" for syntax in uid.JPEGLSTransferSyntaxes} | {
@@ -103,7 +115,7 @@ def _read_dicom(path: Path, claim: Claim, head: bytes, size: int, tags: frozense
     extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
     try:
         extraction.error = _truncation(ds)
-        _collect(ds, tags, extraction)
+        _collect(ds, tags | _PIXEL_MODULE, extraction)
     except Exception as exc:  # noqa: BLE001 - a data set pydicom parsed but cannot describe is unreadable
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     if extraction.has_pixel_data and not extraction.error:  # no summary of a truncated file's pixels
@@ -199,7 +211,7 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
     high: int | float | None = None
     first: np.ndarray | None = None
     try:
-        for frame in _frames(ds):
+        for frame in _frames(ds, extraction.tags):
             if first is None:
                 first = frame
             frames += 1
@@ -234,13 +246,13 @@ def _decoder_failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
-def _frames(ds: Dataset) -> Iterator[np.ndarray]:
+def _frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray]:
     """Decoded frames one at a time; falls back to ``pixel_array`` where iteration fails.
 
     pydicom's ``iter_pixels`` cannot fix signedness in place for some JPEG 2000 files
     ("output array is read-only") while ``pixel_array`` can.
     """
-    native = _native_frames(ds)
+    native = _native_frames(ds, tags)
     if native is not None:
         yield from native
         return
@@ -259,7 +271,7 @@ def _frames(ds: Dataset) -> Iterator[np.ndarray]:
     yield from frames
 
 
-def _native_frames(ds: Dataset) -> Iterator[np.ndarray] | None:
+def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] | None:
     """Frames of uncompressed pixel data as numpy views of the stored bytes, or None if the data
     needs pydicom's decoding (compressed, 1-bit, YCbCr, signed with unused high bits, float…).
 
@@ -269,16 +281,17 @@ def _native_frames(ds: Dataset) -> Iterator[np.ndarray] | None:
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax not in _NATIVE_SYNTAXES or "PixelData" not in ds:
         return None
+    module = {keyword: tags.get(tag) for keyword, tag in _PIXEL_MODULE_TAGS.items()}
     try:
-        bits = int(ds.BitsAllocated)
-        signed = int(ds.PixelRepresentation) == 1
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        samples = int(ds.get("SamplesPerPixel") or 1)
-        frames = int(ds.get("NumberOfFrames") or 1)
-        planar = samples > 1 and int(ds.get("PlanarConfiguration") or 0) == 1
-        photometric = str(ds.get("PhotometricInterpretation") or "")
-        stored = int(ds.get("BitsStored") or bits)
-    except (AttributeError, TypeError, ValueError):
+        bits = _whole(module["BitsAllocated"])
+        signed = _whole(module["PixelRepresentation"]) == 1
+        rows, columns = _whole(module["Rows"]), _whole(module["Columns"])
+        samples = _whole(module["SamplesPerPixel"], 1)
+        frames = _whole(module["NumberOfFrames"], 1)
+        planar = samples > 1 and _whole(module["PlanarConfiguration"], 0) == 1
+        photometric = str(module["PhotometricInterpretation"] or "")
+        stored = _whole(module["BitsStored"], bits)
+    except ValueError:  # missing, multi-valued or not a number: pydicom's decoding says what is wrong
         return None
     if (
         bits not in (8, 16, 32)
@@ -305,6 +318,17 @@ def _native_frames(ds: Dataset) -> Iterator[np.ndarray] | None:
                 yield frame.reshape(rows, columns, samples)
 
     return frames_of()
+
+
+def _whole(value: Value, default: int | None = None) -> int:
+    """A pixel module attribute as an int; ValueError when it is missing and has no default."""
+    if value is None or value == "":
+        if default is None:
+            raise ValueError("missing")
+        return default
+    if isinstance(value, (list, bool)) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"not a single number: {value!r}")
+    return int(value)
 
 
 def _decoding_plugin(ds: Dataset) -> str:
