@@ -447,8 +447,10 @@ def test_pixel_statistics_are_computed_one_frame_at_a_time(tmp_path: Path) -> No
     from pytest_dicomqc import reader
 
     pixels = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
-    ds = pydicom.dcmread(write_dicom(tmp_path / "mf.dcm", pixels=pixels, multiframe=True))
-    frames = list(reader._frames(ds))
+    path = write_dicom(tmp_path / "mf.dcm", pixels=pixels, multiframe=True)
+    extraction = reader.read(path, frozenset())
+    assert (extraction.pixels["frames"], extraction.pixels["rows"], extraction.pixels["columns"]) == (3, 4, 5)
+    frames = list(reader._frames(pydicom.dcmread(path), extraction.tags))
     assert [frame.shape for frame in frames] == [(4, 5)] * 3
     assert [frame.tolist() for frame in frames] == pixels.tolist()
 
