@@ -10,12 +10,14 @@ import pytest
 
 from pytest_dicomqc.discover import display_path, is_folder, is_regular_file, printable, sorted_entries
 from pytest_dicomqc.pipeline import check_file
+from pytest_dicomqc.readahead import ReadAhead
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
 from pytest_dicomqc.settings import Settings
 
 ITEM_NAME = "dicomqc"
 SETTINGS_KEY = pytest.StashKey[Settings]()
 RECORD_KEY = pytest.StashKey[FileRecord]()
+READ_AHEAD_KEY = pytest.StashKey[ReadAhead]()
 
 
 class _OutsideHooks:
@@ -113,7 +115,10 @@ class DicomItem(_OutsideHooks, pytest.Item):
 
     def runtest(self) -> None:
         settings = self.config.stash[SETTINGS_KEY]
-        record = check_file(self.path, self.relpath, settings.ruleset, settings.tags, settings.strict)
+        read_ahead = self.config.stash.get(READ_AHEAD_KEY, None)
+        record = read_ahead.record(self.path) if read_ahead is not None else None
+        if record is None:
+            record = check_file(self.path, self.relpath, settings.ruleset, settings.tags, settings.strict)
         self.stash[RECORD_KEY] = record
         if record.verdict == STATUS_FAILED:
             raise DicomQCFailure(failure_text(record))

@@ -10,7 +10,8 @@ import pytest
 
 from pytest_dicomqc import collection, lint
 from pytest_dicomqc import settings as settings_module
-from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
+from pytest_dicomqc.nodes import ITEM_NAME, READ_AHEAD_KEY, RECORD_KEY, SETTINGS_KEY, DicomItem
+from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
 from pytest_dicomqc.reporter import WIRE_ATTRIBUTE, Reporter, XdistHooks
 
 
@@ -62,6 +63,26 @@ def _pytest_ignores(config: pytest.Config) -> collection.PytestIgnores:
     """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without this plugin's."""
     others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[sys.modules[__name__]])
     return lambda path: bool(others(collection_path=path, config=config))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start reading the dataset in other processes, in the order the items will run."""
+    settings = session.config.stash.get(SETTINGS_KEY, None)
+    if settings is None or hasattr(session.config, "workerinput"):  # an xdist worker is one reader already
+        return
+    items = [item for item in session.items if isinstance(item, DicomItem)]
+    workers = settings_module.readers(settings, len(items))
+    if workers:
+        jobs = [Job(item.path, item.relpath) for item in items]
+        options = CheckOptions(settings.ruleset, settings.tags, settings.strict)
+        session.config.stash[READ_AHEAD_KEY] = ReadAhead(jobs, options, workers)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    read_ahead = config.stash.get(READ_AHEAD_KEY, None)
+    if read_ahead is not None:
+        read_ahead.close()
 
 
 @pytest.hookimpl(wrapper=True)

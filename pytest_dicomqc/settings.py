@@ -28,6 +28,11 @@ OPTIONS = (
     ("--dicom-waivers", "dicom_waivers", "YAML file of waivers (accepted findings), added to the rules file's own"),
 )
 STRICT_HELP = "treat warning rules as errors: a file that breaks one fails"
+WORKERS_HELP = (
+    "processes that read files ahead of the test loop: auto (the cores, for 64 files or more), "
+    "or a number; 0 reads in the test loop"
+)
+AUTO_MIN_FILES = 64
 RULES_CHECK_HELP = "validate the rules and waivers files, run their examples, and exit (0 valid, 4 invalid)"
 
 
@@ -42,6 +47,8 @@ class Settings:
     tags: frozenset[int]
     report: Path
     strict: bool = False
+    workers: int | None = None
+    """Reading processes; None: decided from the number of files and cores (see :func:`readers`)."""
 
 
 def _dest(option: str) -> str:
@@ -55,6 +62,8 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(ini, help_text, default=None)
     group.addoption("--dicom-strict", action="store_true", default=None, help=f"{STRICT_HELP}; ini: dicom_strict")
     parser.addini("dicom_strict", STRICT_HELP, type="bool", default=False)
+    group.addoption("--dicom-workers", default=None, metavar="N", help=f"{WORKERS_HELP}; ini: dicom_workers")
+    parser.addini("dicom_workers", WORKERS_HELP, default="auto")
     group.addoption("--dicom-rules-check", action="store_true", default=False, help=RULES_CHECK_HELP)
 
 
@@ -108,7 +117,30 @@ def resolve(config: pytest.Config) -> Settings | None:
         tags=wanted_tags(ruleset),
         report=report_path,
         strict=bool(config.getoption("dicom_strict") or config.getini("dicom_strict")),
+        workers=_workers(config),
     )
+
+
+def _workers(config: pytest.Config) -> int | None:
+    cli = config.getoption("dicom_workers")
+    raw, origin = (cli, "--dicom-workers") if cli is not None else (config.getini("dicom_workers"), "dicom_workers")
+    if str(raw).strip() == "auto":
+        return None
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = -1
+    if workers < 0:
+        raise pytest.UsageError(f"{origin}: expected 'auto' or a number of processes >= 0, not {raw!r}")
+    return workers
+
+
+def readers(settings: Settings, files: int) -> int:
+    """How many reading processes a run of ``files`` dataset files gets."""
+    if settings.workers is not None:
+        return settings.workers
+    cores = os.cpu_count() or 1
+    return cores if cores > 1 and files >= AUTO_MIN_FILES else 0
 
 
 def load_configured_rules(config: pytest.Config) -> RuleSet:

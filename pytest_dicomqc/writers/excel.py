@@ -142,7 +142,8 @@ def _new_sheet(workbook: Workbook, title: str, header: Sequence[str]) -> WriteOn
         sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, max(10, len(name) + 3))
     heading = []
     for name in header:
-        cell = _cell(sheet, name)
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.data_type = "s"
         cell.font = _BOLD
         heading.append(cell)
     sheet.append(heading)
@@ -153,16 +154,21 @@ def _close_sheet(sheet: WriteOnlyWorksheet, header: Sequence[str], rows: int) ->
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows}"
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> WriteOnlyCell:
-    if isinstance(value, str):
-        text = ILLEGAL_CHARACTERS_RE.sub("", value)
+def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> Scalar | WriteOnlyCell:
+    """A value as openpyxl should store it: plain values are fastest; only text that openpyxl
+    would take for a formula (it starts with "=") needs a cell object marked as a string."""
+    if not isinstance(value, str):
+        return value
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not text.isascii():
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-        if len(text) > EXCEL_MAX_TEXT:
-            text = text[: EXCEL_MAX_TEXT - len(_TRUNCATED)] + _TRUNCATED
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.data_type = "s"  # never a formula, even for "=HYPERLINK(...)"
-        return cell
-    return WriteOnlyCell(sheet, value=value)
+    if len(text) > EXCEL_MAX_TEXT:
+        text = text[: EXCEL_MAX_TEXT - len(_TRUNCATED)] + _TRUNCATED
+    if not text.startswith("="):
+        return text
+    cell = WriteOnlyCell(sheet, value=text)
+    cell.data_type = "s"  # never a formula, even for "=HYPERLINK(...)"
+    return cell
 
 
 def _file_rows(

@@ -1,0 +1,138 @@
+"""Reading files in other processes, ahead of the test items that report them.
+
+pytest's own loop keeps one core busy; reading and decoding go to a pool of processes sized to
+the cores, in collection order and in small chunks (one task per file costs the main process
+more than a small file's read), a bounded window ahead. A decoder that takes its process down
+(a C library calling ``abort()``) breaks the pool: the files of the lost chunk are read again
+one by one in a fresh pool, and the one that takes that process down too is recorded as
+unreadable, so the run goes on and the file is named.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_dicomqc.pipeline import check_file
+from pytest_dicomqc.record import KIND_UNREADABLE, NOT_APPLICABLE, STATUS_FAILED, FileRecord
+from pytest_dicomqc.rules.model import RuleSet
+
+CHUNK = 16
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path
+    relpath: str
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What every reading process needs, sent once when it starts."""
+
+    ruleset: RuleSet
+    tags: frozenset[int]
+    strict: bool
+
+
+_OPTIONS: CheckOptions | None = None
+
+
+def _start(options: CheckOptions) -> None:
+    global _OPTIONS  # one per reading process, set once at its start
+    _OPTIONS = options
+
+
+def _check_chunk(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    assert _OPTIONS is not None
+    options = _OPTIONS
+    return [
+        check_file(Path(path), relpath, options.ruleset, options.tags, options.strict).to_wire()
+        for path, relpath in jobs
+    ]
+
+
+class ReadAhead:
+    """Records of ``jobs``, read by ``workers`` processes ahead of :meth:`record` asking for them."""
+
+    def __init__(self, jobs: list[Job], options: CheckOptions, workers: int) -> None:
+        self._options = options
+        self._workers = workers
+        self._chunks = [jobs[start : start + CHUNK] for start in range(0, len(jobs), CHUNK)]
+        self._chunk_of = {job.path: index for index, chunk in enumerate(self._chunks) for job in chunk}
+        self._window = 2 * workers + 2
+        self._submitted = 0
+        self._futures: dict[int, Future[list[dict[str, Any]]]] = {}
+        self._records: dict[Path, FileRecord] = {}
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # forkserver: reading processes start clean, not as copies of a running pytest
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start, initargs=(self._options,))
+
+    def record(self, path: Path) -> FileRecord | None:
+        """The record of ``path``, or None if it is not one of the jobs (the caller reads it)."""
+        if path not in self._records:
+            index = self._chunk_of.get(path)
+            if index is None:
+                return None
+            self._submit_through(index + self._window)
+            self._collect(index)
+        return self._records.pop(path, None)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit_through(self, last: int) -> None:
+        while self._submitted <= min(last, len(self._chunks) - 1):
+            if self._submitted not in self._futures:
+                chunk = [(str(job.path), job.relpath) for job in self._chunks[self._submitted]]
+                self._futures[self._submitted] = self._pool.submit(_check_chunk, chunk)
+            self._submitted += 1
+
+    def _collect(self, index: int) -> None:
+        future = self._futures.pop(index, None)
+        if future is None:
+            return
+        try:
+            wires = future.result()
+        except BrokenProcessPool:
+            self._recover(index)
+            return
+        for job, wire in zip(self._chunks[index], wires, strict=True):
+            self._records[job.path] = FileRecord.from_wire(wire)
+
+    def _recover(self, index: int) -> None:
+        """A reading process died: find the file that kills it, resubmit the rest to a new pool."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for job in self._chunks[index]:
+            self._pool = self._new_pool()
+            try:
+                (wire,) = self._pool.submit(_check_chunk, [(str(job.path), job.relpath)]).result()
+                self._records[job.path] = FileRecord.from_wire(wire)
+            except BrokenProcessPool:
+                self._records[job.path] = _crashed(job, self._options.ruleset)
+                self._pool.shutdown(wait=False)
+        self._pool = self._new_pool()
+        lost = sorted(self._futures)
+        self._futures.clear()
+        for chunk_index in lost:
+            chunk = [(str(job.path), job.relpath) for job in self._chunks[chunk_index]]
+            self._futures[chunk_index] = self._pool.submit(_check_chunk, chunk)
+
+
+def _crashed(job: Job, ruleset: RuleSet) -> FileRecord:
+    return FileRecord(
+        path=job.relpath,
+        kind=KIND_UNREADABLE,
+        verdict=STATUS_FAILED,
+        error="reading this file killed the reading process (a decoder crashed on it)",
+        values={},
+        results={rule.id: NOT_APPLICABLE for rule in ruleset.rules},
+        findings=(),
+    )
