@@ -497,7 +497,7 @@ def main(argv: list[str]) -> int:
     """Run the benchmark; exit 1 when a run failed (not when a target is missed: that is a result)."""
     args = parse_args(argv)
     if importlib.util.find_spec("pandas") is None:
-        print("pandas is needed for the naive baseline: pip install -r benchmarks/requirements.txt", file=sys.stderr)
+        print("pandas is needed for the naive baseline: pip install -e '.[test]'", file=sys.stderr)
         return 2
     facts = machine_facts()
     _print_block("machine", (f"{key:<12} {value}" for key, value in facts.items()))

@@ -8,16 +8,14 @@ from typing import Any, cast
 
 import pytest
 
+from pytest_dicomqc import reading
 from pytest_dicomqc.discover import display_path, is_folder, is_regular_file, printable, sorted_entries
-from pytest_dicomqc.pipeline import check_file
-from pytest_dicomqc.readahead import ReadAhead
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
 from pytest_dicomqc.settings import Settings
 
 ITEM_NAME = "dicomqc"
 SETTINGS_KEY = pytest.StashKey[Settings]()
 RECORD_KEY = pytest.StashKey[FileRecord]()
-READ_AHEAD_KEY = pytest.StashKey[ReadAhead]()
 
 
 class _OutsideHooks:
@@ -114,11 +112,7 @@ class DicomItem(_OutsideHooks, pytest.Item):
         self.relpath = display_path(self.path, self.config.stash[SETTINGS_KEY].dataset)
 
     def runtest(self) -> None:
-        settings = self.config.stash[SETTINGS_KEY]
-        read_ahead = self.config.stash.get(READ_AHEAD_KEY, None)
-        record = read_ahead.record(self.path) if read_ahead is not None else None
-        if record is None:
-            record = check_file(self.path, self.relpath, settings.ruleset, settings.tags, settings.strict)
+        record = reading.record_for(self, self.config, self.config.stash[SETTINGS_KEY])
         self.stash[RECORD_KEY] = record
         if record.verdict == STATUS_FAILED:
             raise DicomQCFailure(failure_text(record))

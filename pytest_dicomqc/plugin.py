@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc import collection, lint
+from pytest_dicomqc import collection, lint, reading
 from pytest_dicomqc import settings as settings_module
-from pytest_dicomqc.nodes import ITEM_NAME, READ_AHEAD_KEY, RECORD_KEY, SETTINGS_KEY, DicomItem
-from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
-from pytest_dicomqc.reporter import WIRE_ATTRIBUTE, Reporter, XdistHooks
+from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
+from pytest_dicomqc.reporter import STAT_ATTRIBUTE, WIRE_ATTRIBUTE, Reporter, XdistHooks
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -67,22 +66,14 @@ def _pytest_ignores(config: pytest.Config) -> collection.PytestIgnores:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start reading the dataset in other processes, in the order the items will run."""
+    """Take unchanged files from the cache and start reading the rest ahead, in run order."""
     settings = session.config.stash.get(SETTINGS_KEY, None)
-    if settings is None or hasattr(session.config, "workerinput"):  # an xdist worker is one reader already
-        return
-    items = [item for item in session.items if isinstance(item, DicomItem)]
-    workers = settings_module.readers(settings, len(items))
-    if workers:
-        jobs = [Job(item.path, item.relpath) for item in items]
-        options = CheckOptions(settings.ruleset, settings.tags, settings.strict)
-        session.config.stash[READ_AHEAD_KEY] = ReadAhead(jobs, options, workers)
+    if settings is not None:
+        reading.prepare(session.config, settings, [item for item in session.items if isinstance(item, DicomItem)])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    read_ahead = config.stash.get(READ_AHEAD_KEY, None)
-    if read_ahead is not None:
-        read_ahead.close()
+    reading.finish(config)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,6 +86,9 @@ def pytest_runtest_makereport(
         record = item.stash.get(RECORD_KEY, None)
         if record is not None:
             setattr(report, WIRE_ATTRIBUTE, record.to_wire())
+            stat = item.stash.get(reading.STAT_KEY, None)
+            if stat is not None:
+                setattr(report, STAT_ATTRIBUTE, list(stat))
         if report.skipped and isinstance(report.longrepr, tuple):
             # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image", not the plugin's source line;
             # no line number: the terminal reporter prints none when it is None (typed int, though)

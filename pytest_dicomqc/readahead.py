@@ -11,6 +11,7 @@ unreadable, so the run goes on and the file is named.
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ def _start(options: CheckOptions) -> None:
     _OPTIONS = options
 
 
-def _check_chunk(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def check_chunk(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     assert _OPTIONS is not None
     options = _OPTIONS
     return [
@@ -56,10 +57,15 @@ def _check_chunk(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
     ]
 
 
+ChunkCheck = Callable[[list[tuple[str, str]]], list[dict[str, Any]]]
+"""Reads a chunk of (path, relpath) in a reading process; module-level, so it pickles by name."""
+
+
 class ReadAhead:
     """Records of ``jobs``, read by ``workers`` processes ahead of :meth:`record` asking for them."""
 
-    def __init__(self, jobs: list[Job], options: CheckOptions, workers: int) -> None:
+    def __init__(self, jobs: list[Job], options: CheckOptions, workers: int, check: ChunkCheck | None = None) -> None:
+        self._check = check or check_chunk
         self._options = options
         self._workers = workers
         self._chunks = [jobs[start : start + CHUNK] for start in range(0, len(jobs), CHUNK)]
@@ -92,7 +98,7 @@ class ReadAhead:
         while self._submitted <= min(last, len(self._chunks) - 1):
             if self._submitted not in self._futures:
                 chunk = [(str(job.path), job.relpath) for job in self._chunks[self._submitted]]
-                self._futures[self._submitted] = self._pool.submit(_check_chunk, chunk)
+                self._futures[self._submitted] = self._pool.submit(self._check, chunk)
             self._submitted += 1
 
     def _collect(self, index: int) -> None:
@@ -113,7 +119,7 @@ class ReadAhead:
         for job in self._chunks[index]:
             self._pool = self._new_pool()
             try:
-                (wire,) = self._pool.submit(_check_chunk, [(str(job.path), job.relpath)]).result()
+                (wire,) = self._pool.submit(self._check, [(str(job.path), job.relpath)]).result()
                 self._records[job.path] = FileRecord.from_wire(wire)
             except BrokenProcessPool:
                 self._records[job.path] = _crashed(job, self._options.ruleset)
@@ -123,7 +129,7 @@ class ReadAhead:
         self._futures.clear()
         for chunk_index in lost:
             chunk = [(str(job.path), job.relpath) for job in self._chunks[chunk_index]]
-            self._futures[chunk_index] = self._pool.submit(_check_chunk, chunk)
+            self._futures[chunk_index] = self._pool.submit(self._check, chunk)
 
 
 def _crashed(job: Job, ruleset: RuleSet) -> FileRecord:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dicomqc import __version__
+from pytest_dicomqc import __version__, reading
+from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
@@ -33,6 +34,7 @@ from pytest_dicomqc.verdicts import ACTIVE, EXPIRED, ThresholdVerdict, WaiverUse
 from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 WIRE_ATTRIBUTE = "dicomqc_record"
+STAT_ATTRIBUTE = "dicomqc_stat"
 _SUFFIX = "::" + ITEM_NAME
 
 
@@ -47,6 +49,7 @@ class Reporter:
         self.started = time.time()
         self.write_error = ""
         self.written = False
+        self.stats: dict[str, Stat] = {}
         self.thresholds: list[ThresholdVerdict] = []
         self.waivers: list[WaiverUse] = []
         self.prefix = dataset_nodeid(config)
@@ -79,6 +82,9 @@ class Reporter:
             record = FileRecord.from_wire(wire)
             status = STATUS_WAIVED if hasattr(report, "wasxfail") else report.outcome
             self.rows[report.nodeid] = ReportRow(record.path, status, record)
+            stat = getattr(report, STAT_ATTRIBUTE, None)
+            if stat is not None:
+                self.stats[report.nodeid] = (int(stat[0]), int(stat[1]))
         elif str(report.when) == "???":  # xdist's report for a crashed worker
             self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
         elif report.failed and report.nodeid not in self.rows:
@@ -100,6 +106,15 @@ class Reporter:
             self.thresholds = threshold_verdicts(self.settings.ruleset, records)
             self.report_thresholds(session)
         self.waivers = waiver_uses(self.settings.ruleset, records)
+        reading.remember(
+            self.config,
+            self.settings,
+            (
+                (self.settings.dataset / row.path, self.stats[nodeid], row.record)
+                for nodeid, row in self.rows.items()
+                if row.record is not None and nodeid in self.stats
+            ),
+        )
         try:
             write_workbook(
                 self.settings.report,

@@ -33,6 +33,7 @@ WORKERS_HELP = (
     "or a number; 0 reads in the test loop"
 )
 AUTO_MIN_FILES = 64
+NO_CACHE_HELP = "read every file, not only those changed since the last run (--cache-clear also empties the cache)"
 RULES_CHECK_HELP = "validate the rules and waivers files, run their examples, and exit (0 valid, 4 invalid)"
 
 
@@ -47,6 +48,7 @@ class Settings:
     tags: frozenset[int]
     report: Path
     strict: bool = False
+    no_cache: bool = False
     workers: int | None = None
     """Reading processes; None: decided from the number of files and cores (see :func:`readers`)."""
 
@@ -62,6 +64,8 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(ini, help_text, default=None)
     group.addoption("--dicom-strict", action="store_true", default=None, help=f"{STRICT_HELP}; ini: dicom_strict")
     parser.addini("dicom_strict", STRICT_HELP, type="bool", default=False)
+    group.addoption("--dicom-no-cache", action="store_true", default=None, help=f"{NO_CACHE_HELP}; ini: dicom_no_cache")
+    parser.addini("dicom_no_cache", NO_CACHE_HELP, type="bool", default=False)
     group.addoption("--dicom-workers", default=None, metavar="N", help=f"{WORKERS_HELP}; ini: dicom_workers")
     parser.addini("dicom_workers", WORKERS_HELP, default="auto")
     group.addoption("--dicom-rules-check", action="store_true", default=False, help=RULES_CHECK_HELP)
@@ -117,6 +121,7 @@ def resolve(config: pytest.Config) -> Settings | None:
         tags=wanted_tags(ruleset),
         report=report_path,
         strict=bool(config.getoption("dicom_strict") or config.getini("dicom_strict")),
+        no_cache=bool(config.getoption("dicom_no_cache") or config.getini("dicom_no_cache")),
         workers=_workers(config),
     )
 

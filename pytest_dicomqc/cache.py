@@ -1,0 +1,85 @@
+"""Records of unchanged files, kept between runs so that a re-run reads only what changed.
+
+An entry is keyed by the file's path, size and modification time, and is valid only for the
+same fingerprint: the rules (and waivers) as loaded, strictness, and the plugin's and pydicom's
+versions. It lives in pytest's cache folder (so ``--cache-clear`` empties it) as one SQLite file.
+An entry that does not parse back is ignored, never trusted; a cache that cannot be opened is
+not used at all: the run then reads every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+from pytest_dicomqc import __version__
+from pytest_dicomqc.record import FileRecord
+from pytest_dicomqc.rules.model import RuleSet
+
+Stat = tuple[int, int]
+"""(size in bytes, modification time in ns) of a file when it was read."""
+
+
+def fingerprint(ruleset: RuleSet, strict: bool) -> str:
+    """Changes whenever a file's record could change without the file changing."""
+    facts = [repr(ruleset), str(strict), __version__, metadata.version("pydicom")]
+    return hashlib.sha256("\n".join(facts).encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def stat_of(path: Path) -> Stat | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
+
+
+class RecordCache:
+    def __init__(self, database: Path, fingerprint: str) -> None:
+        self._fingerprint = fingerprint
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = sqlite3.connect(database, timeout=30)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS records (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " fingerprint TEXT, record TEXT)"
+            )
+        except sqlite3.Error:
+            self._db = None  # unusable (corrupt, locked, read-only): read every file
+
+    def get(self, path: Path, stat: Stat) -> FileRecord | None:
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT record FROM records WHERE path = ? AND size = ? AND mtime_ns = ? AND fingerprint = ?",
+                (_key(path), stat[0], stat[1], self._fingerprint),
+            ).fetchone()
+            return FileRecord.from_wire(json.loads(row[0])) if row else None
+        except (sqlite3.Error, ValueError, KeyError, TypeError):
+            return None  # a damaged entry is read again, not trusted
+
+    def put(self, entries: Iterable[tuple[Path, Stat, FileRecord]]) -> None:
+        if self._db is None:
+            return
+        rows = [
+            (_key(path), stat[0], stat[1], self._fingerprint, json.dumps(record.to_wire()))
+            for path, stat, record in entries
+        ]
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)", rows)
+        except sqlite3.Error:
+            pass  # a cache that cannot be written only costs the next run time
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+def _key(path: Path) -> str:
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

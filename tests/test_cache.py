@@ -1,0 +1,78 @@
+"""The record cache: identical to a fresh read, blind to nothing that changed, never trusting damage."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pytest_dicomqc.cache import RecordCache, fingerprint, stat_of
+from pytest_dicomqc.pipeline import check_file, wanted_tags
+from pytest_dicomqc.rules.load import load_rules
+from tests.helpers import read_sheet, write_dicom
+
+RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
+TAGS = wanted_tags(RULES)
+
+
+def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "a.dcm", VOILUTFunction="SIGMOID")
+    record = check_file(path, "a.dcm", RULES, TAGS)
+    stat = stat_of(path)
+    assert stat is not None
+    cache = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=False))
+    cache.put([(path, stat, record)])
+    assert cache.get(path, stat) == record
+    assert cache.get(path, (stat[0], stat[1] + 1)) is None  # touched: read again
+    assert cache.get(path, (stat[0] + 1, stat[1])) is None  # resized
+    other_rules = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=True))
+    assert other_rules.get(path, stat) is None  # other settings: other results
+
+
+def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "a.dcm")
+    stat = stat_of(path)
+    assert stat is not None
+    database = tmp_path / "c.sqlite"
+    cache = RecordCache(database, "fp")
+    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
+    cache.close()
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE records SET record = '{\"path\": 1'")
+    assert RecordCache(database, "fp").get(path, stat) is None
+    database.write_bytes(b"this is not a database" * 100)
+    broken = RecordCache(database, "fp")
+    assert broken.get(path, stat) is None
+    broken.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])  # no error either
+
+
+def run(pytester: pytest.Pytester, *args: str) -> list[dict[str, object]]:
+    result = pytester.runpytest("--dicom-dir=data", "--dicom-report=r.xlsx", *args)
+    assert result.ret in (0, 1)
+    return read_sheet(pytester.path / "r.xlsx")
+
+
+def test_re_run_reads_only_changed_files(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pytester.path / "data"
+    for name in ("a.dcm", "b.dcm", "c.dcm"):
+        write_dicom(data / name)
+    first = run(pytester)
+    reads: list[str] = []
+    from pytest_dicomqc import reading
+
+    real = reading.check_file
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    assert run(pytester) == first and reads == []
+    write_dicom(data / "b.dcm", image_type="DERIVED")
+    os.utime(data / "b.dcm", ns=(1, 1))  # a changed file, whatever its clock says
+    second = run(pytester)
+    assert reads == ["b.dcm"]
+    assert [(r["path"], r["status"]) for r in second] == [("a.dcm", "passed"), ("b.dcm", "failed"), ("c.dcm", "passed")]
+    reads.clear()
+    run(pytester, "--dicom-no-cache")
+    assert reads == ["a.dcm", "b.dcm", "c.dcm"]
+    reads.clear()
+    run(pytester, "--cache-clear")
+    assert reads == ["a.dcm", "b.dcm", "c.dcm"]

@@ -1,0 +1,80 @@
+"""Reading ahead in other processes: the same records as reading in the loop, and a crash names its file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dicomqc import readahead
+from pytest_dicomqc.pipeline import check_file, wanted_tags
+from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
+from pytest_dicomqc.rules.load import load_rules
+from tests.helpers import read_sheet, write_dicom
+
+RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
+OPTIONS = CheckOptions(RULES, wanted_tags(RULES), strict=False)
+
+
+def crash_on_boom(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """A reader that dies like a decoder calling abort() when it meets boom.dcm."""
+    if any(path.endswith("boom.dcm") for path, _ in jobs):
+        os._exit(134)
+    return readahead.check_chunk(jobs)
+
+
+def dataset(root: Path, count: int) -> list[Job]:
+    for index in range(count):
+        write_dicom(root / f"{index:03d}.dcm", image_type="DERIVED" if index % 7 == 0 else "ORIGINAL")
+    (root / "notes.txt").write_text("not dicom")
+    return [Job(path, path.name) for path in sorted(root.iterdir())]
+
+
+def test_records_equal_reading_in_the_loop(tmp_path: Path) -> None:
+    jobs = dataset(tmp_path, 50)
+    ahead = ReadAhead(jobs, OPTIONS, workers=2)
+    try:
+        records = [ahead.record(job.path) for job in jobs]
+    finally:
+        ahead.close()
+    assert records == [check_file(job.path, job.relpath, RULES, OPTIONS.tags) for job in jobs]
+    assert ahead.record(tmp_path / "not-a-job.dcm") is None
+
+
+def test_a_crashing_file_is_named_and_the_rest_is_read(tmp_path: Path) -> None:
+    jobs = dataset(tmp_path, 40)
+    write_dicom(tmp_path / "boom.dcm")
+    jobs.insert(20, Job(tmp_path / "boom.dcm", "boom.dcm"))
+    ahead = ReadAhead(jobs, OPTIONS, workers=2, check=crash_on_boom)
+    try:
+        records = {job.relpath: ahead.record(job.path) for job in jobs}
+    finally:
+        ahead.close()
+    boom = records.pop("boom.dcm")
+    assert boom is not None
+    assert (boom.kind, boom.verdict) == ("unreadable", "failed")
+    assert boom.error == "reading this file killed the reading process (a decoder crashed on it)"
+    assert all(record is not None and record.kind in ("dicom", "non-dicom") for record in records.values())
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_plugin_report_is_the_same_with_and_without_readers(pytester: pytest.Pytester, workers: str) -> None:
+    dataset(pytester.path / "data", 30)
+    result = pytester.runpytest_subprocess("--dicom-dir=data", f"--dicom-workers={workers}", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx")
+    assert [(r["path"], r["status"]) for r in rows][:3] == [
+        ("000.dcm", "failed"),
+        ("001.dcm", "passed"),
+        ("002.dcm", "passed"),
+    ]
+    assert len(rows) == 31
+
+
+def test_bad_workers_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    (pytester.path / "data").mkdir()
+    result = pytester.runpytest("--dicom-dir=data", "--dicom-workers=many")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --dicom-workers: expected 'auto' or a number of processes >= 0, not 'many'"])
