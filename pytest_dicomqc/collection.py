@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,11 @@ def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores
     """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
     dataset = settings.dataset
     if path == dataset or dataset in path.parents:
-        if _ignored_by_user(path, config, dataset.parent):
+        if _user_ignores(config, dataset.parent).match(path):
             return True
-        return pytest_ignores(path) and not (path.is_dir() and _norecursedirs_match(path, config))
+        if not path.is_dir():
+            return False  # pytest's other reasons (venv, norecursedirs) are about folders
+        return pytest_ignores(path) and not _norecursedirs_match(path, config)
     if path in dataset.parents and pytest_ignores(path):
         return False  # collected as a PathToDataset, which leads to the dataset and nowhere else
     return None
@@ -62,20 +65,37 @@ def directory_collector(
     return None
 
 
-def _ignored_by_user(path: Path, config: pytest.Config, conftest_folder: Path) -> bool:
+@dataclass(frozen=True)
+class UserIgnores:
     """``--ignore``, ``--ignore-glob`` and conftest ``collect_ignore``/``collect_ignore_glob``.
 
-    Asked separately because they must win even for a folder whose name is in ``norecursedirs``.
-    The conftests are those of the folder holding the dataset: none inside it is loaded.
+    Asked apart from pytest's other reasons because they must win even for a folder whose name
+    is in ``norecursedirs``; gathered once per session, since a dataset has many paths.
     """
-    conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
-    ignored = [Path(p).absolute() for p in config.getoption("ignore") or []]
-    ignored += conftest_paths("collect_ignore", path=conftest_folder) or []
-    if any(path == p or p in path.parents for p in ignored):
-        return True
-    globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
-    globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
-    return any(fnmatch.fnmatch(str(path), g) for g in globs)
+
+    paths: frozenset[Path]
+    globs: tuple[str, ...]
+
+    def match(self, path: Path) -> bool:
+        if self.paths and (path in self.paths or not self.paths.isdisjoint(path.parents)):
+            return True
+        return any(fnmatch.fnmatch(str(path), glob) for glob in self.globs)
+
+
+_USER_IGNORES = pytest.StashKey[UserIgnores]()
+
+
+def _user_ignores(config: pytest.Config, conftest_folder: Path) -> UserIgnores:
+    """The conftests are those of the folder holding the dataset: none inside it is loaded."""
+    known = config.stash.get(_USER_IGNORES, None)
+    if known is None:
+        conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
+        paths = [Path(p).absolute() for p in config.getoption("ignore") or []]
+        paths += conftest_paths("collect_ignore", path=conftest_folder) or []
+        globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
+        globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
+        known = config.stash[_USER_IGNORES] = UserIgnores(frozenset(paths), tuple(globs))
+    return known
 
 
 def _norecursedirs_match(path: Path, config: pytest.Config) -> bool:

@@ -60,8 +60,16 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
 
 def _pytest_ignores(config: pytest.Config) -> collection.PytestIgnores:
     """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without this plugin's."""
-    others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[sys.modules[__name__]])
-    return lambda path: bool(others(collection_path=path, config=config))
+    asker = config.stash.get(_PYTEST_IGNORES, None)
+    if asker is None:
+        others = config.pluginmanager.subset_hook_caller(
+            "pytest_ignore_collect", remove_plugins=[sys.modules[__name__]]
+        )
+        asker = config.stash[_PYTEST_IGNORES] = lambda path: bool(others(collection_path=path, config=config))
+    return asker
+
+
+_PYTEST_IGNORES = pytest.StashKey[collection.PytestIgnores]()
 
 
 @pytest.hookimpl(trylast=True)

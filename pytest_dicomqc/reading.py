@@ -21,6 +21,7 @@ from pytest_dicomqc.settings import Settings, readers
 READ_AHEAD_KEY = pytest.StashKey[ReadAhead]()
 CACHED_KEY = pytest.StashKey[FileRecord]()
 STAT_KEY = pytest.StashKey[Stat]()
+CACHING_KEY = pytest.StashKey[bool]()
 CACHE_FOLDER = "dicomqc"
 CACHE_FILE = "records.sqlite"
 
@@ -41,6 +42,7 @@ def open_cache(config: pytest.Config, settings: Settings) -> RecordCache | None:
 def prepare(config: pytest.Config, settings: Settings, items: Sequence[DatasetItem]) -> None:
     """Take unchanged files from the cache; start reading the others ahead, in run order."""
     cache = open_cache(config, settings)
+    config.stash[CACHING_KEY] = cache is not None
     to_read = []
     for item in items:
         stat = stat_of(item.path) if cache is not None else None
@@ -65,7 +67,7 @@ def record_for(item: DatasetItem, config: pytest.Config, settings: Settings) -> 
     cached = item.stash.get(CACHED_KEY, None)
     if cached is not None:
         return cached
-    stat = stat_of(item.path)
+    stat = stat_of(item.path) if config.stash.get(CACHING_KEY, False) else None
     read_ahead = config.stash.get(READ_AHEAD_KEY, None)
     record = read_ahead.record(item.path) if read_ahead is not None else None
     if record is None:

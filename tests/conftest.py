@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hypothesis  # noqa: F401 - see below
 import pytest
 
 from tests.helpers import MODES, Runner
+
+# pytester restores sys.modules after every in-process run. hypothesis' pytest plugin imports
+# hypothesis lazily at the end of each run, so without this import every inner run would import
+# (and assertion-rewrite) it again: about a second per run.
 
 pytest_plugins = ["pytester"]
 
