@@ -93,6 +93,7 @@ def pytest_runtest_makereport(
     if isinstance(item, DicomItem) and report.when == "call":
         record = item.stash.get(RECORD_KEY, None)
         if record is not None:
+            del item.stash[RECORD_KEY]  # the report carries it on; items live until the session ends
             setattr(report, WIRE_ATTRIBUTE, record.to_wire())
             stat = item.stash.get(reading.STAT_KEY, None)
             if stat is not None:

@@ -66,6 +66,7 @@ def prepare(config: pytest.Config, settings: Settings, items: Sequence[DatasetIt
 def record_for(item: DatasetItem, config: pytest.Config, settings: Settings) -> FileRecord:
     cached = item.stash.get(CACHED_KEY, None)
     if cached is not None:
+        del item.stash[CACHED_KEY]
         return cached
     stat = stat_of(item.path) if config.stash.get(CACHING_KEY, False) else None
     read_ahead = config.stash.get(READ_AHEAD_KEY, None)

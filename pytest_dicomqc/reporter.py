@@ -79,6 +79,7 @@ class Reporter:
             return
         wire = getattr(report, WIRE_ATTRIBUTE, None)
         if wire is not None:
+            delattr(report, WIRE_ATTRIBUTE)  # the terminal keeps every report: keep one copy of each record
             record = FileRecord.from_wire(wire)
             status = STATUS_WAIVED if hasattr(report, "wasxfail") else report.outcome
             self.rows[report.nodeid] = ReportRow(record.path, status, record)
