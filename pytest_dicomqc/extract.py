@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -105,6 +106,32 @@ _SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT", "UR"})
 _BINARY = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d", "UV": "Q", "SV": "q"}
 
 
+def _whole_stripped(text: str) -> list[str]:
+    return text.rstrip("\x00 ").split("\\")
+
+
+# How pydicom strips each value, by VR (checked against it in the tests); others: the whole value.
+def _each_rstripped(text: str) -> list[str]:
+    return [part.rstrip(" ") for part in _whole_stripped(text)]
+
+
+def _uids(text: str) -> list[str]:
+    return [part.strip(" \x00") for part in _whole_stripped(text)]
+
+
+def _titles(text: str) -> list[str]:
+    return [part.strip(" ") for part in text.split("\\")]  # AE keeps NULs, as pydicom does
+
+
+_PART_STRIP: dict[str, Callable[[str], list[str]]] = {
+    "LO": _each_rstripped,
+    "SH": _each_rstripped,
+    "UC": _each_rstripped,
+    "UI": _uids,
+    "AE": _titles,
+}
+
+
 class Unhandled(enum.Enum):
     """:func:`raw_value` could not decode the bytes the way pydicom would: ask pydicom."""
 
@@ -140,10 +167,10 @@ def raw_value(raw: RawDataElement, vr: str, little_endian: bool) -> Value | Unha
         return _scalar(text.rstrip("\x00 "))
     if vr not in _ASCII_VRS and vr not in _TEXT_VRS:
         return UNHANDLED
-    parts = text.rstrip("\x00 ").split("\\")  # as pydicom: the whole value is stripped, not each part
+    parts = _PART_STRIP.get(vr, _whole_stripped)(text)
     if vr in ("DS", "IS"):
         if parts == [""]:
-            return None
+            return "" if data else None  # as pydicom: blank text is "", no bytes at all None
         try:
             numbers = [float(part) if vr == "DS" else int(part) for part in parts]
         except ValueError:

@@ -492,3 +492,24 @@ def test_fast_values_equal_pydicom_values_in_every_bundled_file() -> None:
     assert len(compared) > 3000
     mismatches = [row for row in compared if row[2] != row[3] and not (row[2] in ("", None) and row[3] in ("", None))]
     assert mismatches == []
+
+
+@pytest.mark.parametrize(
+    "vr", ["AE", "AS", "CS", "DA", "DS", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UT"]
+)
+@pytest.mark.parametrize(
+    "data", [b"A \\B ", b" A\\ B", b"A", b"  ", b"", b"A\\", b"1.2.3\x00", b" 1.0 \\2 ", b"1.0", b" 12 ", b"\x00"]
+)
+def test_fast_text_decoding_strips_like_pydicom(vr: str, data: bytes) -> None:
+    from pydicom.dataelem import RawDataElement, convert_raw_data_element
+    from pydicom.tag import Tag
+
+    from pytest_dicomqc.extract import UNHANDLED, normalise, raw_value
+
+    raw = RawDataElement(Tag(0x00091010), vr, len(data), data, 0, False, True)
+    fast = raw_value(raw, vr, little_endian=True)
+    if fast is UNHANDLED:
+        return  # pydicom decodes it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert fast == normalise(convert_raw_data_element(raw).value)
