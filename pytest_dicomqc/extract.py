@@ -165,6 +165,10 @@ def raw_value(raw: RawDataElement, vr: str, little_endian: bool) -> Value | Unha
     text = data.decode("ascii")
     if vr in _SINGLE_TEXT_VRS:
         return _scalar(text.rstrip("\x00 "))
+    if vr == "UN":  # e.g. a private tag in an implicit VR file: readable text is shown as text
+        if not text.isprintable():
+            return UNHANDLED
+        vr = "LO"
     if vr not in _ASCII_VRS and vr not in _TEXT_VRS:
         return UNHANDLED
     parts = _PART_STRIP.get(vr, _whole_stripped)(text)

@@ -152,7 +152,7 @@ def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
         if tag not in ds:
             continue
         item = ds.get_item(tag)
-        vr = getattr(item, "VR", None) or _dictionary_vr(tag)
+        vr = getattr(item, "VR", None) or _dictionary_vr(tag) or "UN"
         fast = raw_value(item, vr, little_endian) if isinstance(item, RawDataElement) and vr else UNHANDLED
         if not isinstance(fast, Unhandled):
             extraction.tags[tag] = fast
@@ -273,10 +273,11 @@ def _frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray]:
 
 def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] | None:
     """Frames of uncompressed pixel data as numpy views of the stored bytes, or None if the data
-    needs pydicom's decoding (compressed, 1-bit, YCbCr, signed with unused high bits, float…).
+    needs pydicom's decoding (compressed, big endian, 1-bit, YCbCr, unused high bits, float,
+    padding, anything inconsistent).
 
-    The views hold exactly what ``pixel_array`` returns, without its per-file machinery, which
-    costs more than the statistics themselves for small images.
+    Where it applies, the views hold what ``pixel_array`` returns (tested on every bundled file),
+    without its per-file machinery, which costs more than the statistics for small images.
     """
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if syntax not in _NATIVE_SYNTAXES or "PixelData" not in ds:
@@ -288,14 +289,14 @@ def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] 
         rows, columns = _whole(module["Rows"]), _whole(module["Columns"])
         samples = _whole(module["SamplesPerPixel"], 1)
         frames = _whole(module["NumberOfFrames"], 1)
-        planar = samples > 1 and _whole(module["PlanarConfiguration"], 0) == 1
+        planar = samples > 1 and _whole(module["PlanarConfiguration"]) == 1  # pydicom requires it too
         photometric = str(module["PhotometricInterpretation"] or "")
         stored = _whole(module["BitsStored"], bits)
     except ValueError:  # missing, multi-valued or not a number: pydicom's decoding says what is wrong
         return None
     if (
         bits not in (8, 16, 32)
-        or (signed and stored != bits)
+        or stored != bits  # pydicom masks (unsigned) or sign-extends (signed) the unused high bits
         or photometric.startswith("YBR")
         or min(rows, columns, frames) < 1
     ):
@@ -303,8 +304,9 @@ def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] 
     dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
     frame_values = rows * columns * samples
     data = ds.PixelData
-    if len(data) < frames * frame_values * dtype.itemsize:
-        return None  # too short: pydicom's decoding says why
+    expected = frames * frame_values * dtype.itemsize
+    if len(data) not in (expected, expected + 1):
+        return None  # short (pydicom says why) or with excess padding (pydicom decides what it holds)
     values = np.frombuffer(data, dtype=dtype, count=frames * frame_values)
 
     def frames_of() -> Iterator[np.ndarray]:

@@ -513,3 +513,23 @@ def test_fast_text_decoding_strips_like_pydicom(vr: str, data: bytes) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert fast == normalise(convert_raw_data_element(raw).value)
+
+
+@pytest.mark.parametrize(("dtype", "stored"), [(np.uint16, 12), (np.uint8, 7), (np.int16, 12)])
+def test_unused_high_bits_give_what_pixel_array_gives(tmp_path: Path, dtype: type, stored: int) -> None:
+    pixels = (np.arange(64).reshape(8, 8) * 1000).astype(dtype)  # values use the high bits too
+    path = write_dicom(tmp_path / "x.dcm", pixels=pixels, BitsStored=stored, HighBit=stored - 1)
+    record = check(path)
+    truth = pydicom.dcmread(path).pixel_array
+    assert (record.values["min"], record.values["max"]) == (truth.min().item(), truth.max().item())
+    assert record.values["mean"] == pytest.approx(truth.mean(), rel=1e-9)
+
+
+def test_private_tag_in_implicit_vr_file_is_read_as_text(tmp_path: Path) -> None:
+    rules = parse_rules("version: 1\nrules:\n  - id: priv\n    tag: '(0009,1010)'\n    equals: FOO\n", "r")
+    ds = pydicom.dcmread(write_dicom(tmp_path / "x.dcm"))
+    ds.add_new(0x00090010, "LO", "PRIVATE CREATOR")
+    ds.add_new(0x00091010, "LO", "FOO")
+    ds.file_meta.TransferSyntaxUID = uid.ImplicitVRLittleEndian
+    ds.save_as(tmp_path / "implicit.dcm", enforce_file_format=True)
+    assert check(tmp_path / "implicit.dcm", ruleset=rules).results == {"priv": "PASS"}
