@@ -258,3 +258,20 @@ def test_non_dicom_mapping_errors() -> None:
     assert error("version: 1\nrules: []\nnon_dicom: {allow: ['*.json']}\n").startswith(
         "rules.yaml:3:13: unknown non_dicom key 'allow'"
     )
+
+
+@pytest.mark.parametrize(
+    ("percent", "failing", "applicable", "allowed"),
+    [
+        ("29", 29, 100, True),
+        ("57", 57, 100, True),
+        ("58", 58, 100, True),
+        ("2.5", 1, 40, True),
+        ("2.5", 2, 40, False),
+        ("29", 30, 100, False),
+    ],
+)
+def test_percentage_threshold_is_exact(percent: str, failing: int, applicable: int, allowed: bool) -> None:
+    rule = load(f"version: 1\nrules:\n  - id: r\n    tag: Rows\n    min: 1\n    max_failing: {percent}%\n").rules[0]
+    assert rule.max_failing is not None
+    assert rule.max_failing.allows(failing, applicable) is allowed

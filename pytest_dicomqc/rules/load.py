@@ -407,7 +407,7 @@ class _Schema:
         match = _PERCENT.fullmatch(node.strip()) if isinstance(node, str) else None
         if match is None or float(match.group(1)) > 100:
             raise self.fail(mark, f"'max_failing' is a count of files or a percentage such as '2%', not {node!r}")
-        return Threshold(fraction=float(match.group(1)) / 100, text=f"{match.group(1)}%")
+        return Threshold(percent=match.group(1), text=f"{match.group(1)}%")
 
     def examples(self, rule: Rule, node: Any, mark: yaml.Mark) -> None:
         """Run the rule's self-tests: literal values that must pass it, and values it must catch."""

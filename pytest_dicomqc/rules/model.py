@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -53,14 +54,15 @@ class Threshold:
     """``max_failing``: how many applicable files may fail a rule before the dataset fails it."""
 
     count: int | None = None
-    fraction: float | None = None
+    percent: str | None = None
+    """As written ("2.5"): compared exactly, since 0.29 * 100 is 28.999… in floating point."""
     text: str = ""
 
     def allows(self, failing: int, applicable: int) -> bool:
         if self.count is not None:
             return failing <= self.count
-        assert self.fraction is not None
-        return failing <= self.fraction * applicable
+        assert self.percent is not None
+        return failing * 100 <= Fraction(self.percent) * applicable
 
 
 @dataclass(frozen=True)
