@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TypeAlias
 
 Literal: TypeAlias = str | int | float | bool
