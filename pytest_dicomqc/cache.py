@@ -20,14 +20,35 @@ from pytest_dicomqc import __version__
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.model import RuleSet
 
-Stat = tuple[int, int]
-"""(size in bytes, modification time in ns) of a file when it was read."""
+Stat = tuple[int, int, int]
+"""(size in bytes, modification time, status change time in ns) of a file, taken before reading it:
+a chmod changes only the last, and a file rewritten during the read no longer matches."""
+
+_PACKAGES = (
+    "pydicom",
+    "numpy",
+    "pillow",
+    "pylibjpeg",
+    "pylibjpeg-openjpeg",
+    "pylibjpeg-rle",
+    "pylibjpeg-libjpeg",
+    "pyjpegls",
+    "python-gdcm",
+)
+"""Their versions, and whether they are installed at all, decide what decodes."""
 
 
 def fingerprint(ruleset: RuleSet, strict: bool) -> str:
     """Changes whenever a file's record could change without the file changing."""
-    facts = [repr(ruleset), str(strict), __version__, metadata.version("pydicom")]
+    facts = [repr(ruleset), str(strict), __version__, *(f"{name} {_version(name)}" for name in _PACKAGES)]
     return hashlib.sha256("\n".join(facts).encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def stat_of(path: Path) -> Stat | None:
@@ -35,18 +56,20 @@ def stat_of(path: Path) -> Stat | None:
         info = path.stat()
     except OSError:
         return None
-    return info.st_size, info.st_mtime_ns
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
 class RecordCache:
+    """One SQLite table; a new layout gets a new table name, so older caches are simply not read."""
+
     def __init__(self, database: Path, fingerprint: str) -> None:
         self._fingerprint = fingerprint
         self._db: sqlite3.Connection | None = None
         try:
             self._db = sqlite3.connect(database, timeout=30)
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS records (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " fingerprint TEXT, record TEXT)"
+                "CREATE TABLE IF NOT EXISTS records_v2 (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " ctime_ns INTEGER, fingerprint TEXT, record TEXT)"
             )
         except sqlite3.Error:
             self._db = None  # unusable (corrupt, locked, read-only): read every file
@@ -56,8 +79,9 @@ class RecordCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT record FROM records WHERE path = ? AND size = ? AND mtime_ns = ? AND fingerprint = ?",
-                (_key(path), stat[0], stat[1], self._fingerprint),
+                "SELECT record FROM records_v2 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
+                " AND fingerprint = ?",
+                (_key(path), *stat, self._fingerprint),
             ).fetchone()
             return FileRecord.from_wire(json.loads(row[0])) if row else None
         except (sqlite3.Error, ValueError, KeyError, TypeError):
@@ -66,13 +90,10 @@ class RecordCache:
     def put(self, entries: Iterable[tuple[Path, Stat, FileRecord]]) -> None:
         if self._db is None:
             return
-        rows = [
-            (_key(path), stat[0], stat[1], self._fingerprint, json.dumps(record.to_wire()))
-            for path, stat, record in entries
-        ]
+        rows = [(_key(path), *stat, self._fingerprint, json.dumps(record.to_wire())) for path, stat, record in entries]
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO records_v2 VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # a cache that cannot be written only costs the next run time
 

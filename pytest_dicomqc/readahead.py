@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_dicomqc.cache import Stat, stat_of
 from pytest_dicomqc.pipeline import check_file
 from pytest_dicomqc.record import KIND_UNREADABLE, NOT_APPLICABLE, STATUS_FAILED, FileRecord
 from pytest_dicomqc.rules.model import RuleSet
@@ -48,16 +49,21 @@ def _start(options: CheckOptions) -> None:
     _OPTIONS = options
 
 
-def check_chunk(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+Read = tuple[dict[str, Any], "Stat | None"]
+"""A record's wire form, and the file's stat taken just before it was read (for the cache)."""
+
+
+def check_chunk(jobs: list[tuple[str, str]]) -> list[Read]:
     assert _OPTIONS is not None
     options = _OPTIONS
-    return [
-        check_file(Path(path), relpath, options.ruleset, options.tags, options.strict).to_wire()
-        for path, relpath in jobs
-    ]
+    reads: list[Read] = []
+    for path, relpath in jobs:
+        stat = stat_of(Path(path))
+        reads.append((check_file(Path(path), relpath, options.ruleset, options.tags, options.strict).to_wire(), stat))
+    return reads
 
 
-ChunkCheck = Callable[[list[tuple[str, str]]], list[dict[str, Any]]]
+ChunkCheck = Callable[[list[tuple[str, str]]], list[Read]]
 """Reads a chunk of (path, relpath) in a reading process; module-level, so it pickles by name."""
 
 
@@ -72,8 +78,8 @@ class ReadAhead:
         self._chunk_of = {job.path: index for index, chunk in enumerate(self._chunks) for job in chunk}
         self._window = 2 * workers + 2
         self._submitted = 0
-        self._futures: dict[int, Future[list[dict[str, Any]]]] = {}
-        self._records: dict[Path, FileRecord] = {}
+        self._futures: dict[int, Future[list[Read]]] = {}
+        self._records: dict[Path, tuple[FileRecord, Stat | None]] = {}
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -81,8 +87,8 @@ class ReadAhead:
         context = multiprocessing.get_context("forkserver")
         return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start, initargs=(self._options,))
 
-    def record(self, path: Path) -> FileRecord | None:
-        """The record of ``path``, or None if it is not one of the jobs (the caller reads it)."""
+    def record(self, path: Path) -> tuple[FileRecord, Stat | None] | None:
+        """The record of ``path`` and its stat, or None if it is not one of the jobs (read it yourself)."""
         if path not in self._records:
             index = self._chunk_of.get(path)
             if index is None:
@@ -106,12 +112,12 @@ class ReadAhead:
         if future is None:
             return
         try:
-            wires = future.result()
+            reads = future.result()
         except BrokenProcessPool:
             self._recover(index)
             return
-        for job, wire in zip(self._chunks[index], wires, strict=True):
-            self._records[job.path] = FileRecord.from_wire(wire)
+        for job, (wire, stat) in zip(self._chunks[index], reads, strict=True):
+            self._records[job.path] = FileRecord.from_wire(wire), stat
 
     def _recover(self, index: int) -> None:
         """A reading process died: find the file that kills it, resubmit the rest to a new pool."""
@@ -119,10 +125,10 @@ class ReadAhead:
         for job in self._chunks[index]:
             self._pool = self._new_pool()
             try:
-                (wire,) = self._pool.submit(self._check, [(str(job.path), job.relpath)]).result()
-                self._records[job.path] = FileRecord.from_wire(wire)
+                ((wire, stat),) = self._pool.submit(self._check, [(str(job.path), job.relpath)]).result()
+                self._records[job.path] = FileRecord.from_wire(wire), stat
             except BrokenProcessPool:
-                self._records[job.path] = _crashed(job, self._options.ruleset)
+                self._records[job.path] = _crashed(job, self._options.ruleset), None
                 self._pool.shutdown(wait=False)
         self._pool = self._new_pool()
         lost = sorted(self._futures)

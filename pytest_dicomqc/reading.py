@@ -68,13 +68,14 @@ def record_for(item: DatasetItem, config: pytest.Config, settings: Settings) -> 
     if cached is not None:
         del item.stash[CACHED_KEY]
         return cached
-    stat = stat_of(item.path) if config.stash.get(CACHING_KEY, False) else None
     read_ahead = config.stash.get(READ_AHEAD_KEY, None)
-    record = read_ahead.record(item.path) if read_ahead is not None else None
-    if record is None:
-        record = check_file(item.path, item.relpath, settings.ruleset, settings.tags, settings.strict)
+    read = read_ahead.record(item.path) if read_ahead is not None else None
+    if read is None:
+        stat = stat_of(item.path) if config.stash.get(CACHING_KEY, False) else None
+        read = check_file(item.path, item.relpath, settings.ruleset, settings.tags, settings.strict), stat
+    record, stat = read
     if stat is not None:
-        item.stash[STAT_KEY] = stat  # as it was when read: what the cache entry is valid for
+        item.stash[STAT_KEY] = stat  # taken before the read: what the cache entry is valid for
     return record
 
 

@@ -85,7 +85,7 @@ class Reporter:
             self.rows[report.nodeid] = ReportRow(record.path, status, record)
             stat = getattr(report, STAT_ATTRIBUTE, None)
             if stat is not None:
-                self.stats[report.nodeid] = (int(stat[0]), int(stat[1]))
+                self.stats[report.nodeid] = (int(stat[0]), int(stat[1]), int(stat[2]))
         elif str(report.when) == "???":  # xdist's report for a crashed worker
             self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
         elif report.failed and report.nodeid not in self.rows:

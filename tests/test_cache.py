@@ -25,8 +25,9 @@ def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
     cache = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=False))
     cache.put([(path, stat, record)])
     assert cache.get(path, stat) == record
-    assert cache.get(path, (stat[0], stat[1] + 1)) is None  # touched: read again
-    assert cache.get(path, (stat[0] + 1, stat[1])) is None  # resized
+    assert cache.get(path, (stat[0], stat[1] + 1, stat[2])) is None  # touched: read again
+    assert cache.get(path, (stat[0], stat[1], stat[2] + 1)) is None  # chmod, chown: read again
+    assert cache.get(path, (stat[0] + 1, stat[1], stat[2])) is None  # resized
     other_rules = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=True))
     assert other_rules.get(path, stat) is None  # other settings: other results
 
@@ -40,7 +41,7 @@ def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
     cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
     cache.close()
     with sqlite3.connect(database) as db:
-        db.execute("UPDATE records SET record = '{\"path\": 1'")
+        db.execute("UPDATE records_v2 SET record = '{\"path\": 1'")
     assert RecordCache(database, "fp").get(path, stat) is None
     database.write_bytes(b"this is not a database" * 100)
     broken = RecordCache(database, "fp")
@@ -76,3 +77,11 @@ def test_re_run_reads_only_changed_files(pytester: pytest.Pytester, monkeypatch:
     reads.clear()
     run(pytester, "--cache-clear")
     assert reads == ["a.dcm", "b.dcm", "c.dcm"]
+
+
+def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dicomqc import cache
+
+    before = fingerprint(RULES, strict=False)
+    monkeypatch.setattr(cache, "_version", lambda name: "2.0" if name == "pylibjpeg-libjpeg" else "1.0")
+    assert fingerprint(RULES, strict=False) != before

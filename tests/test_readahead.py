@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_dicomqc import readahead
+from pytest_dicomqc.cache import stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
@@ -18,7 +18,7 @@ RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 OPTIONS = CheckOptions(RULES, wanted_tags(RULES), strict=False)
 
 
-def crash_on_boom(jobs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+def crash_on_boom(jobs: list[tuple[str, str]]) -> list[readahead.Read]:
     """A reader that dies like a decoder calling abort() when it meets boom.dcm."""
     if any(path.endswith("boom.dcm") for path, _ in jobs):
         os._exit(134)
@@ -36,10 +36,13 @@ def test_records_equal_reading_in_the_loop(tmp_path: Path) -> None:
     jobs = dataset(tmp_path, 50)
     ahead = ReadAhead(jobs, OPTIONS, workers=2)
     try:
-        records = [ahead.record(job.path) for job in jobs]
+        reads = [ahead.record(job.path) for job in jobs]
     finally:
         ahead.close()
-    assert records == [check_file(job.path, job.relpath, RULES, OPTIONS.tags) for job in jobs]
+    assert [read[0] for read in reads if read] == [
+        check_file(job.path, job.relpath, RULES, OPTIONS.tags) for job in jobs
+    ]
+    assert [read[1] for read in reads if read] == [stat_of(job.path) for job in jobs]  # taken before each read
     assert ahead.record(tmp_path / "not-a-job.dcm") is None
 
 
@@ -49,11 +52,11 @@ def test_a_crashing_file_is_named_and_the_rest_is_read(tmp_path: Path) -> None:
     jobs.insert(20, Job(tmp_path / "boom.dcm", "boom.dcm"))
     ahead = ReadAhead(jobs, OPTIONS, workers=2, check=crash_on_boom)
     try:
-        records = {job.relpath: ahead.record(job.path) for job in jobs}
+        reads = {job.relpath: ahead.record(job.path) for job in jobs}
     finally:
         ahead.close()
+    records = {path: read[0] for path, read in reads.items() if read}
     boom = records.pop("boom.dcm")
-    assert boom is not None
     assert (boom.kind, boom.verdict) == ("unreadable", "failed")
     assert boom.error == "reading this file killed the reading process (a decoder crashed on it)"
     assert all(record is not None and record.kind in ("dicom", "non-dicom") for record in records.values())
