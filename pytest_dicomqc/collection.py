@@ -39,6 +39,16 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
     config.args.append(str(dataset))
 
 
+def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
+    """Whether this run may leave dataset files out on purpose: ``-k``, ``-m``, ``--lf``,
+    ``--deselect``, or a path inside the dataset given as argument."""
+    options = ("keyword", "markexpr", "lf", "deselect")
+    if any(getattr(config.option, name, None) for name in options):
+        return True
+    base = config.invocation_params.dir
+    return any(dataset in (base / arg.split("::")[0]).absolute().parents for arg in config.args)
+
+
 def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores: PytestIgnores) -> bool | None:
     """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
     dataset = settings.dataset

@@ -17,6 +17,7 @@ import pytest
 
 from pytest_dicomqc import __version__, reading
 from pytest_dicomqc.cache import Stat
+from pytest_dicomqc.collection import selects_part_of_dataset
 from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
@@ -30,7 +31,15 @@ from pytest_dicomqc.record import (
     Scalar,
 )
 from pytest_dicomqc.settings import Settings
-from pytest_dicomqc.verdicts import ACTIVE, EXPIRED, ThresholdVerdict, WaiverUse, threshold_verdicts, waiver_uses
+from pytest_dicomqc.verdicts import (
+    ACTIVE,
+    EXPIRED,
+    STALE,
+    ThresholdVerdict,
+    WaiverUse,
+    threshold_verdicts,
+    waiver_uses,
+)
 from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 WIRE_ATTRIBUTE = "dicomqc_record"
@@ -103,10 +112,12 @@ class Reporter:
             return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
         rows = self.final_rows()
         records = [row.record for row in rows if row.record is not None]
-        if len(records) == len(rows):  # thresholds need every file; after -x or a crash they would lie
+        # Dataset-level verdicts need every file: after -k, --lf, -x or a crash they would lie.
+        complete = len(records) == len(rows) and not selects_part_of_dataset(self.config, self.settings.dataset)
+        if complete:
             self.thresholds = threshold_verdicts(self.settings.ruleset, records)
             self.report_thresholds(session)
-        self.waivers = waiver_uses(self.settings.ruleset, records)
+        self.waivers = waiver_uses(self.settings.ruleset, records, complete)
         reading.remember(
             self.config,
             self.settings,
@@ -184,7 +195,10 @@ class Reporter:
         for use in self.waivers:
             if use.status != ACTIVE:
                 waiver = use.waiver
-                what = f"expired on {waiver.expires}" if use.status == EXPIRED else "matched no finding (stale)"
+                what = {
+                    EXPIRED: f"expired on {waiver.expires}",
+                    STALE: "matched no finding (stale)",
+                }.get(use.status, "waived nothing in this partial run")
                 where = f"{waiver.source}:{waiver.line}"
                 terminalreporter.write_line(f"dicomqc waiver {waiver.id} ({where}) {what}", yellow=True)
         if self.write_error:

@@ -16,6 +16,7 @@ from pytest_dicomqc.rules.model import RuleSet, Waiver
 ACTIVE = "active"
 EXPIRED = "expired"
 STALE = "stale"
+UNUSED = "unused in this partial run"
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,12 @@ def threshold_verdicts(ruleset: RuleSet, records: Iterable[FileRecord]) -> list[
     return verdicts
 
 
-def waiver_uses(ruleset: RuleSet, records: Sequence[FileRecord]) -> list[WaiverUse]:
+def waiver_uses(ruleset: RuleSet, records: Sequence[FileRecord], complete: bool) -> list[WaiverUse]:
+    """How each waiver was used. Only a run over the whole dataset (``complete``) can call one
+    stale: in a partial run (``-k``, ``--lf``, ``-x``…) it may just not have met its files."""
     used = Counter(waiver_id for record in records for waiver_id in record.waivers)
     uses = []
     for waiver in ruleset.waivers:
-        status = EXPIRED if waiver.expired else ACTIVE if used[waiver.id] else STALE
+        status = EXPIRED if waiver.expired else ACTIVE if used[waiver.id] else STALE if complete else UNUSED
         uses.append(WaiverUse(waiver, status, used[waiver.id]))
     return uses

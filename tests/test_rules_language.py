@@ -193,7 +193,7 @@ def test_waivers_match_by_glob_and_uid_and_expire() -> None:
 def test_waiver_uses_name_stale_and_expired() -> None:
     ruleset = load(WAIVERS)
     record = FileRecord("legacy/x.dcm", "dicom", "waived", "", {}, {"original": WAIVED}, (), waivers=("W1",))
-    assert [(u.waiver.id, u.status, u.files) for u in waiver_uses(ruleset, [record])] == [
+    assert [(u.waiver.id, u.status, u.files) for u in waiver_uses(ruleset, [record], complete=True)] == [
         ("W1", "active", 1),
         ("uid", "stale", 0),
         ("old", "expired", 0),

@@ -200,3 +200,19 @@ def test_lint_command(tmp_path: Path) -> None:
         0,
         "1 rules (0 warning, 0 with max_failing), 0 waivers (0 expired)\n",
     )
+
+
+def test_partial_runs_give_no_threshold_and_no_stale_verdict(pytester: pytest.Pytester) -> None:
+    rules(
+        pytester,
+        THRESHOLD.format(limit="0")
+        + WAIVED_RULES.format(expires=TOMORROW).split("waivers:\n")[1].join(["waivers:\n", ""]),
+    )
+    for index in range(4):
+        write_dicom(pytester.path / "data" / f"{index}.dcm", image_type="DERIVED" if index == 0 else "ORIGINAL")
+    result = pytester.runpytest("--dicom-dir=data", "-k", "1 or 2", "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(passed=2, deselected=2)  # no dicomqc::rule::original-image result
+    result.stdout.fnmatch_lines(["dicomqc waiver never-used (*) waived nothing in this partial run"])
+    assert "(stale)" not in result.stdout.str()
+    statuses = {r["id"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Waivers")}
+    assert statuses["never-used"] == "unused in this partial run"
