@@ -275,3 +275,11 @@ def test_percentage_threshold_is_exact(percent: str, failing: int, applicable: i
     rule = load(f"version: 1\nrules:\n  - id: r\n    tag: Rows\n    min: 1\n    max_failing: {percent}%\n").rules[0]
     assert rule.max_failing is not None
     assert rule.max_failing.allows(failing, applicable) is allowed
+
+
+def test_examples_respect_allow_missing() -> None:
+    text = "version: 1\nrules:\n  - id: r\n    tag: VOILUTFunction\n    in: [LINEAR]\n    allow_missing: true\n"
+    assert load(text + "    examples: {pass: ['', LINEAR], fail: [LOG]}\n").rules[0].id == "r"
+    assert error(text + "    examples: {fail: ['']}\n").startswith(
+        "rules.yaml:7:22: rule 'r': example '' passes the rule"
+    )

@@ -17,7 +17,7 @@ import yaml
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
 from pytest_dicomqc.extract import is_identifying
-from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS
+from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS, is_empty
 from pytest_dicomqc.rules.evaluate import holds
 from pytest_dicomqc.rules.model import (
     FILE,
@@ -410,7 +410,11 @@ class _Schema:
         return Threshold(percent=match.group(1), text=f"{match.group(1)}%")
 
     def examples(self, rule: Rule, node: Any, mark: yaml.Mark) -> None:
-        """Run the rule's self-tests: literal values that must pass it, and values it must catch."""
+        """Run the rule's self-tests: literal values that must pass it, and values it must catch.
+
+        They test the value check as a run would apply it (``allow_missing`` included); ``when``
+        needs a whole file, so examples assume the rule applies.
+        """
         if not isinstance(node, _Mapping) or not node or set(node) - {"pass", "fail"}:
             raise self.fail(mark, "'examples' is a mapping with 'pass' and/or 'fail' lists of values")
         for outcome, values in node.items():
@@ -418,7 +422,8 @@ class _Schema:
                 raise self.fail(node.marks[outcome], f"'examples: {outcome}' must be a list of values")
             for value, value_mark in zip(values, values.marks, strict=True):
                 literal = [_plain(v) for v in value] if isinstance(value, list) else _plain(value)
-                if holds(rule.check, literal) != (outcome == "pass"):
+                missing_allowed = rule.allow_missing and rule.check.operator != "present" and is_empty(literal)
+                if (missing_allowed or holds(rule.check, literal)) != (outcome == "pass"):
                     verb = "fails" if outcome == "pass" else "passes"
                     raise self.fail(
                         value_mark, f"rule {rule.id!r}: example {value!r} {verb} the rule (listed under {outcome})"
