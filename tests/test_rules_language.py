@@ -281,5 +281,5 @@ def test_examples_respect_allow_missing() -> None:
     text = "version: 1\nrules:\n  - id: r\n    tag: VOILUTFunction\n    in: [LINEAR]\n    allow_missing: true\n"
     assert load(text + "    examples: {pass: ['', LINEAR], fail: [LOG]}\n").rules[0].id == "r"
     assert error(text + "    examples: {fail: ['']}\n").startswith(
-        "rules.yaml:7:22: rule 'r': example '' passes the rule"
+        "rules.yaml:7:23: rule 'r': example '' passes the rule"
     )
