@@ -111,3 +111,15 @@ def _user_ignores(config: pytest.Config, conftest_folder: Path) -> UserIgnores:
 def _norecursedirs_match(path: Path, config: pytest.Config) -> bool:
     patterns: list[str] = config.getini("norecursedirs")
     return any(fnmatch.fnmatch(path.name if "/" not in p else str(path), p) for p in patterns)
+
+
+def pytest_ignores(config: pytest.Config, plugin: object) -> PytestIgnores:
+    """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without ``plugin``'s."""
+    asker = config.stash.get(_PYTEST_IGNORES, None)
+    if asker is None:
+        others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[plugin])
+        asker = config.stash[_PYTEST_IGNORES] = lambda path: bool(others(collection_path=path, config=config))
+    return asker
+
+
+_PYTEST_IGNORES = pytest.StashKey[PytestIgnores]()

@@ -70,7 +70,7 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
     if extraction.kind == KIND_DICOM:
         evaluation = evaluate(ruleset, facts, strict)
     else:
-        evaluation = Evaluation({rule.id: NOT_APPLICABLE for rule in ruleset.rules}, (), ())
+        evaluation = Evaluation(not_applicable(ruleset), (), ())
     return FileRecord(
         path=relpath,
         kind=extraction.kind,
@@ -81,6 +81,11 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
         findings=evaluation.findings,
         waivers=evaluation.waivers,
     )
+
+
+def not_applicable(ruleset: RuleSet) -> dict[str, str]:
+    """Rule cells of a file the rules were not evaluated on (not DICOM, unreadable)."""
+    return dict.fromkeys((rule.id for rule in ruleset.rules), NOT_APPLICABLE)
 
 
 def _values(extraction: Extraction, ruleset: RuleSet) -> dict[str, Scalar]:

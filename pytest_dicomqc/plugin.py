@@ -36,6 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     collection.add_dataset_to_args(config, settings)
     if not hasattr(config, "workerinput"):
+        reading.interrupt_on_sigterm(config)
         reporter = Reporter(config, settings)
         config.pluginmanager.register(reporter, "dicomqc-reporter")
         if config.pluginmanager.hasplugin("xdist"):
@@ -47,7 +48,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     settings = config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    return collection.ignore(collection_path, config, settings, _pytest_ignores(config))
+    return collection.ignore(
+        collection_path, config, settings, collection.pytest_ignores(config, sys.modules[__name__])
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,21 +58,9 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
     settings = parent.config.stash.get(SETTINGS_KEY, None)
     if settings is None:
         return None
-    return collection.directory_collector(path, parent, settings, _pytest_ignores(parent.config))
-
-
-def _pytest_ignores(config: pytest.Config) -> collection.PytestIgnores:
-    """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without this plugin's."""
-    asker = config.stash.get(_PYTEST_IGNORES, None)
-    if asker is None:
-        others = config.pluginmanager.subset_hook_caller(
-            "pytest_ignore_collect", remove_plugins=[sys.modules[__name__]]
-        )
-        asker = config.stash[_PYTEST_IGNORES] = lambda path: bool(others(collection_path=path, config=config))
-    return asker
-
-
-_PYTEST_IGNORES = pytest.StashKey[collection.PytestIgnores]()
+    return collection.directory_collector(
+        path, parent, settings, collection.pytest_ignores(parent.config, sys.modules[__name__])
+    )
 
 
 @pytest.hookimpl(trylast=True)

@@ -11,6 +11,9 @@ unreadable, so the run goes on and the file is named.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dicomqc.cache import Stat, stat_of
-from pytest_dicomqc.pipeline import check_file
-from pytest_dicomqc.record import KIND_UNREADABLE, NOT_APPLICABLE, STATUS_FAILED, FileRecord
+from pytest_dicomqc.pipeline import check_file, not_applicable
+from pytest_dicomqc.record import KIND_UNREADABLE, STATUS_FAILED, FileRecord
 from pytest_dicomqc.rules.model import RuleSet
 
 CHUNK = 16
@@ -44,9 +47,23 @@ class CheckOptions:
 _OPTIONS: CheckOptions | None = None
 
 
-def _start(options: CheckOptions) -> None:
+def _start(options: CheckOptions, parent: int) -> None:
     global _OPTIONS  # one per reading process, set once at its start
     _OPTIONS = options
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="dicomqc-parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this reading process when pytest is gone (killed by SIGTERM or SIGKILL, it cannot
+    shut the pool down), instead of waiting for work forever."""
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # alive, owned by someone else
 
 
 Read = tuple[dict[str, Any], "Stat | None"]
@@ -85,7 +102,9 @@ class ReadAhead:
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver: reading processes start clean, not as copies of a running pytest
         context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start, initargs=(self._options,))
+        return ProcessPoolExecutor(
+            self._workers, mp_context=context, initializer=_start, initargs=(self._options, os.getpid())
+        )
 
     def record(self, path: Path) -> tuple[FileRecord, Stat | None] | None:
         """The record of ``path`` and its stat, or None if it is not one of the jobs (read it yourself)."""
@@ -145,6 +164,6 @@ def _crashed(job: Job, ruleset: RuleSet) -> FileRecord:
         verdict=STATUS_FAILED,
         error="reading this file killed the reading process (a decoder crashed on it)",
         values={},
-        results={rule.id: NOT_APPLICABLE for rule in ruleset.rules},
+        results=not_applicable(ruleset),
         findings=(),
     )

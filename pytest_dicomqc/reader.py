@@ -168,6 +168,11 @@ def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
     extraction.has_pixel_data = any(keyword in ds for keyword in PIXEL_KEYWORDS)
 
 
+def _syntax(ds: Dataset) -> object:
+    """The transfer syntax UID in the file meta (None without one)."""
+    return ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+
+
 def _dictionary_vr(tag: int) -> str | None:
     """The VR of a standard tag, for files in implicit VR where the file does not say."""
     try:
@@ -182,7 +187,7 @@ def _transfer_syntax(ds: Dataset) -> str:
     Such files get that syntax set in their (in-memory) file meta, so that their native pixel data
     can be decoded like any other's.
     """
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    syntax = _syntax(ds)
     if syntax:
         return _uid_name(syntax)
     implicit, little = ds.original_encoding
@@ -279,7 +284,7 @@ def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] 
     Where it applies, the views hold what ``pixel_array`` returns (tested on every bundled file),
     without its per-file machinery, which costs more than the statistics for small images.
     """
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    syntax = _syntax(ds)
     if syntax not in _NATIVE_SYNTAXES or "PixelData" not in ds:
         return None
     module = {keyword: tags.get(tag) for keyword, tag in _PIXEL_MODULE_TAGS.items()}
@@ -340,7 +345,7 @@ def _decoding_plugin(ds: Dataset) -> str:
     the whole process (found by fuzzing). For those syntaxes CharLS (pyjpegls) and OpenJPEG
     (pylibjpeg-openjpeg) give the same pixels and report corruption as an error, so they go first.
     """
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    syntax = _syntax(ds)
     preferred = _SAFER_PLUGIN.get(str(syntax), "")
     try:
         return preferred if preferred in get_decoder(uid.UID(str(syntax))).available_plugins else ""
@@ -364,13 +369,14 @@ def _number(value: int | float | None) -> Scalar:
 
 def _decode_error(ds: Dataset, exc: BaseException) -> str:
     """Why the pixels could not be decoded, with the transfer syntax and what would decode it."""
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    syntax = _syntax(ds)
     reason = _describe(exc, "pixel data cannot be decoded")
     if syntax is None:
         return reason
     syntax = uid.UID(str(syntax))
     text = f"{reason} [{syntax.name}]"
-    hint = _GPL_HINT.get(syntax) or "; ".join(_missing_decoders(syntax))
+    missing = [package for package in _missing_decoders(syntax) if package not in reason]  # pydicom may say it
+    hint = _GPL_HINT.get(syntax) or "; ".join(missing)
     return f"{text}; {hint}" if hint else text
 
 

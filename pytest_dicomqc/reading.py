@@ -6,6 +6,7 @@ once, after collection, in every process that runs items.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,7 @@ READ_AHEAD_KEY = pytest.StashKey[ReadAhead]()
 CACHED_KEY = pytest.StashKey[FileRecord]()
 STAT_KEY = pytest.StashKey[Stat]()
 CACHING_KEY = pytest.StashKey[bool]()
+SIGTERM_KEY = pytest.StashKey[bool]()
 CACHE_FOLDER = "dicomqc"
 CACHE_FILE = "records.sqlite"
 
@@ -79,7 +81,22 @@ def record_for(item: DatasetItem, config: pytest.Config, settings: Settings) -> 
     return record
 
 
+def interrupt_on_sigterm(config: pytest.Config) -> None:
+    """Treat SIGTERM (a CI timeout, ``kill``) like Ctrl-C: pytest then ends the session, the
+    report is written with ``not run`` rows and the reading processes are shut down. Only where
+    nobody else handles SIGTERM already; :func:`finish` puts the default back."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+        config.stash[SIGTERM_KEY] = True
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def finish(config: pytest.Config) -> None:
+    if config.stash.get(SIGTERM_KEY, False):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     read_ahead = config.stash.get(READ_AHEAD_KEY, None)
     if read_ahead is not None:
         read_ahead.close()

@@ -81,3 +81,39 @@ def test_bad_workers_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--dicom-dir=data", "--dicom-workers=many")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --dicom-workers: expected 'auto' or a number of processes >= 0, not 'many'"])
+
+
+def test_sigterm_writes_the_report_and_leaves_no_process(pytester: pytest.Pytester) -> None:
+    """A CI timeout sends SIGTERM: the session still ends cleanly and the readers exit."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dataset(pytester.path / "data", 80)
+    pytester.makeconftest(
+        """
+        import time
+        def pytest_runtest_call(item):
+            if item.path.name == "040.dcm":
+                print("READY", flush=True)
+                time.sleep(600)
+        """
+    )
+    command = [sys.executable, "-m", "pytest", "--dicom-dir=data", "--dicom-workers=2", "-p", "no:cacheprovider", "-s"]
+    process = subprocess.Popen(command, cwd=pytester.path, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "READY" in line:
+            break
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode == 2, output[-2000:]
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx")
+    assert len(rows) == 81
+    assert {r["path"]: r["status"] for r in rows}["079.dcm"] == "not run"
+    deadline = time.monotonic() + 60
+    while any(os.path.exists(f"/proc/{pid}") for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [pid for pid in children if os.path.exists(f"/proc/{pid}")] == []

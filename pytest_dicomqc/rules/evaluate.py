@@ -103,11 +103,12 @@ def matching_waivers(waivers: tuple[Waiver, ...], facts: Facts) -> list[Waiver]:
 
 
 def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, Finding | None]:
-    conditions = [(c.check, facts.lookup(c.target)) for c in rule.when]
+    looked_up = [facts.lookup(c.target) for c in rule.when]
+    when_values = [v for v in looked_up if not isinstance(v, Unread)]
     value = facts.lookup(rule.target)
-    if isinstance(value, Unread) or any(isinstance(v, Unread) for _, v in conditions):
+    if isinstance(value, Unread) or len(when_values) < len(looked_up):
         return NOT_APPLICABLE, None  # the file fails already, for the reason it could not be read
-    if not all(holds(check, v) for check, v in conditions if not isinstance(v, Unread)):
+    if not all(holds(c.check, v) for c, v in zip(rule.when, when_values, strict=True)):
         return NOT_APPLICABLE, None
     if is_empty(value) and rule.allow_missing and rule.check.operator != "present":
         return PASS, None
