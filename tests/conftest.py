@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import hypothesis  # noqa: F401 - see below
+import contextlib
+
 import pytest
 
 from tests.helpers import MODES, Runner
 
 # pytester restores sys.modules after every in-process run. hypothesis' pytest plugin imports
 # hypothesis lazily at the end of each run, so without this import every inner run would import
-# (and assertion-rewrite) it again: about a second per run.
+# (and assertion-rewrite) it again: about a second per run. Optional: this conftest is also
+# loaded by the README's first command (pytest --dicom-dir=... in the repo, testpaths = tests),
+# where only the plugin's own dependencies are installed.
+with contextlib.suppress(ImportError):
+    import hypothesis  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
