@@ -62,3 +62,15 @@ def test_schema_and_loader_both_reject(mistake: str) -> None:
         validate(text)
     with pytest.raises(RulesError):
         parse_rules(text, "rules.yaml")
+
+
+def test_tests_conftest_loads_without_test_dependencies() -> None:
+    """The README's first command runs pytest in this repo (testpaths = tests) after a plain
+    ``pip install .``: the tests' conftest must not need the test extra."""
+    import subprocess
+    import sys
+
+    blocked = "import sys; [sys.modules.__setitem__(name, None) for name in ('hypothesis', 'jsonschema', 'pandas')]"
+    code = f"{blocked}; import tests.conftest"
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
