@@ -8,6 +8,7 @@ pytest's other ignore rules (``--ignore``, ``--ignore-glob``, ``collect_ignore``
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +53,21 @@ def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
 def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores: PytestIgnores) -> bool | None:
     """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
     dataset = settings.dataset
-    if path == dataset or dataset in path.parents:
+    if _within(path, dataset):
         if _user_ignores(config, dataset.parent).match(path):
             return True
         if not path.is_dir():
             return False  # pytest's other reasons (venv, norecursedirs) are about folders
         return pytest_ignores(path) and not _norecursedirs_match(path, config)
-    if path in dataset.parents and pytest_ignores(path):
+    if _within(dataset, path) and pytest_ignores(path):
         return False  # collected as a PathToDataset, which leads to the dataset and nowhere else
     return None
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or below it; by text, as this runs for every file of the dataset."""
+    text, top = str(path), str(folder)
+    return text == top or text.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def directory_collector(
