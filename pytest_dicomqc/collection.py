@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.nodes import DatasetFolder, PathToDataset, child_name_and_id
+from pytest_dicomqc.nodes import ITEM_NAME, DatasetFolder, PathToDataset, child_name_and_id
 from pytest_dicomqc.settings import Settings
 
 PytestIgnores = Callable[[Path], bool]
@@ -29,6 +29,7 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
     failed file) or contains it (pytest's walk reaches it, see :func:`ignore`).
     """
     dataset = settings.dataset
+    _select_items_by_path(config, dataset)
     if settings.dataset_from_command_line and config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(dataset)]
         return
@@ -38,6 +39,16 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
         if given == dataset or dataset in given.parents or (given.is_dir() and given in dataset.parents):
             return
     config.args.append(str(dataset))
+
+
+def _select_items_by_path(config: pytest.Config, dataset: Path) -> None:
+    """``data/x.dcm::dicomqc`` becomes ``data/x.dcm``: the item is the file's node itself (no
+    ``pytest.File`` in between), which pytest's argument matching finds by path alone."""
+    base = config.invocation_params.dir
+    for index, arg in enumerate(config.args):
+        path, _, names = arg.partition("::")
+        if names == ITEM_NAME and _within(str((base / path).absolute()), dataset):
+            config.args[index] = path
 
 
 def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
@@ -53,21 +64,21 @@ def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
 def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores: PytestIgnores) -> bool | None:
     """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
     dataset = settings.dataset
-    if _within(path, dataset):
+    if _within(str(path), dataset):
         if _user_ignores(config, dataset.parent).match(path):
             return True
         if not path.is_dir():
             return False  # pytest's other reasons (venv, norecursedirs) are about folders
         return pytest_ignores(path) and not _norecursedirs_match(path, config)
-    if _within(dataset, path) and pytest_ignores(path):
+    if _within(str(dataset), path) and pytest_ignores(path):
         return False  # collected as a PathToDataset, which leads to the dataset and nowhere else
     return None
 
 
-def _within(path: Path, folder: Path) -> bool:
+def _within(path: str, folder: Path) -> bool:
     """``path`` is ``folder`` or below it; by text, as this runs for every file of the dataset."""
-    text, top = str(path), str(folder)
-    return text == top or text.startswith(top.rstrip(os.sep) + os.sep)
+    top = str(folder)
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def directory_collector(

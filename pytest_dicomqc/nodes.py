@@ -27,11 +27,15 @@ class _OutsideHooks:
     the user's own conftest hooks apply to dataset items, and no conftest.py inside the data runs.
     """
 
+    _ihook: Any = None
+
     @property
     def ihook(self) -> Any:
-        parent = cast("pytest.Item | pytest.Collector", self).parent
-        assert parent is not None
-        return parent.ihook
+        if self._ihook is None:  # asked many times per item: looked up once, from the parent chain
+            parent = cast("pytest.Item | pytest.Collector", self).parent
+            assert parent is not None
+            self._ihook = parent.ihook
+        return self._ihook
 
 
 class DatasetFolder(_OutsideHooks, pytest.Collector):
@@ -57,8 +61,10 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
             if ihook.pytest_ignore_collect(collection_path=path, config=self.config):
                 continue
             name, nodeid = child_name_and_id(self, entry.name)
-            node_type = DatasetFolder if folder else DicomFile
-            yield node_type.from_parent(self, name=name, path=path, nodeid=nodeid)
+            if folder:
+                yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid)
+            else:
+                yield DicomItem.from_parent(self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}")
 
 
 class PathToDataset(_OutsideHooks, pytest.Collector):
@@ -92,24 +98,28 @@ def child_name_and_id(parent: pytest.Collector, entry_name: str) -> tuple[str, s
     return name, f"{parent.nodeid}/{name}" if parent.nodeid else name
 
 
-class DicomFile(_OutsideHooks, pytest.File):
-    """Any file of the dataset, whatever its name or content."""
-
-    def collect(self) -> Iterator[pytest.Item]:
-        yield DicomItem.from_parent(self, name=ITEM_NAME)
-
-
 class DicomQCFailure(Exception):
     """A file that failed the gate; the message is the whole, compact failure text."""
 
 
 class DicomItem(_OutsideHooks, pytest.Item):
-    """Reads one file, checks it against the rules and keeps the record for the report."""
+    """One file of the dataset, whatever its name or content: reads it, checks it against the
+    rules and keeps the record for the report.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    The item hangs from its folder with no ``pytest.File`` node between (node id
+    ``<path>::dicomqc`` all the same): pytest's cost per node is most of the plugin's per-file
+    cost, in time and memory. ``-k`` still matches the file name, as an extra keyword.
+    """
+
+    def __init__(self, *, file_name: str, **kwargs: Any) -> None:
+        super().__init__(name=ITEM_NAME, **kwargs)
         self.add_marker(ITEM_NAME)
+        self.extra_keyword_matches.add(file_name)
+        self.file_name = file_name
         self.relpath = display_path(self.path, self.config.stash[SETTINGS_KEY].dataset)
+
+    def __repr__(self) -> str:  # the --collect-only tree shows the file, not only "dicomqc"
+        return f"<{type(self).__name__} {self.file_name}>"
 
     def runtest(self) -> None:
         record = reading.record_for(self, self.config, self.config.stash[SETTINGS_KEY])

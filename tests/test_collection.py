@@ -83,6 +83,19 @@ def test_ignore_and_k_work_inside_dataset(pytester: pytest.Pytester, dataset: Pa
     assert collected(result) == [i for i in EXPECTED_IDS if "build" not in i and "hidden" not in i]
 
 
+def test_k_matches_file_names(pytester: pytest.Pytester, dataset: Path) -> None:
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "-k", "CT0001 or notes")
+    assert collected(result) == ["data/a/CT0001::dicomqc", "data/dist/notes.txt::dicomqc"]
+    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "-k", "b.dcm")
+    assert collected(result) == ["data/b.dcm::dicomqc"]
+
+
+def test_collect_only_tree_names_each_file(pytester: pytest.Pytester, dataset: Path) -> None:
+    result = pytester.runpytest("--collect-only", "--dicom-dir=data", "--ignore=data/build", "-k", "not hidden")
+    tree = ["  <DatasetFolder data>", "    <DatasetFolder a>", "      <DicomItem CT0001>", "    <DicomItem b.dcm>"]
+    result.stdout.fnmatch_lines(tree, consecutive=True)
+
+
 def test_symlinked_directory_is_not_followed(pytester: pytest.Pytester, dataset: Path) -> None:
     os.symlink(dataset / "a", dataset / "a" / "loop")
     os.symlink(dataset / "b.dcm", dataset / "link.dcm")
@@ -139,8 +152,9 @@ def test_conftest_inside_dataset_is_not_run_but_root_conftest_hooks_apply(pytest
 
 
 def test_path_inside_dataset_selects_just_that_file(pytester: pytest.Pytester, dataset: Path) -> None:
-    result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "data/a/CT0001::dicomqc")
-    assert collected(result) == ["data/a/CT0001::dicomqc"]
+    for arg in ("data/a/CT0001::dicomqc", "data/a/CT0001"):
+        result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", arg)
+        assert collected(result) == ["data/a/CT0001::dicomqc"]
     pytester.makeini("[pytest]\ndicom_dir = data\n")
     result = pytester.runpytest("--collect-only", "-q", "data/build")
     assert collected(result) == ["data/build/y.dcm::dicomqc"]
