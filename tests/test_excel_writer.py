@@ -15,6 +15,7 @@ from pytest_dicomqc.discover import display_path
 from pytest_dicomqc.record import FileRecord, Finding, ReportRow, Scalar
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import RuleSet
+from pytest_dicomqc.writers import xlsx
 from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 RULES = parse_rules(
@@ -317,19 +318,19 @@ def test_empty_run(tmp_path: Path) -> None:
 # --- atomic writing ---------------------------------------------------------------------------
 
 
-_REAL_SAVE = openpyxl.Workbook.save
+_REAL_CLOSE = xlsx.Workbook.close
 
 
-def _failing_save(self: openpyxl.Workbook, filename: str) -> None:
+def _failing_save(self: xlsx.Workbook) -> None:
     """Writes the whole temporary file, then fails as a full disk or a failing fsync would."""
-    _REAL_SAVE(self, filename)
+    _REAL_CLOSE(self)
     raise OSError(28, "No space left on device")
 
 
 def test_failed_save_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = write(tmp_path / "report.xlsx", hostile_rows())
     before = report.read_bytes()
-    monkeypatch.setattr(openpyxl.Workbook, "save", _failing_save)
+    monkeypatch.setattr(xlsx.Workbook, "close", _failing_save)
     with pytest.raises(OSError, match="No space left on device"):
         write(report, [ReportRow("other.dcm", "not run")])
     assert report.read_bytes() == before
@@ -337,20 +338,20 @@ def test_failed_save_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openpyxl.Workbook, "save", _failing_save)
+    monkeypatch.setattr(xlsx.Workbook, "close", _failing_save)
     with pytest.raises(OSError, match="No space left on device"):
         write(tmp_path / "report.xlsx", hostile_rows())
     assert os.listdir(tmp_path) == []
 
 
 def test_interrupted_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self: openpyxl.Workbook, filename: str) -> None:
-        _REAL_SAVE(self, filename)
+    def interrupted(self: xlsx.Workbook) -> None:
+        _REAL_CLOSE(self)
         raise KeyboardInterrupt
 
     report = write(tmp_path / "report.xlsx", [])
     before = report.read_bytes()
-    monkeypatch.setattr(openpyxl.Workbook, "save", interrupted)
+    monkeypatch.setattr(xlsx.Workbook, "close", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write(report, hostile_rows())
     assert report.read_bytes() == before

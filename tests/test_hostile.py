@@ -99,12 +99,13 @@ def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> 
     hostile.build(pytester.path / "data")
     pytester.makeconftest(
         """
-        import errno, openpyxl
+        import errno
+        from pytest_dicomqc.writers import xlsx
 
         def pytest_sessionstart(session):
-            def full_disk(self, filename):
+            def full_disk(self):
                 raise OSError(errno.ENOSPC, "No space left on device")
-            openpyxl.Workbook.save = full_disk
+            xlsx.Workbook.close = full_disk
         """
     )
     result = pytester.runpytest_subprocess("--dicom-dir=data", "-p", "no:cacheprovider")

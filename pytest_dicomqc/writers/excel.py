@@ -7,19 +7,12 @@ cut visibly at Excel's 32,767-character limit.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pytest_dicomqc.record import (
     FAIL,
@@ -35,14 +28,12 @@ from pytest_dicomqc.record import (
 from pytest_dicomqc.rules.evaluate import expectation
 from pytest_dicomqc.rules.model import RuleSet
 from pytest_dicomqc.verdicts import ThresholdVerdict, WaiverUse
+from pytest_dicomqc.writers.xlsx import Workbook
 
 FILE_FINDING = "(file)"
 """The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
-EXCEL_MAX_TEXT = 32_767
 EXCEL_MAX_ROWS = 1_048_576
 """Rows a sheet holds, header included; the writer continues on a further sheet past it."""
-_TRUNCATED = "…[truncated]"
-_BOLD = Font(bold=True)
 _WIDTHS = {"path": 48, "error": 60, "message": 60, "notes": 40, "description": 50, "detail": 60, "value": 40}
 _WIDTHS.update({"ImageType": 28, "transfer_syntax": 30, "SOPClass": 28, "observed": 30, "expected": 30})
 
@@ -64,7 +55,24 @@ def write_workbook(
     verdicts: Verdicts,
 ) -> None:
     """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook."""
-    workbook = Workbook(write_only=True)
+    # Beside the target (same file system, so the rename is atomic); created like any new file,
+    # with the user's umask, unlike mkstemp's owner-only mode.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    workbook = Workbook(str(temporary))
+    try:
+        _write_sheets(workbook, rows, ruleset, value_columns, verdicts)
+        workbook.close()
+        os.replace(temporary, path)
+    except BaseException:
+        workbook.abandon()
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _write_sheets(
+    workbook: Workbook, rows: Sequence[ReportRow], ruleset: RuleSet, value_columns: Sequence[str], verdicts: Verdicts
+) -> None:
     rule_ids = [rule.id for rule in ruleset.rules]
     _sheet(workbook, "Files", [*FIXED_COLUMNS, *value_columns, *rule_ids], _file_rows(rows, value_columns, rule_ids))
     _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, verdicts))
@@ -100,75 +108,21 @@ def write_workbook(
             for w in (use.waiver,)
         ),
     )
-    # Beside the target (same file system, so the rename is atomic); created like any new file,
-    # with the user's umask, unlike mkstemp's owner-only mode.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        workbook.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        _abandon(workbook)
-        raise
-
-
-def _abandon(workbook: Workbook) -> None:
-    """Finish the sheets of a workbook that will not be saved: write-only sheets left open write
-    to closed files when they are garbage-collected, long after the real error was reported."""
-    for sheet in workbook.worksheets:
-        with contextlib.suppress(Exception):
-            sheet.close()
 
 
 def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Scalar]]) -> None:
     """One sheet, continued on "Files (2)", "Files (3)", … when Excel's row limit is reached."""
-    part = 1
-    sheet, count = _new_sheet(workbook, title, header), 1
-    for row in rows:
-        if count == EXCEL_MAX_ROWS:
-            _close_sheet(sheet, header, count)
-            part += 1
-            sheet, count = _new_sheet(workbook, f"{title} ({part})", header), 1
-        sheet.append([_cell(sheet, value) for value in row])
-        count += 1
-    _close_sheet(sheet, header, count)
-
-
-def _new_sheet(workbook: Workbook, title: str, header: Sequence[str]) -> WriteOnlyWorksheet:
-    sheet: WriteOnlyWorksheet = workbook.create_sheet(title)
-    sheet.freeze_panes = "A2"
-    for index, name in enumerate(header, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = _WIDTHS.get(name, max(10, len(name) + 3))
-    heading = []
-    for name in header:
-        cell = WriteOnlyCell(sheet, value=name)
-        cell.data_type = "s"
-        cell.font = _BOLD
-        heading.append(cell)
-    sheet.append(heading)
-    return sheet
-
-
-def _close_sheet(sheet: WriteOnlyWorksheet, header: Sequence[str], rows: int) -> None:
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{rows}"
-
-
-def _cell(sheet: WriteOnlyWorksheet, value: Scalar) -> Scalar | WriteOnlyCell:
-    """A value as openpyxl should store it: plain values are fastest; only text that openpyxl
-    would take for a formula (it starts with "=") needs a cell object marked as a string."""
-    if not isinstance(value, str):
-        return value
-    text = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    if len(text) > EXCEL_MAX_TEXT:
-        text = text[: EXCEL_MAX_TEXT - len(_TRUNCATED)] + _TRUNCATED
-    if not text.startswith("="):
-        return text
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"  # never a formula, even for "=HYPERLINK(...)"
-    return cell
+    widths = [_WIDTHS.get(name, max(10, len(name) + 3)) for name in header]
+    remaining: Iterator[Sequence[Scalar]] = iter(rows)
+    part, part_title = 1, title
+    while True:
+        workbook.write_sheet(part_title, header, widths, itertools.islice(remaining, EXCEL_MAX_ROWS - 1))
+        following = next(remaining, None)
+        if following is None:
+            return
+        part += 1
+        part_title = f"{title} ({part})"
+        remaining = itertools.chain([following], remaining)
 
 
 def _file_rows(
