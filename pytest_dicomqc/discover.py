@@ -64,11 +64,6 @@ def is_regular_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def display_path(path: Path, root: Path) -> str:
-    """``path`` relative to ``root`` with ``/`` separators, as :func:`printable` text."""
-    return printable(path.relative_to(root).as_posix())
-
-
 def printable(name: str) -> str:
     """A file name as valid UTF-8 text: bytes that are not UTF-8 are shown as ``\\xNN``.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -9,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from pytest_dicomqc import reading
-from pytest_dicomqc.discover import display_path, is_folder, is_regular_file, printable, sorted_entries
+from pytest_dicomqc.discover import is_folder, is_regular_file, printable, sorted_entries
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
 from pytest_dicomqc.settings import Settings
 
@@ -47,9 +49,27 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
     ``norecursedirs``); symlinked folders are not followed.
     """
 
+    def __init__(self, *, relpath: str, shown_as: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.relpath = relpath
+        """Dataset-relative, ``/``-separated, :func:`printable` ("" for the root)."""
+        self.shown_as = shown_as
+        """Relative to the rootdir (``../`` when outside), as pytest shows a test's location."""
+
     @classmethod
     def root(cls, parent: pytest.Collector, path: Path) -> DatasetFolder:
-        return cls.from_parent(parent, name=printable(path.name), path=path, nodeid=dataset_nodeid(parent.config))
+        shown_as = printable(Path(os.path.relpath(path, parent.config.rootpath)).as_posix())
+        nodeid = dataset_nodeid(parent.config)
+        return cls.from_parent(
+            parent, name=printable(path.name), path=path, nodeid=nodeid, relpath="", shown_as=shown_as
+        )
+
+    def child_paths(self, name: str) -> dict[str, str]:
+        """``relpath`` and ``shown_as`` of an entry, built by text: computed for every file."""
+        return {
+            "relpath": f"{self.relpath}/{name}" if self.relpath else name,
+            "shown_as": name if self.shown_as == "." else f"{self.shown_as}/{name}",
+        }
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         ihook = self.ihook
@@ -62,9 +82,11 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
                 continue
             name, nodeid = child_name_and_id(self, entry.name)
             if folder:
-                yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid)
+                yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid, **self.child_paths(name))
             else:
-                yield DicomItem.from_parent(self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}")
+                yield DicomItem.from_parent(
+                    self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}", **self.child_paths(name)
+                )
 
 
 class PathToDataset(_OutsideHooks, pytest.Collector):
@@ -111,12 +133,13 @@ class DicomItem(_OutsideHooks, pytest.Item):
     cost, in time and memory. ``-k`` still matches the file name, as an extra keyword.
     """
 
-    def __init__(self, *, file_name: str, **kwargs: Any) -> None:
+    def __init__(self, *, file_name: str, relpath: str, shown_as: str, **kwargs: Any) -> None:
         super().__init__(name=ITEM_NAME, **kwargs)
         self.add_marker(ITEM_NAME)
         self.extra_keyword_matches.add(file_name)
         self.file_name = file_name
-        self.relpath = display_path(self.path, self.config.stash[SETTINGS_KEY].dataset)
+        self.relpath = relpath
+        self.shown_as = shown_as
 
     def __repr__(self) -> str:  # the --collect-only tree shows the file, not only "dicomqc"
         return f"<{type(self).__name__} {self.file_name}>"
@@ -145,6 +168,11 @@ class DicomItem(_OutsideHooks, pytest.Item):
     def reportinfo(self) -> tuple[str, int | None, str]:
         # printable: the location travels to the xdist controller, which refuses undecodable names
         return printable(str(self.path)), None, f"{ITEM_NAME}: {self.relpath}"
+
+    @functools.cached_property
+    def location(self) -> tuple[str, int | None, str]:
+        """What pytest would make of :meth:`reportinfo`, without its per-file path arithmetic."""
+        return self.shown_as, None, f"{ITEM_NAME}: {self.relpath}"
 
 
 def failure_text(record: FileRecord) -> str:

@@ -96,6 +96,20 @@ def test_collect_only_tree_names_each_file(pytester: pytest.Pytester, dataset: P
     result.stdout.fnmatch_lines(tree, consecutive=True)
 
 
+@pytest.mark.parametrize("where", ["data", "data/a", "../outside", "."])
+def test_item_location_is_pytests_own(pytester: pytest.Pytester, where: str) -> None:
+    """Items compute their location by text; it must equal what pytest derives from the path."""
+    root = pytester.path / "rootdir"
+    root.mkdir()
+    write_dicom((root / where).resolve() / "sub" / "x.dcm")
+    os.chdir(root)
+    items, _ = pytester.inline_genitems(f"--dicom-dir={(root / where).resolve()}", f"--rootdir={root}")
+    assert len(items) == 1
+    item = items[0]
+    assert item.location == (item.session._node_location_to_relpath(item.path), None, "dicomqc: sub/x.dcm")
+    assert item.relpath == "sub/x.dcm"
+
+
 def test_symlinked_directory_is_not_followed(pytester: pytest.Pytester, dataset: Path) -> None:
     os.symlink(dataset / "a", dataset / "a" / "loop")
     os.symlink(dataset / "b.dcm", dataset / "link.dcm")
