@@ -35,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.stash[SETTINGS_KEY] = settings
     collection.add_dataset_to_args(config, settings)
+    reading.exit_without_collecting()
     if not hasattr(config, "workerinput"):
         reading.interrupt_on_sigterm(config)
         reporter = Reporter(config, settings)

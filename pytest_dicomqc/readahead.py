@@ -10,11 +10,14 @@ unreadable, so the run goes on and the file is named.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -122,9 +125,12 @@ class ReadAhead:
     def _submit_through(self, last: int) -> None:
         while self._submitted <= min(last, len(self._chunks) - 1):
             if self._submitted not in self._futures:
-                chunk = [(str(job.path), job.relpath) for job in self._chunks[self._submitted]]
-                self._futures[self._submitted] = self._pool.submit(self._check, chunk)
+                self._futures[self._submitted] = self._submit(self._chunks[self._submitted])
             self._submitted += 1
+
+    def _submit(self, jobs: list[Job]) -> Future[list[Read]]:
+        with _main_script_hidden():  # the pool starts its processes in submit
+            return self._pool.submit(self._check, [(str(job.path), job.relpath) for job in jobs])
 
     def _collect(self, index: int) -> None:
         future = self._futures.pop(index, None)
@@ -144,7 +150,7 @@ class ReadAhead:
         for job in self._chunks[index]:
             self._pool = self._new_pool()
             try:
-                ((wire, stat),) = self._pool.submit(self._check, [(str(job.path), job.relpath)]).result()
+                ((wire, stat),) = self._submit([job]).result()
                 self._records[job.path] = FileRecord.from_wire(wire), stat
             except BrokenProcessPool:
                 self._records[job.path] = _crashed(job, self._options.ruleset), None
@@ -153,8 +159,25 @@ class ReadAhead:
         lost = sorted(self._futures)
         self._futures.clear()
         for chunk_index in lost:
-            chunk = [(str(job.path), job.relpath) for job in self._chunks[chunk_index]]
-            self._futures[chunk_index] = self._pool.submit(self._check, chunk)
+            self._futures[chunk_index] = self._submit(self._chunks[chunk_index])
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Start reading processes without the main script: multiprocessing runs it again in each
+    new process (as ``__mp_main__``), and a script that calls ``pytest.main()`` without an
+    ``if __name__ == "__main__":`` guard would start a whole pytest session in every reader.
+    Readers need only this package; ``python -m pytest`` and the ``pytest`` command are not
+    affected either way."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__"):
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _crashed(job: Job, ruleset: RuleSet) -> FileRecord:

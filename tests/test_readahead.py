@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,23 @@ def test_sigterm_writes_the_report_and_leaves_no_process(pytester: pytest.Pytest
     while any(os.path.exists(f"/proc/{pid}") for pid in children) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert [pid for pid in children if os.path.exists(f"/proc/{pid}")] == []
+
+
+def test_script_calling_pytest_main_unguarded_runs_once(pytester: pytest.Pytester) -> None:
+    """multiprocessing runs the main script again in each new process; without care, a script
+    with a top-level ``pytest.main()`` started a whole session in every reading process."""
+    for index in range(40):
+        write_dicom(pytester.path / "data" / f"{index:02d}.dcm")
+    script = pytester.path / "run_qc.py"
+    script.write_text(
+        "import sys, pytest\n"
+        "print('session start')\n"
+        "sys.exit(pytest.main(['--dicom-dir=data', '--dicom-workers=2', '-p', 'no:cacheprovider', '-q']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=pytester.path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("session start") == 1
+    assert "40 passed" in done.stdout
+    assert len(read_sheet(pytester.path / "metadata_dicom.xlsx", "Files")) == 40
