@@ -68,7 +68,7 @@ class RecordCache:
         try:
             self._db = sqlite3.connect(database, timeout=30)
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS records_v2 (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                "CREATE TABLE IF NOT EXISTS records_v3 (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
                 " ctime_ns INTEGER, fingerprint TEXT, record TEXT)"
             )
         except sqlite3.Error:
@@ -79,7 +79,7 @@ class RecordCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT record FROM records_v2 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
+                "SELECT record FROM records_v3 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
                 " AND fingerprint = ?",
                 (_key(path), *stat, self._fingerprint),
             ).fetchone()
@@ -93,7 +93,7 @@ class RecordCache:
         rows = [(_key(path), *stat, self._fingerprint, json.dumps(record.to_wire())) for path, stat, record in entries]
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO records_v2 VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO records_v3 VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # a cache that cannot be written only costs the next run time
 

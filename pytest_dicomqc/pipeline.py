@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydicom.datadict import tag_for_keyword
 
+from pytest_dicomqc.dataset_checks import keys_of
 from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS
 from pytest_dicomqc.reader import Extraction, read
 from pytest_dicomqc.record import (
@@ -55,7 +56,7 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
 
     ``strict`` makes warning rules fail files (``--dicom-strict``).
     """
-    extraction = read(path, tags)
+    extraction = read(path, tags, hash_pixels=ruleset.hashes_pixels)
     undecodable = extraction.has_pixel_data and not extraction.pixels
     facts = Facts(
         tags=extraction.tags,
@@ -67,10 +68,8 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
             "path": relpath,
         },
     )
-    if extraction.kind == KIND_DICOM:
-        evaluation = evaluate(ruleset, facts, strict)
-    else:
-        evaluation = Evaluation(not_applicable(ruleset), (), ())
+    evaluated = extraction.kind == KIND_DICOM
+    evaluation = evaluate(ruleset, facts, strict) if evaluated else Evaluation(not_applicable(ruleset), (), ())
     return FileRecord(
         path=relpath,
         kind=extraction.kind,
@@ -80,6 +79,9 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
         results=evaluation.results,
         findings=evaluation.findings,
         waivers=evaluation.waivers,
+        dataset=keys_of(ruleset.dataset, facts, relpath, extraction.pixel_hash)
+        if extraction.kind == KIND_DICOM
+        else {},
     )
 
 

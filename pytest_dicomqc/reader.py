@@ -7,6 +7,7 @@ error text a data manager can act on.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -68,10 +69,13 @@ class Extraction:
     transfer_syntax: str = ""
     sop_class: str = ""
     has_pixel_data: bool = False
+    pixel_hash: str = ""
+    """SHA-256 of the decoded pixel values (with dtype and shape), if asked for and decodable."""
 
 
-def read(path: Path, tags: frozenset[int]) -> Extraction:
-    """Read ``path``: its kind, the values of ``tags`` present, and its pixel summary."""
+def read(path: Path, tags: frozenset[int], hash_pixels: bool = False) -> Extraction:
+    """Read ``path``: its kind, the values of ``tags`` present, and its pixel summary (with a
+    hash of the pixel values if ``hash_pixels``: duplicate images are found in the same read)."""
     try:
         head, size = _head(path)
     except OSError as exc:
@@ -82,7 +86,7 @@ def read(path: Path, tags: frozenset[int]) -> Extraction:
     if claim is Claim.NONE:
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
     with _captured_messages() as messages:
-        extraction = _read_dicom(path, claim, head, size, tags)
+        extraction = _read_dicom(path, claim, head, size, tags, hash_pixels)
     extraction.notes.extend(messages)
     return extraction
 
@@ -99,7 +103,9 @@ def _head(path: Path) -> tuple[bytes | None, int]:
         os.close(fd)
 
 
-def _read_dicom(path: Path, claim: Claim, head: bytes, size: int, tags: frozenset[int]) -> Extraction:
+def _read_dicom(
+    path: Path, claim: Claim, head: bytes, size: int, tags: frozenset[int], hash_pixels: bool
+) -> Extraction:
     try:
         ds = dcmread(path, force=claim is not Claim.PREAMBLE)
         if not _plausible(ds, claim):
@@ -119,7 +125,7 @@ def _read_dicom(path: Path, claim: Claim, head: bytes, size: int, tags: frozense
     except Exception as exc:  # noqa: BLE001 - a data set pydicom parsed but cannot describe is unreadable
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     if extraction.has_pixel_data and not extraction.error:  # no summary of a truncated file's pixels
-        _summarise_pixels(ds, extraction)
+        _summarise_pixels(ds, extraction, hashlib.sha256() if hash_pixels else None)
     return extraction
 
 
@@ -207,7 +213,7 @@ def _uid_name(value: object) -> str:
     return str(uid.UID(text).name) if text else ""
 
 
-def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
+def _summarise_pixels(ds: Dataset, extraction: Extraction, hasher: hashlib._Hash | None) -> None:
     """Pixel summary of the stored values as ``pixel_array`` returns them, one frame at a time."""
     frames = 0
     count = 0
@@ -225,6 +231,8 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
             frame_low, frame_high = frame.min().item(), frame.max().item()
             low = frame_low if low is None else min(low, frame_low)
             high = frame_high if high is None else max(high, frame_high)
+            if hasher is not None:
+                hasher.update(_canonical(frame).data)
     except BaseException as exc:  # decoders raise anything (see _decoder_failure); the file fails with the reason
         if not _decoder_failure(exc):
             raise
@@ -233,6 +241,9 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
     if first is None or count == 0:
         extraction.error = "pixel data holds no frames"
         return
+    if hasher is not None:
+        hasher.update(f"|{first.dtype.name}|{first.shape}|{frames}".encode())
+        extraction.pixel_hash = hasher.hexdigest()
     extraction.pixels = {
         "rows": int(first.shape[0]),
         "columns": int(first.shape[1]) if first.ndim > 1 else 1,
@@ -243,6 +254,13 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction) -> None:
         "min": _number(low),
         "max": _number(high),
     }
+
+
+def _canonical(frame: np.ndarray) -> np.ndarray:
+    """The frame's values as little-endian, row-major bytes: equal images hash equal, however stored."""
+    if frame.dtype.byteorder == ">":
+        frame = frame.astype(frame.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(frame)
 
 
 def _decoder_failure(exc: BaseException) -> bool:

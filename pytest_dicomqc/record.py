@@ -6,7 +6,7 @@ that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -14,7 +14,7 @@ Value: TypeAlias = Scalar | list[Scalar]
 """A tag's value as rules see it: multi-valued tags are lists."""
 
 PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
-FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error")
+FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks")
 FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
 """Columns of the Files sheet besides tags and rules; no rule id may take one of these names."""
 
@@ -55,6 +55,8 @@ class FileRecord:
     findings: tuple[Finding, ...]
     waivers: tuple[str, ...] = ()
     """Ids of the waivers that accepted a finding of this file."""
+    dataset: dict[str, list[Scalar]] = field(default_factory=dict)
+    """Per dataset check id, this file's key (identifying values hashed); absent where it does not apply."""
 
     @property
     def failed_rules(self) -> list[str]:
@@ -75,6 +77,7 @@ class FileRecord:
             "results": dict(self.results),
             "findings": [[f.rule_id, f.severity, f.observed, f.expected, f.message, f.waiver] for f in self.findings],
             "waivers": list(self.waivers),
+            "dataset": {check_id: list(key) for check_id, key in self.dataset.items()},
         }
 
     @classmethod
@@ -88,6 +91,7 @@ class FileRecord:
             results=dict(wire["results"]),
             findings=tuple(Finding(*f) for f in wire["findings"]),
             waivers=tuple(wire["waivers"]),
+            dataset={check_id: list(key) for check_id, key in wire["dataset"].items()},
         )
 
 

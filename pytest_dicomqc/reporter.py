@@ -18,6 +18,7 @@ import pytest
 from pytest_dicomqc import __version__, reading
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import selects_part_of_dataset
+from pytest_dicomqc.dataset_checks import DatasetVerdict, judge
 from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
@@ -60,6 +61,8 @@ class Reporter:
         self.written = False
         self.stats: dict[str, Stat] = {}
         self.thresholds: list[ThresholdVerdict] = []
+        self.dataset: list[DatasetVerdict] = []
+        self.partial = False
         self.waivers: list[WaiverUse] = []
         self.prefix = dataset_nodeid(config)
 
@@ -114,9 +117,13 @@ class Reporter:
         records = [row.record for row in rows if row.record is not None]
         # Dataset-level verdicts need every file: after -k, --lf, -x or a crash they would lie.
         complete = len(records) == len(rows) and not selects_part_of_dataset(self.config, self.settings.dataset)
+        self.partial = not complete
         if complete:
             self.thresholds = threshold_verdicts(self.settings.ruleset, records)
-            self.report_thresholds(session)
+            self.dataset = judge(
+                self.settings.ruleset.dataset, ((r.path, r.dataset) for r in records), self.settings.strict
+            )
+            self.report_verdicts(session)
         self.waivers = waiver_uses(self.settings.ruleset, records, complete)
         reading.remember(
             self.config,
@@ -133,7 +140,7 @@ class Reporter:
                 rows,
                 self.settings.ruleset,
                 value_columns(self.settings.ruleset),
-                Verdicts(self.thresholds, self.waivers, self.run_facts(session.exitstatus)),
+                Verdicts(self.thresholds, self.waivers, self.run_facts(session.exitstatus), self.dataset),
             )
         except OSError as exc:
             self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
@@ -141,23 +148,29 @@ class Reporter:
         else:
             self.written = True
 
-    def report_thresholds(self, session: pytest.Session) -> None:
-        """Each ``max_failing`` rule is a result of its own, ``dicomqc::rule::<id>``, like a test."""
-        for verdict in self.thresholds:
-            now = time.time()
-            report = pytest.TestReport(
-                nodeid=f"{ITEM_NAME}::rule::{verdict.rule_id}",
-                location=(ITEM_NAME, None, f"rule {verdict.rule_id}"),
-                keywords={ITEM_NAME: 1},
-                outcome="passed" if verdict.passed else "failed",
-                longrepr=None if verdict.passed else verdict.message,
-                when="call",
-                start=now,
-                stop=now,
-            )
-            self.config.hook.pytest_runtest_logreport(report=report)
-            if not verdict.passed and session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    def report_verdicts(self, session: pytest.Session) -> None:
+        """Each ``max_failing`` rule and each dataset check is a result of its own, like a test:
+        ``dicomqc::rule::<id>`` and ``dicomqc::dataset::<id>``."""
+        for threshold in self.thresholds:
+            self.report_result(session, f"rule::{threshold.rule_id}", threshold.passed, threshold.message)
+        for verdict in self.dataset:
+            self.report_result(session, f"dataset::{verdict.check.id}", verdict.status != "failed", verdict.message)
+
+    def report_result(self, session: pytest.Session, name: str, passed: bool, message: str) -> None:
+        now = time.time()
+        report = pytest.TestReport(
+            nodeid=f"{ITEM_NAME}::{name}",
+            location=(ITEM_NAME, None, name.replace("::", " ")),
+            keywords={ITEM_NAME: 1},
+            outcome="passed" if passed else "failed",
+            longrepr=None if passed else message,
+            when="call",
+            start=now,
+            stop=now,
+        )
+        self.config.hook.pytest_runtest_logreport(report=report)
+        if not passed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
@@ -192,6 +205,15 @@ class Reporter:
         terminalreporter.write_line(f"dicomqc rules: {self.settings.ruleset.source}")
         for verdict in self.thresholds:
             terminalreporter.write_line(f"dicomqc rule {verdict.rule_id}: {verdict.message}", red=not verdict.passed)
+        for dataset in self.dataset:
+            markup = {"red": True} if dataset.status == "failed" else {"yellow": True} if dataset.findings else {}
+            terminalreporter.write_line(
+                f"dicomqc dataset {dataset.check.id} {dataset.status}: {dataset.message}", **markup
+            )
+        if self.partial and self.settings.ruleset.dataset:
+            terminalreporter.write_line(
+                "dicomqc dataset checks not run: they need every file (partial run)", yellow=True
+            )
         for use in self.waivers:
             if use.status != ACTIVE:
                 waiver = use.waiver

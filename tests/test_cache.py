@@ -41,7 +41,7 @@ def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
     cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
     cache.close()
     with sqlite3.connect(database) as db:
-        db.execute("UPDATE records_v2 SET record = '{\"path\": 1'")
+        db.execute("UPDATE records_v3 SET record = '{\"path\": 1'")
     assert RecordCache(database, "fp").get(path, stat) is None
     database.write_bytes(b"this is not a database" * 100)
     broken = RecordCache(database, "fp")

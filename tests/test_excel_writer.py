@@ -33,7 +33,7 @@ RULES = parse_rules(
     "rules.yaml",
 )
 VALUE_COLUMNS = ["ImageType", "VOILUTFunction", "rows", "mean", "Manufacturer", "notes"]
-FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error"]
+FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks"]
 HYPERLINK = '=HYPERLINK("http://x","y")'
 LONG = "A" * 40_000
 TRUNCATED = "…[truncated]"
@@ -177,7 +177,7 @@ def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
 
 
 def test_sheets_in_order(hostile_report: Path) -> None:
-    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Rules", "Waivers"]
+    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Dataset", "Rules", "Waivers"]
 
 
 def test_files_header(hostile_report: Path) -> None:
@@ -227,6 +227,7 @@ def test_files_rows(mixed_report: Path) -> None:
         "failed_rules": "original-image",
         "warnings": "big-enough",
         "error": None,
+        "dataset_checks": None,
         "ImageType": "DERIVED\\PRIMARY",
         "VOILUTFunction": None,
         "rows": 128,

@@ -23,6 +23,7 @@ FILES_HEADER = [
     "failed_rules",
     "warnings",
     "error",
+    "dataset_checks",
     "ImageType",
     "VOILUTFunction",
     "rows",

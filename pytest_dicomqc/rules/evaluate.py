@@ -28,7 +28,7 @@ from pytest_dicomqc.record import (
     is_empty,
 )
 from pytest_dicomqc.rules.globs import glob_matches
-from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Rule, RuleSet, Target, Waiver
+from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Condition, Rule, RuleSet, Target, Waiver
 
 SOP_INSTANCE_UID = 0x00080018
 
@@ -102,14 +102,19 @@ def matching_waivers(waivers: tuple[Waiver, ...], facts: Facts) -> list[Waiver]:
     ]
 
 
+def applies(when: tuple[Condition, ...], facts: Facts) -> bool:
+    """Whether every ``when:`` condition holds; one on a value that could not be read does not."""
+    for condition in when:
+        value = facts.lookup(condition.target)
+        if isinstance(value, Unread) or not holds(condition.check, value):
+            return False
+    return True
+
+
 def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, Finding | None]:
-    looked_up = [facts.lookup(c.target) for c in rule.when]
-    when_values = [v for v in looked_up if not isinstance(v, Unread)]
     value = facts.lookup(rule.target)
-    if isinstance(value, Unread) or len(when_values) < len(looked_up):
-        return NOT_APPLICABLE, None  # the file fails already, for the reason it could not be read
-    if not all(holds(c.check, v) for c, v in zip(rule.when, when_values, strict=True)):
-        return NOT_APPLICABLE, None
+    if isinstance(value, Unread) or not applies(rule.when, facts):
+        return NOT_APPLICABLE, None  # an unread value: the file fails already, for the reason it could not be read
     if is_empty(value) and rule.allow_missing and rule.check.operator != "present":
         return PASS, None
     if holds(rule.check, value):

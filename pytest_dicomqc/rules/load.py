@@ -20,14 +20,22 @@ from pytest_dicomqc.extract import is_identifying
 from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS, is_empty
 from pytest_dicomqc.rules.evaluate import holds
 from pytest_dicomqc.rules.model import (
+    CONSISTENT,
+    COUNT,
+    DATASET_CHECK_TYPES,
+    DISJOINT,
     FILE,
     FILE_FIELDS,
     NON_DICOM_POLICIES,
     PIXEL,
     SEVERITIES,
+    SPLIT,
     TAG,
+    UNIQUE,
+    UNIQUE_PIXELS,
     Check,
     Condition,
+    DatasetCheck,
     NonDicomPolicy,
     Operand,
     Rule,
@@ -36,6 +44,8 @@ from pytest_dicomqc.rules.model import (
     Threshold,
     Waiver,
 )
+
+_SERIES = Target(TAG, "SeriesInstanceUID", tag_for_keyword("SeriesInstanceUID"))
 
 OPERATORS = (
     "equals",
@@ -69,7 +79,24 @@ RULE_KEYS = (
     "examples",
     *OPERAND_KEYS,
 )
-TOP_KEYS = ("version", "rules", "columns", "non_dicom", "waivers")
+TOP_KEYS = ("version", "rules", "columns", "non_dicom", "waivers", "dataset")
+DATASET_KEYS = (
+    "id",
+    "description",
+    *DATASET_CHECK_TYPES,
+    "group_by",
+    "split",
+    "instance_numbers",
+    "slice_spacing",
+    "severity",
+    "when",
+)
+_DATASET_OPTIONS = {
+    "group_by": (CONSISTENT, COUNT),
+    "split": (DISJOINT, COUNT),
+    "instance_numbers": (CONSISTENT,),
+    "slice_spacing": (CONSISTENT,),
+}
 WAIVER_KEYS = ("id", "path", "sop_instance_uid", "rules", "reason", "expires")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -264,9 +291,115 @@ class _Schema:
             columns=columns,
             non_dicom=self.non_dicom(document.get("non_dicom", "skip"), document.marks.get("non_dicom")),
         )
+        if "dataset" in document:
+            ruleset = replace(ruleset, dataset=self.dataset(document["dataset"], document.marks["dataset"], rules))
         if "waivers" in document:
             return replace(ruleset, waivers=self.waivers(document["waivers"], document.marks["waivers"], ruleset))
         return ruleset
+
+    def dataset(self, node: Any, mark: yaml.Mark, rules: tuple[Rule, ...]) -> tuple[DatasetCheck, ...]:
+        if not isinstance(node, _Sequence):
+            raise self.fail(mark, "'dataset' must be a list of dataset checks")
+        checks = tuple(self.dataset_check(item, item_mark) for item, item_mark in zip(node, node.marks, strict=True))
+        seen = {rule.id for rule in rules}
+        for item, check in zip(node, checks, strict=True):
+            if check.id in seen:
+                raise self.fail(item.marks["id"], f"duplicate id {check.id!r} (rules and dataset checks share ids)")
+            seen.add(check.id)
+        return checks
+
+    def dataset_check(self, node: Any, mark: yaml.Mark) -> DatasetCheck:
+        kinds = ", ".join(DATASET_CHECK_TYPES)
+        if not isinstance(node, _Mapping):
+            raise self.fail(mark, f"each dataset check is a mapping with 'id' and one of {kinds}")
+        self.known_keys(node, DATASET_KEYS, "dataset check key")
+        check_id = node.get("id")
+        if not isinstance(check_id, str) or not _ID.fullmatch(check_id):
+            raise self.fail(node.marks.get("id", node.mark), "check 'id' must be lowercase letters, digits and '-'")
+        types = [key for key in DATASET_CHECK_TYPES if key in node]
+        if len(types) != 1:
+            raise self.fail(node.mark, f"dataset check {check_id!r} needs exactly one of {kinds}")
+        kind = types[0]
+        for option, allowed in _DATASET_OPTIONS.items():
+            if option in node and kind not in allowed:
+                raise self.fail(node.key_marks[option], f"'{option}' goes with {' or '.join(allowed)}, not {kind}")
+        severity = node.get("severity", "error")
+        if severity not in SEVERITIES:
+            raise self.fail(node.marks["severity"], f"'severity' must be 'error' or 'warning', not {severity!r}")
+        if not isinstance(node.get("description", ""), str):
+            raise self.fail(node.marks["description"], "'description' must be text")
+        check = DatasetCheck(
+            id=check_id,
+            type=kind,
+            severity=severity,
+            when=self.conditions(node.get("when"), node.marks.get("when")),
+            description=node.get("description", ""),
+            line=node.mark.line + 1,
+        )
+        value, value_mark = node[kind], node.marks[kind]
+        if kind in (UNIQUE, DISJOINT):
+            check = replace(check, targets=(self.tag_target(value, value_mark),))
+        elif kind == UNIQUE_PIXELS:
+            if value is not True:
+                raise self.fail(value_mark, "'unique_pixels' takes true")
+        elif kind == CONSISTENT:
+            if not isinstance(value, list) or not value:
+                raise self.fail(value_mark, "'consistent' needs a list of tags or pixel fields, e.g. [Rows, dtype]")
+            check = replace(check, targets=tuple(self.field_target(name, value_mark) for name in value))
+        else:
+            minimum, maximum = self.count_bounds(value, value_mark)
+            check = replace(check, minimum=minimum, maximum=maximum)
+        if "group_by" in node:
+            group_by = node["group_by"]
+            if group_by == SPLIT and kind == COUNT:
+                check = replace(check, group_by=None)
+            else:
+                check = replace(check, group_by=self.tag_target(group_by, node.marks["group_by"]))
+        elif kind == CONSISTENT:
+            check = replace(check, group_by=_SERIES)
+        if "split" in node:
+            check = replace(check, split=self.split(node["split"], node.marks["split"]))
+        if "instance_numbers" in node:
+            if node["instance_numbers"] != "unique":
+                raise self.fail(node.marks["instance_numbers"], "'instance_numbers' takes 'unique'")
+            check = replace(check, instance_numbers=True)
+        if "slice_spacing" in node:
+            check = replace(check, slice_spacing=self.tolerance(node["slice_spacing"], node.marks["slice_spacing"]))
+        return check
+
+    def field_target(self, name: Any, mark: yaml.Mark) -> Target:
+        """A tag keyword, or a pixel summary field (``dtype``, ``rows``…) as in ``when``."""
+        if isinstance(name, str) and name.startswith("pixel."):
+            return self.target(PIXEL, name.removeprefix("pixel."), mark)
+        if name in PIXEL_FIELDS:
+            return Target(PIXEL, name)
+        return self.tag_target(name, mark)
+
+    def count_bounds(self, node: Any, mark: yaml.Mark) -> tuple[int | None, int | None]:
+        if not isinstance(node, _Mapping) or not node or set(node) - {"min", "max"}:
+            raise self.fail(mark, "'count' is a mapping with 'min' and/or 'max' files per group")
+        for key, bound in node.items():
+            if not isinstance(bound, int) or isinstance(bound, bool) or bound < 0:
+                raise self.fail(node.marks[key], f"'{key}' must be a whole number of files >= 0")
+        if "min" in node and "max" in node and node["min"] > node["max"]:
+            raise self.fail(mark, f"'count' min {node['min']} is above max {node['max']}")
+        return node.get("min"), node.get("max")
+
+    def split(self, node: Any, mark: yaml.Mark) -> re.Pattern[str]:
+        if not isinstance(node, str):
+            raise self.fail(
+                mark, "'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'"
+            )
+        try:
+            return re.compile(node)
+        except re.error as exc:
+            raise self.fail(mark, f"invalid regular expression {node!r}: {exc}") from None
+
+    def tolerance(self, node: Any, mark: yaml.Mark) -> float:
+        spread: Any = node.get("tolerance") if isinstance(node, _Mapping) and set(node) == {"tolerance"} else None
+        if not _is_number(spread) or spread < 0:
+            raise self.fail(mark, "'slice_spacing' is a mapping with a 'tolerance' in mm >= 0, e.g. {tolerance: 0.01}")
+        return float(spread)
 
     def non_dicom(self, node: Any, mark: yaml.Mark | None) -> NonDicomPolicy:
         policies = ", ".join(NON_DICOM_POLICIES)

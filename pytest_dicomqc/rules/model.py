@@ -108,6 +108,59 @@ class NonDicomPolicy:
     """(glob, policy) pairs, first match wins."""
 
 
+UNIQUE = "unique"
+UNIQUE_PIXELS = "unique_pixels"
+DISJOINT = "disjoint"
+CONSISTENT = "consistent"
+COUNT = "count"
+DATASET_CHECK_TYPES = (UNIQUE, UNIQUE_PIXELS, DISJOINT, CONSISTENT, COUNT)
+SPLIT = "split"
+"""``group_by: split``: group files by their split folder (see :attr:`DatasetCheck.split`)."""
+DEFAULT_SPLIT = "([^/]+)/"
+"""The split of a file: the first folder under the dataset root (``train/``, ``val/``, ``test/``)."""
+INSTANCE_NUMBER = Target(TAG, "InstanceNumber", 0x00200013)
+IMAGE_POSITION = Target(TAG, "ImagePositionPatient", 0x00200032)
+IMAGE_ORIENTATION = Target(TAG, "ImageOrientationPatient", 0x00200037)
+
+
+@dataclass(frozen=True)
+class DatasetCheck:
+    """A check over many files: duplicates, split leakage, series consistency, group sizes.
+
+    Each file contributes a small key (see ``dataset_checks.keys_of``); the controller groups
+    the keys of every file once the run is over.
+    """
+
+    id: str
+    type: str
+    """One of :data:`DATASET_CHECK_TYPES`."""
+    targets: tuple[Target, ...] = ()
+    """``unique``/``disjoint``: the one tag; ``consistent``: the tags and pixel fields that must agree."""
+    group_by: Target | None = None
+    """``consistent``/``count``: files are grouped by this tag (``None`` with ``count``: by split)."""
+    split: re.Pattern[str] = re.compile(DEFAULT_SPLIT)
+    """Matched at the start of the dataset-relative path; its first group (else the match) is the split."""
+    instance_numbers: bool = False
+    """``consistent``: InstanceNumber must be unique within each group."""
+    slice_spacing: float | None = None
+    """``consistent``: positions along the slice normal must be evenly spaced, within this many mm."""
+    minimum: int | None = None
+    maximum: int | None = None
+    severity: str = "error"
+    when: tuple[Condition, ...] = ()
+    description: str = ""
+    line: int = 0
+
+    @property
+    def tags(self) -> frozenset[int]:
+        targets = [*self.targets, *(c.target for c in self.when)]
+        if self.group_by is not None:
+            targets.append(self.group_by)
+        if self.instance_numbers or self.slice_spacing is not None:
+            targets += [INSTANCE_NUMBER, IMAGE_POSITION, IMAGE_ORIENTATION]
+        return frozenset(t.tag for t in targets if t.tag is not None)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """A validated rules file, with the waivers that apply to it."""
@@ -117,11 +170,17 @@ class RuleSet:
     columns: tuple[Target, ...] = ()
     non_dicom: NonDicomPolicy = field(default_factory=NonDicomPolicy)
     waivers: tuple[Waiver, ...] = ()
+    dataset: tuple[DatasetCheck, ...] = ()
 
     @property
     def tags(self) -> frozenset[int]:
-        """Every tag the rules, their conditions and the extra columns read."""
+        """Every tag the rules, their conditions, the extra columns and the dataset checks read."""
         targets = [rule.target for rule in self.rules]
         targets += [condition.target for rule in self.rules for condition in rule.when]
         targets += list(self.columns)
-        return frozenset(t.tag for t in targets if t.tag is not None)
+        tags = frozenset(t.tag for t in targets if t.tag is not None)
+        return tags.union(*(check.tags for check in self.dataset))
+
+    @property
+    def hashes_pixels(self) -> bool:
+        return any(check.type == UNIQUE_PIXELS for check in self.dataset)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_dicomqc.dataset_checks import DatasetVerdict, involvement
 from pytest_dicomqc.record import (
     FAIL,
     FIXED_COLUMNS,
@@ -45,6 +46,7 @@ class Verdicts:
     thresholds: Sequence[ThresholdVerdict] = ()
     waivers: Sequence[WaiverUse] = ()
     run_facts: Sequence[tuple[str, Scalar]] = ()
+    dataset: Sequence[DatasetVerdict] = ()
 
 
 def write_workbook(
@@ -74,13 +76,25 @@ def _write_sheets(
     workbook: Workbook, rows: Sequence[ReportRow], ruleset: RuleSet, value_columns: Sequence[str], verdicts: Verdicts
 ) -> None:
     rule_ids = [rule.id for rule in ruleset.rules]
-    _sheet(workbook, "Files", [*FIXED_COLUMNS, *value_columns, *rule_ids], _file_rows(rows, value_columns, rule_ids))
+    named = {path: ",".join(ids) for path, ids in involvement(verdicts.dataset).items()}
+    _sheet(
+        workbook,
+        "Files",
+        [*FIXED_COLUMNS, *value_columns, *rule_ids],
+        _file_rows(rows, value_columns, rule_ids, named),
+    )
     _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, verdicts))
     _sheet(
         workbook,
         "Findings",
         ["path", "rule", "severity", "observed", "expected", "message", "waiver"],
         _finding_rows(rows),
+    )
+    _sheet(
+        workbook,
+        "Dataset",
+        ["check", "type", "status", "group", "problem", "files", "file count", "severity"],
+        _dataset_rows(verdicts.dataset),
     )
     _sheet(
         workbook,
@@ -126,12 +140,22 @@ def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable
 
 
 def _file_rows(
-    rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str]
+    rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str], named: Mapping[str, str]
 ) -> Iterable[list[Scalar]]:
     for row in rows:
         record = row.record
         if record is None:
-            yield [row.path, "", row.status, "", "", row.error, *([None] * len(value_columns)), *([""] * len(rule_ids))]
+            yield [
+                row.path,
+                "",
+                row.status,
+                "",
+                "",
+                row.error,
+                "",
+                *([None] * len(value_columns)),
+                *([""] * len(rule_ids)),
+            ]
             continue
         yield [
             row.path,
@@ -140,6 +164,7 @@ def _file_rows(
             ",".join(record.failed_rules),
             ",".join(record.warned_rules),
             record.error or row.error,
+            named.get(row.path, ""),
             *(record.values.get(column) for column in value_columns),
             *(record.results.get(rule_id, "") for rule_id in rule_ids),
         ]
@@ -191,6 +216,26 @@ def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdict
         yield ["threshold", verdict.rule_id, "passed" if verdict.passed else "failed", verdict.message]
     for name, value in verdicts.run_facts:
         yield ["run", name, value, ""]
+
+
+def _dataset_rows(verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
+    """One row per problem found (a group of files); a check that found none gets one row."""
+    for verdict in verdicts:
+        check = verdict.check
+        if not verdict.findings:
+            yield [check.id, check.type, verdict.status, f"{verdict.groups} groups", "", "", 0, check.severity]
+        for finding in verdict.findings:
+            files = "\n".join(finding.files)
+            yield [
+                check.id,
+                check.type,
+                verdict.status,
+                finding.group,
+                finding.problem,
+                files,
+                len(finding.files),
+                check.severity,
+            ]
 
 
 def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:
