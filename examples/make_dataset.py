@@ -313,7 +313,7 @@ MR_SERIES = Series(TRAIN_PATIENT, 2, "MR", "Head T1 SE axial")
 CR_SERIES = Series(TRAIN_PATIENT, 3, "CR", "Chest PA")
 VAL_CT_SERIES = Series(VAL_PATIENT, 4, "CT", "Chest axial 5mm")
 VAL_MPR_SERIES = Series(VAL_PATIENT, 5, "CT", "Chest MPR reformat")
-VAL_MR_SERIES = Series(VAL_PATIENT, 6, "MR", "Head T1 SE axial 8-bit export")
+VAL_MR_SERIES = Series(TRAIN_PATIENT, 6, "MR", "Head T1 SE axial 8-bit export")  # a train patient: a leak
 VAL_SC_SERIES = Series(VAL_PATIENT, 7, "OT", "Screen capture")
 
 AXIAL = ["ORIGINAL", "PRIMARY", "AXIAL"]
@@ -396,7 +396,8 @@ this folder byte for byte. No patient data; patients are ANON^EXAMPLE01 (EX01) a
 train/  original CT (uncompressed and RLE Lossless), MR (JPEG 2000 Lossless) and CR (no file
         extension, as PACS exports often are): these pass the default rules.
 val/    one failure each: a derived CT reformat and a secondary capture (original-image), a CT with
-        VOI LUT Function LOG (voi-lut-function), an 8-bit MR (pixel-dtype-ct-mr).
+        VOI LUT Function LOG (voi-lut-function), an 8-bit MR (pixel-dtype-ct-mr) of a patient who
+        is in train/ as well (the dataset check patient-split-leakage).
 test/   broken.dcm is the first 300 bytes of a DICOM file (unreadable); the JPEG, PNG and CSV files
         and this README are not DICOM and are reported as skipped.
 

@@ -141,12 +141,13 @@ class DatasetVerdict:
 
     @property
     def message(self) -> str:
+        groups = "1 group" if self.groups == 1 else f"{self.groups} groups"
         if not self.findings:
-            return f"{self.check.type}: {self.groups} groups checked, no problem"
+            return f"{self.check.type}: {groups} checked, no problem"
         shown = "; ".join(f.text for f in self.findings[:_SHOWN_PROBLEMS])
         more = f"; and {len(self.findings) - _SHOWN_PROBLEMS} more" if len(self.findings) > _SHOWN_PROBLEMS else ""
         count = len(self.findings)
-        return f"{count} problem{'s' if count != 1 else ''} in {self.groups} groups: {shown}{more}"
+        return f"{count} problem{'s' if count != 1 else ''} in {groups}: {shown}{more}"
 
 
 def judge(
@@ -197,7 +198,8 @@ def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> lis
         if len(splits) < 2:
             return []
         where = ", ".join(f"{split} ({_files(count)})" for split, count in sorted(splits.items()))
-        return [DatasetFinding(f"{check.targets[0]} {value}", f"in {len(splits)} splits: {where}", paths)]
+        smallest_first = tuple(path for _, path in sorted((splits[str(key[1])], path) for path, key in members))
+        return [DatasetFinding(f"{check.targets[0]} {value}", f"in {len(splits)} splits: {where}", smallest_first)]
     group = f"{check.group_by or 'split'} {value}"
     if check.type == COUNT:
         if check.minimum is not None and len(members) < check.minimum:

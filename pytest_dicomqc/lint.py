@@ -26,7 +26,7 @@ def summary(ruleset: RuleSet) -> str:
     expired = sum(1 for waiver in ruleset.waivers if waiver.expired)
     return (
         f"{ruleset.source}: valid: {len(ruleset.rules)} rules ({warnings} warning, {thresholds} with max_failing), "
-        f"{len(ruleset.waivers)} waivers ({expired} expired)"
+        f"{len(ruleset.dataset)} dataset checks, {len(ruleset.waivers)} waivers ({expired} expired)"
     )
 
 

@@ -177,7 +177,14 @@ def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
 
 
 def test_sheets_in_order(hostile_report: Path) -> None:
-    assert openpyxl.load_workbook(hostile_report).sheetnames == ["Files", "Summary", "Findings", "Dataset", "Rules", "Waivers"]
+    assert openpyxl.load_workbook(hostile_report).sheetnames == [
+        "Files",
+        "Summary",
+        "Findings",
+        "Dataset",
+        "Rules",
+        "Waivers",
+    ]
 
 
 def test_files_header(hostile_report: Path) -> None:

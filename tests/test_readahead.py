@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pytest_dicomqc import readahead
@@ -125,7 +126,7 @@ def test_script_calling_pytest_main_unguarded_runs_once(pytester: pytest.Pyteste
     """multiprocessing runs the main script again in each new process; without care, a script
     with a top-level ``pytest.main()`` started a whole session in every reading process."""
     for index in range(40):
-        write_dicom(pytester.path / "data" / f"{index:02d}.dcm")
+        write_dicom(pytester.path / "data" / f"{index:02d}.dcm", pixels=np.full((4, 4), index, dtype=np.int16))
     script = pytester.path / "run_qc.py"
     script.write_text(
         "import sys, pytest\n"

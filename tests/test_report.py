@@ -164,10 +164,13 @@ def test_crashed_worker_gives_crashed_row(pytester: pytest.Pytester, small_datas
 
 def test_hostile_text_stays_text(run: Runner, pytester: pytest.Pytester) -> None:
     root = pytester.path / "data"
-    write_dicom(root / "=cmd.dcm", Manufacturer='=HYPERLINK("http://evil","x")', StudyDescription="a\x1bb")
-    write_dicom(root / "+plus.dcm", Manufacturer="+1+2", InstitutionName="@SUM(A1)")
-    write_dicom(root / "minus.dcm", Manufacturer="-2-3")
-    write_dicom(root / os.fsdecode(b"not-utf8-\xff.dcm"), Manufacturer="bytes")
+    own = [np.full((8, 8), value, dtype=np.int16) for value in range(4)]  # no duplicates for unique-pixels
+    write_dicom(
+        root / "=cmd.dcm", pixels=own[0], Manufacturer='=HYPERLINK("http://evil","x")', StudyDescription="a\x1bb"
+    )
+    write_dicom(root / "+plus.dcm", pixels=own[1], Manufacturer="+1+2", InstitutionName="@SUM(A1)")
+    write_dicom(root / "minus.dcm", pixels=own[2], Manufacturer="-2-3")
+    write_dicom(root / os.fsdecode(b"not-utf8-\xff.dcm"), pixels=own[3], Manufacturer="bytes")
     result = run("--dicom-dir=data", "-rA")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["PASSED data/not-utf8-\\xff.dcm::dicomqc"])

@@ -223,7 +223,8 @@ def _dataset_rows(verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
     for verdict in verdicts:
         check = verdict.check
         if not verdict.findings:
-            yield [check.id, check.type, verdict.status, f"{verdict.groups} groups", "", "", 0, check.severity]
+            groups = "1 group" if verdict.groups == 1 else f"{verdict.groups} groups"
+            yield [check.id, check.type, verdict.status, groups, "", "", 0, check.severity]
         for finding in verdict.findings:
             files = "\n".join(finding.files)
             yield [

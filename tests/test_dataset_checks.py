@@ -1,0 +1,231 @@
+"""Dataset checks through pytest (every mode) and as pure functions: the files at fault are named."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_dicomqc.dataset_checks import judge, pseudonym, split_of
+from pytest_dicomqc.rules.load import RulesError, parse_rules
+from pytest_dicomqc.rules.model import DatasetCheck
+from tests.helpers import Runner, read_sheet, write_dicom
+
+RULES = """\
+version: 1
+rules: []
+dataset:
+  - id: unique-sop
+    unique: SOPInstanceUID
+  - id: unique-pixels
+    unique_pixels: true
+  - id: patient-leakage
+    disjoint: PatientID
+  - id: series-consistent
+    consistent: [Rows, Columns, dtype]
+    instance_numbers: unique
+    slice_spacing: {tolerance: 0.01}
+"""
+IDS = ["unique-sop", "unique-pixels", "patient-leakage", "series-consistent"]
+ORIENTATION = [1, 0, 0, 0, 1, 0]
+
+
+def image(seed: int, rows: int = 8) -> np.ndarray:
+    """Pixels of their own for every file, so that only deliberate copies are duplicates."""
+    return (np.arange(rows * 8, dtype=np.int16).reshape(rows, 8) + seed * 100).astype(np.int16)
+
+
+def slice_file(path: Path, seed: int, z: float, number: int, series: str, patient: str, rows: int = 8) -> None:
+    write_dicom(
+        path,
+        pixels=image(seed, rows),
+        SeriesInstanceUID=series,
+        PatientID=patient,
+        InstanceNumber=number,
+        ImagePositionPatient=[0, 0, z],
+        ImageOrientationPatient=ORIENTATION,
+    )
+
+
+def clean_dataset(root: Path) -> None:
+    """Two splits, three patients, evenly spaced series: every check passes."""
+    for index, z in enumerate([0.0, 2.5, 5.0, 7.5]):
+        slice_file(root / "train" / "a" / f"IM{index}.dcm", index, z, index + 1, "1.2.3.1", "P-TRAIN-1")
+    for index, z in enumerate([10.0, 12.0, 14.0]):
+        slice_file(root / "test" / "b" / f"T{index}.dcm", 10 + index, z, index + 1, "1.2.3.4", "P-TEST-1")
+    slice_file(root / "val" / "c.dcm", 20, 0.0, 1, "1.2.3.5", "P-VAL-1")
+
+
+def faulty_dataset(root: Path) -> None:
+    """Each acceptance case once: a missing and a duplicated slice, a renamed copy, a patient in
+    two splits, mixed Rows in a series."""
+    series_a = [(0.0, 1), (2.0, 2), (6.0, 3), (8.0, 4), (10.0, 5)]  # 4.0 is missing
+    for index, (z, number) in enumerate(series_a):
+        slice_file(root / "train" / "a" / f"IM{index}.dcm", index, z, number, "1.2.3.1", "P-TRAIN-1")
+    slice_file(root / "train" / "a" / "IM3-again.dcm", 30, 8.0, 4, "1.2.3.1", "P-TRAIN-1")  # duplicated slice
+    write_dicom(root / "train" / "dup-original.dcm", pixels=image(40), SeriesInstanceUID="1.2.3.2", PatientID="P2")
+    shutil.copy(root / "train" / "dup-original.dcm", root / "train" / "dup-renamed.dcm")
+    write_dicom(root / "test" / "leak.dcm", pixels=image(50), SeriesInstanceUID="1.2.3.3", PatientID="P-TRAIN-1")
+    for index in range(3):
+        rows = 16 if index == 2 else 8
+        slice_file(root / "test" / "b" / f"R{index}.dcm", 60 + index, 2.0 * index, index + 1, "1.2.3.4", "P3", rows)
+
+
+def dataset_sheet(report: Path) -> list[tuple[object, ...]]:
+    return [(r["check"], r["status"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")]
+
+
+def test_clean_dataset_passes_every_check(run: Runner) -> None:
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    clean_dataset(run.pytester.path / "data")
+    result = run("--dicom-dir=data", "-rA")
+    assert result.ret == 0
+    result.assert_outcomes(passed=8 + 4)
+    result.stdout.fnmatch_lines([f"PASSED dicomqc::dataset::{check_id}" for check_id in IDS], consecutive=False)
+    rows = dataset_sheet(run.pytester.path / "metadata_dicom.xlsx")
+    assert rows == [
+        ("unique-sop", "passed", "8 groups", None, None),
+        ("unique-pixels", "passed", "8 groups", None, None),
+        ("patient-leakage", "passed", "3 groups", None, None),
+        ("series-consistent", "passed", "3 groups", None, None),
+    ]
+    assert {row["dataset_checks"] for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")} == {None}
+
+
+def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(run.pytester.path / "data")
+    result = run("--dicom-dir=data", "-rA")
+    assert result.ret == 1
+    result.assert_outcomes(passed=12, failed=4)
+    result.stdout.fnmatch_lines([f"FAILED dicomqc::dataset::{check_id} - *" for check_id in IDS], consecutive=False)
+    leak = pseudonym("P-TRAIN-1")
+    assert "P-TRAIN-1" not in result.stdout.str()
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000  # write_dicom's UID and InstanceNumber
+    pixels = hashlib.sha256(image(40).tobytes() + b"|int16|(8, 8)|1").hexdigest()
+    a = [f"train/a/IM{i}.dcm" for i in range(5)]
+    copies = "train/dup-original.dcm\ntrain/dup-renamed.dcm"
+    assert dataset_sheet(report) == [
+        ("unique-sop", "failed", f"SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}", "2 files have the same value",
+         copies),
+        ("unique-pixels", "failed", f"pixel data {pixels[:16]}", "2 files have identical pixel data", copies),
+        ("patient-leakage", "failed", f"PatientID {leak}", "in 2 splits: test (1 file), train (6 files)",
+         "\n".join(["test/leak.dcm", *a[:3], "train/a/IM3-again.dcm", *a[3:]])),
+        # groups in collection order: test/b (1.2.3.4), then train/a (1.2.3.1), then the copies (1.2.3.2)
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.4", "Rows differs: 8 (2 files), 16 (1 file)",
+         "test/b/R2.dcm"),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1", "InstanceNumber 4 appears 2 times",
+         "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1",
+         "spacing 4 mm where the series has 2 mm (1 missing slice?)", "train/a/IM1.dcm\ntrain/a/IM2.dcm"),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1",
+         "two slices at the same position (duplicated slice)", "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
+        # a renamed copy repeats its series' InstanceNumber too
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.2", f"InstanceNumber {number} appears 2 times",
+         copies),
+    ]  # fmt: skip
+    involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
+    assert involved["train/dup-renamed.dcm"] == "unique-sop,unique-pixels,series-consistent"
+    assert involved["train/a/IM3.dcm"] == "patient-leakage,series-consistent"
+    assert involved["test/b/R2.dcm"] == "series-consistent"
+    assert involved["test/b/R0.dcm"] is None
+
+
+def test_partial_run_does_not_judge_the_dataset(pytester: pytest.Pytester) -> None:
+    (pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(pytester.path / "data")
+    result = pytester.runpytest("--dicom-dir=data", "-k", "dup", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+    assert read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset") == []
+
+
+def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
+    (pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n  - id: enough\n    count: {min: 3}\n    group_by: split\n"
+        "    severity: warning\n"
+    )
+    clean_dataset(pytester.path / "data")
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-rA")
+    assert result.ret == 0
+    warning = (
+        "dicomqc dataset enough warning: 1 problem in 3 groups: split val: 1 file, expected at least 3 (val/c.dcm)"
+    )
+    result.stdout.fnmatch_lines([warning, "PASSED dicomqc::dataset::enough"])
+    assert [(r["status"], r["group"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")] == [
+        ("warning", "split val")
+    ]
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "--dicom-strict")
+    assert result.ret == 1
+    result.assert_outcomes(passed=8, failed=1)
+
+
+def check(yaml_text: str) -> DatasetCheck:
+    return parse_rules("version: 1\nrules: []\ndataset:\n" + yaml_text, "rules.yaml").dataset[0]
+
+
+def keyed(*entries: tuple[str, list[object]]) -> list[tuple[str, dict[str, list[object]]]]:
+    return [(path, {"c": key}) for path, key in entries]
+
+
+def test_split_of() -> None:
+    default = check("  - id: c\n    disjoint: PatientID\n").split
+    assert [split_of(default, p) for p in ("train/a/x.dcm", "test/y.dcm", "top.dcm")] == ["train", "test", None]
+    custom = check("  - id: c\n    disjoint: PatientID\n    split: '(?:site\\d+/)?(train|val)/'\n").split
+    assert [split_of(custom, p) for p in ("site1/train/x", "val/y", "other/z")] == ["train", "val", None]
+
+
+def test_count_bounds_per_group() -> None:
+    count = check("  - id: c\n    count: {min: 2, max: 3}\n    group_by: Modality\n")
+    files = keyed(("a", ["CT"]), ("b", ["MR"]), ("c", ["MR"]), ("d", ["US"]), *[(f"u{i}", ["US"]) for i in range(3)])
+    (verdict,) = judge([count], files)  # type: ignore[arg-type]
+    assert [(f.group, f.problem, f.files) for f in verdict.findings] == [
+        ("Modality CT", "1 file, expected at least 2", ("a",)),
+        ("Modality US", "4 files, expected at most 3", ("d", "u0", "u1", "u2")),
+    ]
+    assert verdict.status == "failed"
+
+
+def test_spacing_needs_three_slices_and_ignores_unplaced_files() -> None:
+    series = check("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: 0.1}\n")
+    two = keyed(("a", ["s", 1, 0.0, 8]), ("b", ["s", 2, 9.0, 8]), ("c", ["s", 3, None, 8]))
+    assert judge([series], two)[0].findings == ()  # type: ignore[arg-type]
+    irregular = keyed(
+        ("a", ["s", 1, 0.0, 8]), ("b", ["s", 2, 1.0, 8]), ("c", ["s", 3, 2.05, 8]), ("d", ["s", 4, 3.5, 8])
+    )
+    (finding,) = judge([series], irregular)[0].findings  # type: ignore[arg-type]
+    assert (finding.problem, finding.files) == ("spacing 1.45 mm where the series has 1.05 mm", ("c", "d"))
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("  - id: c\n", "needs exactly one of unique, unique_pixels, disjoint, consistent, count"),
+        ("  - id: c\n    unique: PatientNme\n", "unknown DICOM keyword 'PatientNme' (did you mean 'PatientName'?)"),
+        ("  - id: c\n    unique_pixels: yes\n", "'unique_pixels' takes true"),
+        ("  - id: c\n    unique: PatientID\n    split: x/\n", "'split' goes with disjoint or count, not unique"),
+        ("  - id: c\n    disjoint: PatientID\n    split: '('\n", "invalid regular expression '('"),
+        ("  - id: c\n    consistent: Rows\n", "'consistent' needs a list of tags or pixel fields"),
+        ("  - id: c\n    consistent: [pixel.colour]\n", "unknown pixel field 'colour'"),
+        ("  - id: c\n    count: {min: 3, max: 2}\n", "'count' min 3 is above max 2"),
+        ("  - id: c\n    count: {least: 3}\n", "'count' is a mapping with 'min' and/or 'max'"),
+        (
+            "  - id: c\n    consistent: [Rows]\n    slice_spacing: 0.1\n",
+            "'slice_spacing' is a mapping with a 'tolerance'",
+        ),
+        ("  - id: c\n    consistent: [Rows]\n    instance_numbers: yes\n", "'instance_numbers' takes 'unique'"),
+        ("  - id: c\n    unique: PatientID\n  - id: c\n    unique_pixels: true\n", "duplicate id 'c'"),
+        ("  - id: c\n    unique: PatientID\n    groupby: x\n", "unknown dataset check key 'groupby' (did you mean"),
+    ],
+)
+def test_dataset_section_errors_name_the_line(text: str, error: str) -> None:
+    with pytest.raises(RulesError) as raised:
+        check(text)
+    assert error in str(raised.value)
+    assert str(raised.value).startswith("rules.yaml:")
