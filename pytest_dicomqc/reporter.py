@@ -86,6 +86,8 @@ class Reporter:
         self.expect([item.nodeid for item in session.items if isinstance(item, DicomItem)])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.passed and report.when != "call":
+            return  # setup and teardown that went well: two of every item's three reports
         relpath = self.relpath_of(report.nodeid)
         if relpath is None:
             return
