@@ -52,11 +52,9 @@ def _select_items_by_path(config: pytest.Config, dataset: Path) -> None:
 
 
 def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
-    """Whether this run may leave dataset files out on purpose: ``-k``, ``-m``, ``--lf``,
-    ``--deselect``, or a path inside the dataset given as argument."""
-    options = ("keyword", "markexpr", "lf", "deselect")
-    if any(getattr(config.option, name, None) for name in options):
-        return True
+    """Whether a path inside the dataset was given as argument: only part of it is collected.
+    (Files collected and then deselected, by ``-k``, ``-m``, ``--lf`` or ``--deselect``, are
+    counted by ``pytest_deselected``.)"""
     base = config.invocation_params.dir
     return any(dataset in (base / arg.split("::")[0]).absolute().parents for arg in config.args)
 

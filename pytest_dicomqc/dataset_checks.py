@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import posixpath
 import re
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -52,18 +52,23 @@ def _key(check: DatasetCheck, facts: Facts, relpath: str, pixel_hash: str) -> li
         value = _shown(check.targets[0], facts)
         return None if value is None else [value]
     if check.type == DISJOINT:
-        value, split = _shown(check.targets[0], facts), split_of(check.split, relpath)
+        # always a pseudonym: a value that must not cross splits identifies a patient or study
+        value, split = _shown(check.targets[0], facts, hidden=True), split_of(check.split, relpath)
         return None if value is None or split is None else [value, split]
     group = _shown(check.group_by, facts) if check.group_by is not None else split_of(check.split, relpath)
     if group is None:
         return None
     if check.type == COUNT:
         return [group]
+    if any(isinstance(facts.lookup(target), Unread) for target in check.targets):
+        return None  # undecodable pixels: the file fails on its own already
     instance = facts.lookup(INSTANCE_NUMBER)
+    position, orientation = _slice_position(facts) if check.slice_spacing is not None else (None, None)
     return [
         group,
         instance if type(instance) is int else None,
-        _slice_position(facts) if check.slice_spacing is not None else None,
+        position,
+        orientation,
         *(_shown(target, facts) for target in check.targets),
     ]
 
@@ -76,13 +81,14 @@ def split_of(pattern: re.Pattern[str], relpath: str) -> str | None:
     return match.group(1) if pattern.groups else match.group(0)
 
 
-def _shown(target: Target, facts: Facts) -> Scalar:
-    """A value as it is grouped and shown: text as DICOM writes it; identifying values hashed."""
+def _shown(target: Target, facts: Facts, hidden: bool = False) -> Scalar:
+    """A value as it is grouped and shown: text as DICOM writes it; identifying values (or all,
+    if ``hidden``) as a :func:`pseudonym`."""
     value = facts.lookup(target)
     if isinstance(value, Unread) or is_empty(value):
         return None
     text = display(value)
-    if target.identifying:
+    if target.identifying or hidden:
         return pseudonym(str(text))
     return text
 
@@ -93,19 +99,25 @@ def pseudonym(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
 
-def _slice_position(facts: Facts) -> float | None:
-    """Position along the slice normal (mm): ImagePositionPatient · (row × column cosines)."""
+def _slice_position(facts: Facts) -> tuple[float | None, str | None]:
+    """Position along the slice normal (mm), ImagePositionPatient · (row × column cosines), and
+    the orientation it is measured along (cosines to 4 places); ``None`` where either is unusable."""
     position, orientation = facts.lookup(IMAGE_POSITION), facts.lookup(IMAGE_ORIENTATION)
     if not isinstance(position, list) or not isinstance(orientation, list):
-        return None
+        return None, None
     try:
         x, y, z = (float(v) for v in position)  # type: ignore[arg-type]
         rx, ry, rz, cx, cy, cz = (float(v) for v in orientation)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return None
+        return None, None
     normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
-    distance = x * normal[0] + y * normal[1] + z * normal[2]
-    return distance if math.isfinite(distance) else None
+    length = math.hypot(*normal)
+    if not math.isfinite(length) or length < 1e-6:
+        return None, None  # no plane (zero or parallel cosines)
+    distance = (x * normal[0] + y * normal[1] + z * normal[2]) / length
+    if not math.isfinite(distance):
+        return None, None
+    return distance, "\\".join(f"{v:.4f}" for v in (rx, ry, rz, cx, cy, cz))
 
 
 @dataclass(frozen=True)
@@ -116,19 +128,25 @@ class DatasetFinding:
     problem: str
     files: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        shown = ", ".join(self.files[:_SHOWN_FILES])
-        more = f" and {len(self.files) - _SHOWN_FILES} more" if len(self.files) > _SHOWN_FILES else ""
+    def text(self, files: int = _SHOWN_FILES) -> str:
+        shown = ", ".join(self.files[:files])
+        more = f" and {len(self.files) - files} more" if len(self.files) > files else ""
         return f"{self.group}: {self.problem} ({shown}{more})"
+
+
+_GROUP_NOUN = {UNIQUE: "value", UNIQUE_PIXELS: "image", DISJOINT: "value"}
 
 
 @dataclass(frozen=True)
 class DatasetVerdict:
     check: DatasetCheck
     groups: int
-    """How many groups (values, series, splits…) the check looked at."""
+    """How many groups (values, images, series, splits…) the check looked at."""
     findings: tuple[DatasetFinding, ...]
+    files: int = 0
+    """DICOM files that took part."""
+    left_out: int = 0
+    """DICOM files that did not: ``when`` did not hold, or the value (or split) the check needs is missing."""
     strict: bool = False
     """``--dicom-strict``: a warning check with findings fails too."""
 
@@ -140,26 +158,43 @@ class DatasetVerdict:
         return "failed" if self.check.severity == "error" or self.strict else "warning"
 
     @property
+    def scope(self) -> str:
+        """How much was checked: "180 files, 179 distinct values; 10 files left out (…)"."""
+        noun = _GROUP_NOUN.get(self.check.type, "group")
+        scope = f"{_files(self.files)}, {_count(self.groups, ('distinct ' if noun != 'group' else '') + noun)}"
+        if self.left_out:
+            scope += f"; {_files(self.left_out)} left out (no value to check, or 'when' does not hold)"
+        return scope
+
+    @property
     def message(self) -> str:
-        groups = "1 group" if self.groups == 1 else f"{self.groups} groups"
+        """One line: the scope when all is well, else the first problems."""
         if not self.findings:
-            return f"{self.check.type}: {groups} checked, no problem"
-        shown = "; ".join(f.text for f in self.findings[:_SHOWN_PROBLEMS])
+            return f"no problem in {self.scope}"
+        shown = "; ".join(f.text() for f in self.findings[:_SHOWN_PROBLEMS])
         more = f"; and {len(self.findings) - _SHOWN_PROBLEMS} more" if len(self.findings) > _SHOWN_PROBLEMS else ""
-        count = len(self.findings)
-        return f"{count} problem{'s' if count != 1 else ''} in {groups}: {shown}{more}"
+        return f"{_count(len(self.findings), 'problem')} in {self.scope}: {shown}{more}"
+
+    @property
+    def details(self) -> str:
+        """Every problem on a line of its own, for the failure text (the workbook has every file)."""
+        lines = [self.message, "every problem:"]
+        lines += [f"  {finding.text(files=10)}" for finding in self.findings]
+        return "\n".join(lines)
 
 
 def judge(
     checks: Sequence[DatasetCheck], files: Iterable[tuple[str, dict[str, list[Scalar]]]], strict: bool = False
 ) -> list[DatasetVerdict]:
-    """Every check over every file's keys (``files``: dataset-relative path, keys)."""
+    """Every check over every DICOM file's keys (``files``: dataset-relative path, keys)."""
     keyed: dict[str, list[tuple[str, list[Scalar]]]] = {check.id: [] for check in checks}
+    total = 0
     for path, keys in files:
+        total += 1
         for check_id, key in keys.items():
             if check_id in keyed:
                 keyed[check_id].append((path, key))
-    return [_judge(check, keyed[check.id], strict) for check in checks]
+    return [_judge(check, keyed[check.id], total, strict) for check in checks]
 
 
 def involvement(verdicts: Iterable[DatasetVerdict]) -> dict[str, list[str]]:
@@ -171,14 +206,14 @@ def involvement(verdicts: Iterable[DatasetVerdict]) -> dict[str, list[str]]:
     return dict(named)
 
 
-def _judge(check: DatasetCheck, entries: Members, strict: bool) -> DatasetVerdict:
+def _judge(check: DatasetCheck, entries: Members, total: int, strict: bool) -> DatasetVerdict:
     groups: dict[Scalar, Members] = defaultdict(list)
     for path, key in entries:
         groups[key[0]].append((path, key))
     findings: list[DatasetFinding] = []
     for value, members in groups.items():
         findings += _group_findings(check, value, members)
-    return DatasetVerdict(check, len(groups), tuple(findings), strict)
+    return DatasetVerdict(check, len(groups), tuple(findings), len(entries), total - len(entries), strict)
 
 
 Members = list[tuple[str, list[Scalar]]]
@@ -201,6 +236,9 @@ def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> lis
         smallest_first = tuple(path for _, path in sorted((splits[str(key[1])], path) for path, key in members))
         return [DatasetFinding(f"{check.targets[0]} {value}", f"in {len(splits)} splits: {where}", smallest_first)]
     group = f"{check.group_by or 'split'} {value}"
+    folder = _folder(paths) if check.group_by is not None else ""
+    if folder:
+        group += f" ({folder})"
     if check.type == COUNT:
         if check.minimum is not None and len(members) < check.minimum:
             return [DatasetFinding(group, f"{_files(len(members))}, expected at least {check.minimum}", paths)]
@@ -212,7 +250,7 @@ def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> lis
 
 def _consistency(check: DatasetCheck, group: str, members: Members) -> list[DatasetFinding]:
     findings = []
-    for index, target in enumerate(check.targets, start=3):
+    for index, target in enumerate(check.targets, start=4):
         values = Counter(key[index] for _, key in members)
         if len(values) > 1:
             usual = values.most_common(1)[0][0]
@@ -230,29 +268,60 @@ def _consistency(check: DatasetCheck, group: str, members: Members) -> list[Data
 
 
 def _spacing(tolerance: float, group: str, members: Members) -> list[DatasetFinding]:
-    """Slices evenly spaced along the normal: a repeated position is a duplicated slice, a gap
-    wider than the series' usual spacing a missing one."""
-    placed = sorted((float(key[2]), path) for path, key in members if isinstance(key[2], float))
-    if len(placed) < 3:
+    """Slices evenly spaced along their normal: slices at one position are duplicated, a gap
+    unlike the series' usual spacing is a missing slice (or an extra one)."""
+    unplaced = tuple(path for path, key in members if not isinstance(key[2], float))
+    if unplaced and (len(unplaced) < len(members) or len(members) >= 3):  # a slice or two alone: no stack
+        problem = f"{_files(len(unplaced))} without a usable ImagePositionPatient/ImageOrientationPatient"
+        return [DatasetFinding(group, problem + ": slice spacing not checked", unplaced)]
+    if unplaced:
         return []
-    gaps = [(b[0] - a[0], a[1], b[1]) for a, b in itertools.pairwise(placed)]
-    steps = [gap for gap, _, _ in gaps if gap > tolerance]
-    if not steps:
-        return []
-    usual = statistics.median(steps)
-    findings = []
-    for gap, before, after in gaps:
-        if gap <= tolerance:
-            findings.append(
-                DatasetFinding(group, "two slices at the same position (duplicated slice)", (before, after))
-            )
-        elif abs(gap - usual) > tolerance:
-            missing = round(gap / usual) - 1
-            problem = f"spacing {gap:.4g} mm where the series has {usual:.4g} mm"
+    orientations = Counter(key[3] for _, key in members)
+    if len(orientations) > 1:
+        usual = orientations.most_common(1)[0][0]
+        odd = tuple(path for path, key in members if key[3] != usual)
+        problem = f"ImageOrientationPatient differs ({len(orientations)} orientations): slice spacing not checked"
+        return [DatasetFinding(group, problem, odd)]
+    placed = sorted((float(key[2]), path) for path, key in members)  # type: ignore[arg-type]
+    stacks: list[list[tuple[float, str]]] = []
+    for slice_ in placed:
+        if stacks and slice_[0] - stacks[-1][-1][0] <= tolerance:
+            stacks[-1].append(slice_)
+        else:
+            stacks.append([slice_])
+    findings = [
+        DatasetFinding(group, f"{len(stack)} slices at position {stack[0][0]:.4g} mm (duplicated slice)", _paths(stack))
+        for stack in stacks
+        if len(stack) > 1
+    ]
+    steps = [(b[0][0] - a[-1][0], a[-1][1], b[0][1]) for a, b in itertools.pairwise(stacks)]
+    if len(steps) < 2:
+        return findings
+    counts = Counter(round(step, 3) for step, _, _ in steps)
+    usual = max(counts, key=lambda step: (counts[step], -step))  # the most common step; on a tie the smallest
+    for step, before, after in steps:
+        if abs(step - usual) > tolerance:
+            problem = f"spacing {step:.4g} mm where the series has {usual:.4g} mm"
+            missing = round(step / usual) - 1
             if missing >= 1:
                 problem += f" ({missing} missing slice{'s' if missing > 1 else ''}?)"
             findings.append(DatasetFinding(group, problem, (before, after)))
     return findings
+
+
+def _paths(stack: list[tuple[float, str]]) -> tuple[str, ...]:
+    return tuple(path for _, path in stack)
+
+
+def _folder(paths: tuple[str, ...]) -> str:
+    """Where a group's files lie, as a hint beside a long UID: their common folder ("" if none)."""
+    folders = {path.rpartition("/")[0] for path in paths}
+    common = folders.pop() if len(folders) == 1 else posixpath.commonpath(list(folders))
+    return f"{common}/" if common else ""
+
+
+def _count(count: int, noun: str) -> str:
+    return f"1 {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _cell(value: Value) -> str:
@@ -260,4 +329,4 @@ def _cell(value: Value) -> str:
 
 
 def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"
+    return _count(count, "file")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,14 @@ import pytest
 from pytest_dicomqc import collection, lint, reading
 from pytest_dicomqc import settings as settings_module
 from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
-from pytest_dicomqc.reporter import STAT_ATTRIBUTE, WIRE_ATTRIBUTE, Reporter, XdistHooks
+from pytest_dicomqc.reporter import (
+    DESELECTED_KEY,
+    DESELECTED_OUTPUT,
+    STAT_ATTRIBUTE,
+    WIRE_ATTRIBUTE,
+    Reporter,
+    XdistHooks,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,6 +77,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = session.config.stash.get(SETTINGS_KEY, None)
     if settings is not None:
         reading.prepare(session.config, settings, [item for item in session.items if isinstance(item, DicomItem)])
+
+
+def pytest_deselected(items: Sequence[pytest.Item]) -> None:
+    """Dataset files left out by ``-k``, ``-m``, ``--lf`` or ``--deselect``: dataset-level
+    verdicts are not given then. Counted where collection happens (an xdist worker tells the
+    controller through ``workeroutput``)."""
+    dataset_items = [item for item in items if isinstance(item, DicomItem)]
+    if dataset_items:
+        config = dataset_items[0].config
+        config.stash[DESELECTED_KEY] = config.stash.get(DESELECTED_KEY, 0) + len(dataset_items)
+        workeroutput = getattr(config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[DESELECTED_OUTPUT] = config.stash[DESELECTED_KEY]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

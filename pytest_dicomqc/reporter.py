@@ -22,6 +22,7 @@ from pytest_dicomqc.dataset_checks import DatasetVerdict, judge
 from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
+    KIND_DICOM,
     STATUS_CRASHED,
     STATUS_FAILED,
     STATUS_NOT_RUN,
@@ -44,6 +45,9 @@ from pytest_dicomqc.verdicts import (
 from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 WIRE_ATTRIBUTE = "dicomqc_record"
+DESELECTED_KEY = pytest.StashKey[int]()
+DESELECTED_OUTPUT = "dicomqc_deselected"
+"""Key of an xdist worker's ``workeroutput``: how many dataset files it deselected."""
 STAT_ATTRIBUTE = "dicomqc_stat"
 _SUFFIX = "::" + ITEM_NAME
 
@@ -63,6 +67,7 @@ class Reporter:
         self.thresholds: list[ThresholdVerdict] = []
         self.dataset: list[DatasetVerdict] = []
         self.partial = False
+        self.deselected_by_workers = 0
         self.waivers: list[WaiverUse] = []
         self.prefix = dataset_nodeid(config)
 
@@ -118,13 +123,23 @@ class Reporter:
         rows = self.final_rows()
         records = [row.record for row in rows if row.record is not None]
         # Dataset-level verdicts need every file: after -k, --lf, -x or a crash they would lie.
-        complete = len(records) == len(rows) and not selects_part_of_dataset(self.config, self.settings.dataset)
+        deselected = self.config.stash.get(DESELECTED_KEY, 0) + self.deselected_by_workers
+        complete = (
+            len(records) == len(rows)
+            and not deselected
+            and not selects_part_of_dataset(self.config, self.settings.dataset)
+        )
         self.partial = not complete
         if complete:
-            self.thresholds = threshold_verdicts(self.settings.ruleset, records)
-            self.dataset = judge(
-                self.settings.ruleset.dataset, ((r.path, r.dataset) for r in records), self.settings.strict
-            )
+            # --deselect dicomqc::rule::<id> or dicomqc::dataset::<id> leaves that verdict out
+            left_out = tuple(self.config.getoption("deselect", None) or ())
+            thresholds = threshold_verdicts(self.settings.ruleset, records)
+            self.thresholds = [t for t in thresholds if not f"{ITEM_NAME}::rule::{t.rule_id}".startswith(left_out)]
+            checks = [
+                c for c in self.settings.ruleset.dataset if not f"{ITEM_NAME}::dataset::{c.id}".startswith(left_out)
+            ]
+            keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
+            self.dataset = judge(checks, keys, self.settings.strict)
             self.report_verdicts(session)
         self.waivers = waiver_uses(self.settings.ruleset, records, complete)
         reading.remember(
@@ -150,13 +165,17 @@ class Reporter:
         else:
             self.written = True
 
+    def deselected(self, name: str) -> bool:
+        """``--deselect dicomqc::dataset::<id>`` (or ``dicomqc::rule::<id>``) leaves that verdict out."""
+        return f"{ITEM_NAME}::{name}".startswith(tuple(self.config.getoption("deselect", None) or ()))
+
     def report_verdicts(self, session: pytest.Session) -> None:
         """Each ``max_failing`` rule and each dataset check is a result of its own, like a test:
         ``dicomqc::rule::<id>`` and ``dicomqc::dataset::<id>``."""
         for threshold in self.thresholds:
             self.report_result(session, f"rule::{threshold.rule_id}", threshold.passed, threshold.message)
         for verdict in self.dataset:
-            self.report_result(session, f"dataset::{verdict.check.id}", verdict.status != "failed", verdict.message)
+            self.report_result(session, f"dataset::{verdict.check.id}", verdict.status != "failed", verdict.details)
 
     def report_result(self, session: pytest.Session, name: str, passed: bool, message: str) -> None:
         now = time.time()
@@ -252,3 +271,8 @@ class XdistHooks:
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.reporter.expect(ids)
+
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        # every worker collects the whole dataset: all deselect the same files
+        deselected = getattr(node, "workeroutput", {}).get(DESELECTED_OUTPUT, 0)
+        self.reporter.deselected_by_workers = max(self.reporter.deselected_by_workers, int(deselected))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import zlib
 from pathlib import Path
@@ -79,6 +80,10 @@ def dataset_sheet(report: Path) -> list[tuple[object, ...]]:
     return [(r["check"], r["status"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")]
 
 
+def checked(report: Path) -> dict[str, str]:
+    return {r["check"]: r["checked"] for r in read_sheet(report, "Dataset")}
+
+
 def test_clean_dataset_passes_every_check(run: Runner) -> None:
     (run.pytester.path / "rules.yaml").write_text(RULES)
     clean_dataset(run.pytester.path / "data")
@@ -86,13 +91,14 @@ def test_clean_dataset_passes_every_check(run: Runner) -> None:
     assert result.ret == 0
     result.assert_outcomes(passed=8 + 4)
     result.stdout.fnmatch_lines([f"PASSED dicomqc::dataset::{check_id}" for check_id in IDS], consecutive=False)
-    rows = dataset_sheet(run.pytester.path / "metadata_dicom.xlsx")
-    assert rows == [
-        ("unique-sop", "passed", "8 groups", None, None),
-        ("unique-pixels", "passed", "8 groups", None, None),
-        ("patient-leakage", "passed", "3 groups", None, None),
-        ("series-consistent", "passed", "3 groups", None, None),
-    ]
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    assert [row[:2] for row in dataset_sheet(report)] == [(check_id, "passed") for check_id in IDS]
+    assert checked(report) == {
+        "unique-sop": "8 files, 8 distinct values",
+        "unique-pixels": "8 files, 8 distinct images",
+        "patient-leakage": "8 files, 3 distinct values",
+        "series-consistent": "8 files, 3 groups",
+    }
     assert {row["dataset_checks"] for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")} == {None}
 
 
@@ -117,17 +123,17 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
         ("patient-leakage", "failed", f"PatientID {leak}", "in 2 splits: test (1 file), train (6 files)",
          "\n".join(["test/leak.dcm", *a[:3], "train/a/IM3-again.dcm", *a[3:]])),
         # groups in collection order: test/b (1.2.3.4), then train/a (1.2.3.1), then the copies (1.2.3.2)
-        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.4", "Rows differs: 8 (2 files), 16 (1 file)",
-         "test/b/R2.dcm"),
-        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1", "InstanceNumber 4 appears 2 times",
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.4 (test/b/)",
+         "Rows differs: 8 (2 files), 16 (1 file)", "test/b/R2.dcm"),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1 (train/a/)", "InstanceNumber 4 appears 2 times",
          "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
-        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1",
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1 (train/a/)",
+         "2 slices at position 8 mm (duplicated slice)", "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1 (train/a/)",
          "spacing 4 mm where the series has 2 mm (1 missing slice?)", "train/a/IM1.dcm\ntrain/a/IM2.dcm"),
-        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.1",
-         "two slices at the same position (duplicated slice)", "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
         # a renamed copy repeats its series' InstanceNumber too
-        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.2", f"InstanceNumber {number} appears 2 times",
-         copies),
+        ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.2 (train/)",
+         f"InstanceNumber {number} appears 2 times", copies),
     ]  # fmt: skip
     involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
     assert involved["train/dup-renamed.dcm"] == "unique-sop,unique-pixels,series-consistent"
@@ -143,7 +149,8 @@ def test_partial_run_does_not_judge_the_dataset(pytester: pytest.Pytester) -> No
     assert result.ret == 0
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
-    assert read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset") == []
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [(r["check"], r["status"]) for r in rows] == [(check_id, "not run") for check_id in IDS]
 
 
 def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
@@ -154,9 +161,7 @@ def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
     clean_dataset(pytester.path / "data")
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-rA")
     assert result.ret == 0
-    warning = (
-        "dicomqc dataset enough warning: 1 problem in 3 groups: split val: 1 file, expected at least 3 (val/c.dcm)"
-    )
+    warning = "dicomqc dataset enough warning: 1 problem in 8 files, 3 groups: split val: 1 file, expected at least 3*"
     result.stdout.fnmatch_lines([warning, "PASSED dicomqc::dataset::enough"])
     assert [(r["status"], r["group"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")] == [
         ("warning", "split val")
@@ -192,15 +197,14 @@ def test_count_bounds_per_group() -> None:
     assert verdict.status == "failed"
 
 
-def test_spacing_needs_three_slices_and_ignores_unplaced_files() -> None:
+def test_spacing_needs_three_positions() -> None:
     series = check("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: 0.1}\n")
-    two = keyed(("a", ["s", 1, 0.0, 8]), ("b", ["s", 2, 9.0, 8]), ("c", ["s", 3, None, 8]))
+    two = keyed(("a", ["s", 1, 0.0, "o", 8]), ("b", ["s", 2, 9.0, "o", 8]))
     assert judge([series], two)[0].findings == ()  # type: ignore[arg-type]
-    irregular = keyed(
-        ("a", ["s", 1, 0.0, 8]), ("b", ["s", 2, 1.0, 8]), ("c", ["s", 3, 2.05, 8]), ("d", ["s", 4, 3.5, 8])
-    )
+    positions = zip("abcd", (0.0, 1.0, 2.05, 3.5), strict=True)
+    irregular = keyed(*[(path, ["s", None, z, "o", 8]) for path, z in positions])
     (finding,) = judge([series], irregular)[0].findings  # type: ignore[arg-type]
-    assert (finding.problem, finding.files) == ("spacing 1.45 mm where the series has 1.05 mm", ("c", "d"))
+    assert (finding.problem, finding.files) == ("spacing 1.45 mm where the series has 1 mm", ("c", "d"))
 
 
 @pytest.mark.parametrize(
@@ -222,10 +226,108 @@ def test_spacing_needs_three_slices_and_ignores_unplaced_files() -> None:
         ("  - id: c\n    consistent: [Rows]\n    instance_numbers: yes\n", "'instance_numbers' takes 'unique'"),
         ("  - id: c\n    unique: PatientID\n  - id: c\n    unique_pixels: true\n", "duplicate id 'c'"),
         ("  - id: c\n    unique: PatientID\n    groupby: x\n", "unknown dataset check key 'groupby' (did you mean"),
+        ("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: .nan}\n", "'slice_spacing' is a mapping"),
+        ("  - id: c\n    disjoint: PatientID\n    split: ''\n", "'split' is a regular expression"),
+        (
+            "  - id: c\n    count: {min: 1}\n    group_by: Modality\n    split: x/\n",
+            "'split' goes with group_by: split",
+        ),
+        ("  - id: c\n    unique: ''\n", "a tag is a DICOM keyword"),
+        ("  - id: dtype\n    unique_pixels: true\n", "check id 'dtype' is a column of the report"),
     ],
 )
 def test_dataset_section_errors_name_the_line(text: str, error: str) -> None:
     with pytest.raises(RulesError) as raised:
         check(text)
     assert error in str(raised.value)
-    assert str(raised.value).startswith("rules.yaml:")
+    assert re.match(r"rules\.yaml:[4-9]:\d+: ", str(raised.value))  # the dataset section starts on line 4
+
+
+def test_selecting_every_file_still_judges_the_dataset(pytester: pytest.Pytester) -> None:
+    """Partial means files left out: -m dicomqc, or --lf after only dataset checks failed, run them all."""
+    (pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(pytester.path / "data")
+    assert pytester.runpytest("--dicom-dir=data").ret == 1
+    for selection in (["-m", "dicomqc"], ["--lf"], ["-k", "dcm"]):
+        result = pytester.runpytest("--dicom-dir=data", *selection)
+        assert result.ret == 1, selection
+        result.assert_outcomes(passed=12, failed=4)
+    skip_one = ["--deselect", "dicomqc::dataset::unique-pixels"]
+    result = pytester.runpytest("--dicom-dir=data", *skip_one, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12, failed=3)
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [r["status"] for r in rows if r["check"] == "unique-pixels"] == ["not run"]
+
+
+@pytest.mark.parametrize("mode", ["plain", "xdist"])
+def test_deselected_files_make_the_run_partial(pytester: pytest.Pytester, mode: str) -> None:
+    (pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(pytester.path / "data")
+    options = ["--dicom-dir=data", "-p", "no:cacheprovider", "--deselect", "data/train/dup-renamed.dcm::dicomqc"]
+    extra = ["-n", "2"] if mode == "xdist" else ["-p", "no:xdist"]
+    result = pytester.runpytest_subprocess(*options, *extra)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+
+
+def test_positions_orientations_and_stacks() -> None:
+    series = check("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: 0.01}\n")
+
+    def problems(*slices: tuple[str, object, object]) -> list[tuple[str, tuple[str, ...]]]:
+        files = keyed(*[(path, ["s", None, position, orientation, 8]) for path, position, orientation in slices])
+        return [(f.problem, f.files) for f in judge([series], files)[0].findings]  # type: ignore[arg-type]
+
+    axial = "1\\0\\0\\0\\1\\0"
+    sagittal = "0\\1\\0\\0\\0\\-1"
+    assert problems(("a", 0.0, axial), ("b", 0.0, axial)) == [
+        ("2 slices at position 0 mm (duplicated slice)", ("a", "b"))
+    ]
+    assert problems(("a", 5.0, axial), ("b", 5.0, axial), ("c", 5.0, axial)) == [
+        ("3 slices at position 5 mm (duplicated slice)", ("a", "b", "c"))
+    ]
+    assert problems(("a", 0.0, axial), ("b", 2.5, axial), ("c", 7.5, axial)) == [
+        ("spacing 5 mm where the series has 2.5 mm (1 missing slice?)", ("b", "c"))
+    ]
+    unusable = "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked"
+    assert problems(("a", 0.0, axial), ("b", None, None), ("c", 4.0, axial)) == [(unusable, ("b",))]
+    assert problems(("a", 0.0, axial), ("b", 2.0, sagittal), ("c", 4.0, axial)) == [
+        ("ImageOrientationPatient differs (2 orientations): slice spacing not checked", ("b",))
+    ]
+    assert problems(("a", None, None), ("b", None, None)) == []  # two images without geometry: nothing to stack
+
+
+def test_degenerate_orientation_takes_no_part(run: Runner) -> None:
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    for index, z in enumerate([0.0, 2.0, 4.0, 6.0]):
+        slice_file(run.pytester.path / "data" / "s" / f"{index}.dcm", index, z, index + 1, "1.2.3.9", "P9")
+    zero = {"ImagePositionPatient": [0, 0, 8], "ImageOrientationPatient": [0] * 6}
+    path = run.pytester.path / "data" / "s" / "4.dcm"
+    write_dicom(path, pixels=image(9), SeriesInstanceUID="1.2.3.9", PatientID="P9", InstanceNumber=5, **zero)
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    (row,) = [r for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset") if r["status"] == "failed"]
+    assert (row["problem"], row["files"]) == (
+        "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked",
+        "s/4.dcm",
+    )
+
+
+def test_disjoint_values_are_always_hashed(pytester: pytest.Pytester) -> None:
+    (pytester.path / "rules.yaml").write_text("version: 1\nrules: []\ndataset:\n  - id: study\n    disjoint: StudyID\n")
+    write_dicom(pytester.path / "data" / "train" / "a.dcm", pixels=image(1), StudyID="ST-SECRET-42")
+    write_dicom(pytester.path / "data" / "test" / "b.dcm", pixels=image(2), StudyID="ST-SECRET-42")
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "--junitxml=j.xml")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"*StudyID {pseudonym('ST-SECRET-42')}: in 2 splits: test (1 file), train (1 file)*"])
+    assert "ST-SECRET" not in result.stdout.str() + (pytester.path / "j.xml").read_text()
+
+
+def test_undecodable_pixels_take_no_part(pytester: pytest.Pytester) -> None:
+    rules = "version: 1\nrules: []\ndataset:\n  - id: c\n    consistent: [dtype]\n"
+    (pytester.path / "rules.yaml").write_text(rules)
+    for index in range(3):
+        write_dicom(pytester.path / "data" / f"{index}.dcm", pixels=image(index))
+    write_dicom(pytester.path / "data" / "bad.dcm", pixels=image(5), BitsAllocated=12)
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=1)  # bad.dcm fails on its own; the check passes
+    result.stdout.fnmatch_lines(["dicomqc dataset c passed: no problem in 3 files, 1 group; 1 file left out*"])

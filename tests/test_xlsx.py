@@ -76,3 +76,11 @@ def test_many_columns_get_excel_letters(tmp_path: Path) -> None:
     assert [cell.value for cell in sheet[2]] == list(range(30))
     assert sheet.auto_filter.ref == "A1:AD2"
     assert [xlsx.column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+
+
+def test_sheets_past_the_zip32_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Files sheet of a million rows passes 2 GiB; with the limit made tiny, the same path is taken."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 1_000)
+    rows: list[list[object]] = [[index, f"file {index}", 0.5] for index in range(200)]
+    sheet = openpyxl.load_workbook(write(tmp_path / "r.xlsx", rows))["First"]
+    assert [cell.value for cell in sheet[201]] == [199, "file 199", 0.5]

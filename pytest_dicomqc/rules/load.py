@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -316,6 +317,8 @@ class _Schema:
         check_id = node.get("id")
         if not isinstance(check_id, str) or not _ID.fullmatch(check_id):
             raise self.fail(node.marks.get("id", node.mark), "check 'id' must be lowercase letters, digits and '-'")
+        if check_id in RESERVED_IDS:
+            raise self.fail(node.marks["id"], f"check id {check_id!r} is a column of the report; choose another")
         types = [key for key in DATASET_CHECK_TYPES if key in node]
         if len(types) != 1:
             raise self.fail(node.mark, f"dataset check {check_id!r} needs exactly one of {kinds}")
@@ -358,6 +361,8 @@ class _Schema:
         elif kind == CONSISTENT:
             check = replace(check, group_by=_SERIES)
         if "split" in node:
+            if check.group_by is not None:
+                raise self.fail(node.key_marks["split"], "'split' goes with group_by: split, not with a tag")
             check = replace(check, split=self.split(node["split"], node.marks["split"]))
         if "instance_numbers" in node:
             if node["instance_numbers"] != "unique":
@@ -386,7 +391,7 @@ class _Schema:
         return node.get("min"), node.get("max")
 
     def split(self, node: Any, mark: yaml.Mark) -> re.Pattern[str]:
-        if not isinstance(node, str):
+        if not isinstance(node, str) or not node:
             raise self.fail(
                 mark, "'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'"
             )
@@ -397,7 +402,7 @@ class _Schema:
 
     def tolerance(self, node: Any, mark: yaml.Mark) -> float:
         spread: Any = node.get("tolerance") if isinstance(node, _Mapping) and set(node) == {"tolerance"} else None
-        if not _is_number(spread) or spread < 0:
+        if not _is_number(spread) or not math.isfinite(spread) or spread < 0:
             raise self.fail(mark, "'slice_spacing' is a mapping with a 'tolerance' in mm >= 0, e.g. {tolerance: 0.01}")
         return float(spread)
 
@@ -676,7 +681,7 @@ class _Schema:
     def tag_target(self, name: Any, mark: yaml.Mark) -> Target:
         if isinstance(name, _Int):
             name = name.text  # as written: YAML reads 00280010 as an (octal) integer
-        if not isinstance(name, str):
+        if not isinstance(name, str) or not name.strip():
             raise self.fail(mark, f"a tag is a DICOM keyword or '(gggg,eeee)', not {name!r}")
         hex_match = _HEX_TAG.fullmatch(name.strip())
         if hex_match:

@@ -93,8 +93,8 @@ def _write_sheets(
     _sheet(
         workbook,
         "Dataset",
-        ["check", "type", "status", "group", "problem", "files", "file count", "severity"],
-        _dataset_rows(verdicts.dataset),
+        ["check", "type", "status", "severity", "checked", "group", "problem", "files", "file count", "description"],
+        _dataset_rows(ruleset, verdicts.dataset),
     )
     _sheet(
         workbook,
@@ -218,25 +218,22 @@ def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdict
         yield ["run", name, value, ""]
 
 
-def _dataset_rows(verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
-    """One row per problem found (a group of files); a check that found none gets one row."""
+def _dataset_rows(ruleset: RuleSet, verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
+    """One row per problem found (a group of files); a check that found none gets one row, and
+    one that was not judged (partial run, ``--deselect``) says so."""
+    judged = {verdict.check.id for verdict in verdicts}
+    for check in ruleset.dataset:
+        if check.id not in judged:
+            why = "not judged: it needs every file (partial run) or was deselected"
+            yield [check.id, check.type, "not run", check.severity, why, "", "", "", 0, check.description]
     for verdict in verdicts:
         check = verdict.check
+        facts = [check.id, check.type, verdict.status, check.severity, verdict.scope]
         if not verdict.findings:
-            groups = "1 group" if verdict.groups == 1 else f"{verdict.groups} groups"
-            yield [check.id, check.type, verdict.status, groups, "", "", 0, check.severity]
+            yield [*facts, "", "", "", 0, check.description]
         for finding in verdict.findings:
             files = "\n".join(finding.files)
-            yield [
-                check.id,
-                check.type,
-                verdict.status,
-                finding.group,
-                finding.problem,
-                files,
-                len(finding.files),
-                check.severity,
-            ]
+            yield [*facts, finding.group, finding.problem, files, len(finding.files), check.description]
 
 
 def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:

@@ -41,7 +41,8 @@ class Workbook:
         TRUE/FALSE, ``None`` and ``""`` as an empty cell. The header row stays visible and filters."""
         self._titles.append(title)
         letters = [column_letter(index) for index in range(len(header))]
-        with self._zip.open(f"xl/worksheets/sheet{len(self._titles)}.xml", "w") as stream:
+        # force_zip64: the sheet's size is not known when its entry starts, and may pass 2 GiB
+        with self._zip.open(f"xl/worksheets/sheet{len(self._titles)}.xml", "w", force_zip64=True) as stream:
             cols = "".join(
                 f'<col min="{i}" max="{i}" width="{width}" customWidth="1"/>' for i, width in enumerate(widths, 1)
             )
