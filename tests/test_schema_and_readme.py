@@ -64,6 +64,27 @@ def test_schema_and_loader_both_reject(mistake: str) -> None:
         parse_rules(text, "rules.yaml")
 
 
+@pytest.mark.parametrize(
+    "check",
+    [
+        "  - id: c\n",  # no check type
+        "  - id: c\n    unique: SOPInstanceUID\n    unique_pixels: true\n",  # two types
+        "  - id: c\n    unique_pixels: false\n",
+        "  - id: c\n    count: {min: -1}\n",
+        "  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: -1}\n",
+        "  - id: c\n    consistent: [Rows]\n    instance_numbers: all\n",
+        "  - id: C\n    unique: SOPInstanceUID\n",
+        "  - id: c\n    unique: SOPInstanceUID\n    group-by: x\n",
+    ],
+)
+def test_schema_and_loader_both_reject_dataset_checks(check: str) -> None:
+    text = "version: 1\nrules: []\ndataset:\n" + check
+    with pytest.raises(jsonschema.ValidationError):
+        validate(text)
+    with pytest.raises(RulesError):
+        parse_rules(text, "rules.yaml")
+
+
 def test_tests_conftest_loads_without_test_dependencies() -> None:
     """The README's first command runs pytest in this repo (testpaths = tests) after a plain
     ``pip install .``: the tests' conftest must not need the test extra."""
