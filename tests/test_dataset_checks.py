@@ -135,6 +135,8 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
         ("series-consistent", "failed", "SeriesInstanceUID 1.2.3.2 (train/)",
          f"InstanceNumber {number} appears 2 times", copies),
     ]  # fmt: skip
+    summary = [(r["item"], r["value"]) for r in read_sheet(report, "Summary") if r["section"] == "dataset"]
+    assert summary == [(check_id, "failed") for check_id in IDS]
     involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
     assert involved["train/dup-renamed.dcm"] == "unique-sop,unique-pixels,series-consistent"
     assert involved["train/a/IM3.dcm"] == "patient-leakage,series-consistent"

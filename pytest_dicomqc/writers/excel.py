@@ -214,6 +214,8 @@ def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdict
         ]
     for verdict in verdicts.thresholds:
         yield ["threshold", verdict.rule_id, "passed" if verdict.passed else "failed", verdict.message]
+    for dataset in verdicts.dataset:
+        yield ["dataset", dataset.check.id, dataset.status, dataset.message]
     for name, value in verdicts.run_facts:
         yield ["run", name, value, ""]
 
