@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import openpyxl
 import pytest
 from pydicom import Dataset, FileMetaDataset, uid
 
@@ -62,6 +61,8 @@ def write_dicom(
 
 def read_sheet(report: Path, sheet: str = "Files") -> list[dict[str, Any]]:
     """A report sheet as one dict per row, keyed by the header."""
+    import openpyxl  # test extra only: the tests' conftest imports this module (see test_schema_and_readme)
+
     workbook = openpyxl.load_workbook(report)
     rows = list(workbook[sheet].iter_rows(values_only=True))
     header = rows[0]
@@ -69,6 +70,8 @@ def read_sheet(report: Path, sheet: str = "Files") -> list[dict[str, Any]]:
 
 
 def formula_cells(report: Path) -> int:
+    import openpyxl  # test extra only: the tests' conftest imports this module (see test_schema_and_readme)
+
     workbook = openpyxl.load_workbook(report)
     return sum(1 for sheet in workbook for row in sheet.iter_rows() for cell in row if cell.data_type == "f")
 
