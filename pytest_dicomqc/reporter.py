@@ -173,24 +173,34 @@ class Reporter:
         """Each ``max_failing`` rule and each dataset check is a result of its own, like a test:
         ``dicomqc::rule::<id>`` and ``dicomqc::dataset::<id>``."""
         for threshold in self.thresholds:
-            self.report_result(session, f"rule::{threshold.rule_id}", threshold.passed, threshold.message)
+            status = "passed" if threshold.passed else "failed"
+            self.report_result(session, f"rule::{threshold.rule_id}", status, threshold.message, threshold.message)
         for verdict in self.dataset:
-            self.report_result(session, f"dataset::{verdict.check.id}", verdict.status != "failed", verdict.details)
+            self.report_result(
+                session, f"dataset::{verdict.check.id}", verdict.status, verdict.message, verdict.details
+            )
 
-    def report_result(self, session: pytest.Session, name: str, passed: bool, message: str) -> None:
+    def report_result(self, session: pytest.Session, name: str, status: str, message: str, details: str) -> None:
+        """A call report (the outcome; ``details`` is the failure text), then a teardown report
+        that carries the status and message as properties: junitxml writes a test case's
+        properties when its teardown is reported, so a warning is visible there too."""
         now = time.time()
-        report = pytest.TestReport(
-            nodeid=f"{ITEM_NAME}::{name}",
-            location=(ITEM_NAME, None, name.replace("::", " ")),
-            keywords={ITEM_NAME: 1},
-            outcome="passed" if passed else "failed",
-            longrepr=None if passed else message,
-            when="call",
-            start=now,
-            stop=now,
-        )
-        self.config.hook.pytest_runtest_logreport(report=report)
-        if not passed and session.exitstatus == pytest.ExitCode.OK:
+        properties = [("dicomqc_status", status), ("dicomqc_message", message)]
+        failed = status == "failed"
+        for when in ("call", "teardown"):
+            report = pytest.TestReport(
+                nodeid=f"{ITEM_NAME}::{name}",
+                location=(ITEM_NAME, None, name.replace("::", " ")),
+                keywords={ITEM_NAME: 1},
+                outcome="failed" if failed and when == "call" else "passed",
+                longrepr=details if failed and when == "call" else None,
+                when=when,
+                start=now,
+                stop=now,
+                user_properties=properties,
+            )
+            self.config.hook.pytest_runtest_logreport(report=report)
+        if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:

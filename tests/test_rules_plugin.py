@@ -75,7 +75,9 @@ def test_max_failing_junitxml_has_the_verdict(pytester: pytest.Pytester) -> None
     assert result.ret == 1
     xml = (pytester.path / "j.xml").read_text()
     verdict = "1 of 1 applicable files fail rule 'original-image' (100.0%), above max_failing 0"
-    assert f'<testcase classname="dicomqc.rule" name="original-image" time="0.000"><failure message="{verdict}">' in xml
+    testcase = xml[xml.index('<testcase classname="dicomqc.rule" name="original-image"') :].split("</testcase>")[0]
+    assert f'<failure message="{verdict}">' in testcase
+    assert '<property name="dicomqc_status" value="failed" />' in testcase
 
 
 WAIVED_RULES = """rules:
