@@ -14,10 +14,11 @@ import posixpath
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pytest_dicomqc.record import Scalar, Value, display, is_empty
 from pytest_dicomqc.rules.evaluate import Facts, Unread, applies
+from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.model import (
     COUNT,
     DISJOINT,
@@ -28,6 +29,7 @@ from pytest_dicomqc.rules.model import (
     UNIQUE_PIXELS,
     DatasetCheck,
     Target,
+    Waiver,
 )
 
 _SHOWN_FILES = 3
@@ -127,11 +129,14 @@ class DatasetFinding:
     group: str
     problem: str
     files: tuple[str, ...]
+    waiver: str = ""
+    """Id of the waiver that accepted this problem: its path glob matches every file named."""
 
     def text(self, files: int = _SHOWN_FILES) -> str:
         shown = ", ".join(self.files[:files])
         more = f" and {len(self.files) - files} more" if len(self.files) > files else ""
-        return f"{self.group}: {self.problem} ({shown}{more})"
+        waived = f" [waived: {self.waiver}]" if self.waiver else ""
+        return f"{self.group}: {self.problem} ({shown}{more}){waived}"
 
 
 _GROUP_NOUN = {UNIQUE: "value", UNIQUE_PIXELS: "image", DISJOINT: "value"}
@@ -152,9 +157,12 @@ class DatasetVerdict:
 
     @property
     def status(self) -> str:
-        """passed, failed, or warning (findings of a warning check, not strict)."""
+        """passed, failed, warning (problems of a warning check, not strict), or waived (every
+        problem accepted by a waiver)."""
         if not self.findings:
             return "passed"
+        if all(finding.waiver for finding in self.findings):
+            return "waived"
         return "failed" if self.check.severity == "error" or self.strict else "warning"
 
     @property
@@ -184,9 +192,15 @@ class DatasetVerdict:
 
 
 def judge(
-    checks: Sequence[DatasetCheck], files: Iterable[tuple[str, dict[str, list[Scalar]]]], strict: bool = False
+    checks: Sequence[DatasetCheck],
+    files: Iterable[tuple[str, dict[str, list[Scalar]]]],
+    strict: bool = False,
+    waivers: Sequence[Waiver] = (),
 ) -> list[DatasetVerdict]:
-    """Every check over every DICOM file's keys (``files``: dataset-relative path, keys)."""
+    """Every check over every DICOM file's keys (``files``: dataset-relative path, keys).
+
+    A problem is waived by a waiver in force that covers the check and whose path glob matches
+    every file the problem names (waivers by SOPInstanceUID are for file rules only)."""
     keyed: dict[str, list[tuple[str, list[Scalar]]]] = {check.id: [] for check in checks}
     total = 0
     for path, keys in files:
@@ -194,7 +208,26 @@ def judge(
         for check_id, key in keys.items():
             if check_id in keyed:
                 keyed[check_id].append((path, key))
-    return [_judge(check, keyed[check.id], total, strict) for check in checks]
+    in_force = [w for w in waivers if not w.expired and w.path is not None]
+    return [_waive(_judge(check, keyed[check.id], total, strict), in_force) for check in checks]
+
+
+def _waive(verdict: DatasetVerdict, waivers: Sequence[Waiver]) -> DatasetVerdict:
+    covering = [w for w in waivers if w.covers(verdict.check.id)]
+    if not covering or not verdict.findings:
+        return verdict
+    findings = tuple(
+        replace(finding, waiver=waiver.id)
+        if (waiver := next((w for w in covering if all(glob_matches(str(w.path), f) for f in finding.files)), None))
+        else finding
+        for finding in verdict.findings
+    )
+    return replace(verdict, findings=findings)
+
+
+def waivers_used(verdicts: Iterable[DatasetVerdict]) -> Counter[str]:
+    """Per waiver id, how many dataset problems it accepted."""
+    return Counter(finding.waiver for verdict in verdicts for finding in verdict.findings if finding.waiver)
 
 
 def involvement(verdicts: Iterable[DatasetVerdict]) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ import pytest
 from pytest_dicomqc import __version__, reading
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import selects_part_of_dataset
-from pytest_dicomqc.dataset_checks import DatasetVerdict, judge
+from pytest_dicomqc.dataset_checks import DatasetVerdict, judge, waivers_used
 from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
@@ -139,9 +139,9 @@ class Reporter:
                 c for c in self.settings.ruleset.dataset if not f"{ITEM_NAME}::dataset::{c.id}".startswith(left_out)
             ]
             keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
-            self.dataset = judge(checks, keys, self.settings.strict)
+            self.dataset = judge(checks, keys, self.settings.strict, self.settings.ruleset.waivers)
             self.report_verdicts(session)
-        self.waivers = waiver_uses(self.settings.ruleset, records, complete)
+        self.waivers = waiver_uses(self.settings.ruleset, records, complete, waivers_used(self.dataset))
         reading.remember(
             self.config,
             self.settings,

@@ -67,10 +67,15 @@ def threshold_verdicts(ruleset: RuleSet, records: Iterable[FileRecord]) -> list[
     return verdicts
 
 
-def waiver_uses(ruleset: RuleSet, records: Sequence[FileRecord], complete: bool) -> list[WaiverUse]:
-    """How each waiver was used. Only a run over the whole dataset (``complete``) can call one
-    stale: in a partial run (``-k``, ``--lf``, ``-x``…) it may just not have met its files."""
+def waiver_uses(
+    ruleset: RuleSet, records: Sequence[FileRecord], complete: bool, dataset_uses: Counter[str] | None = None
+) -> list[WaiverUse]:
+    """How each waiver was used: ``files`` counts the files it waived a rule for, plus the
+    dataset problems it accepted (``dataset_uses``). Only a run over the whole dataset
+    (``complete``) can call one stale: in a partial run (``-k``, ``--lf``, ``-x``…) it may just
+    not have met its files."""
     used = Counter(waiver_id for record in records for waiver_id in record.waivers)
+    used.update(dataset_uses or Counter())
     uses = []
     for waiver in ruleset.waivers:
         status = EXPIRED if waiver.expired else ACTIVE if used[waiver.id] else STALE if complete else UNUSED

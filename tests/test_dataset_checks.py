@@ -333,3 +333,36 @@ def test_undecodable_pixels_take_no_part(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, failed=1)  # bad.dcm fails on its own; the check passes
     result.stdout.fnmatch_lines(["dicomqc dataset c passed: no problem in 3 files, 1 group; 1 file left out*"])
+
+
+def test_waivers_accept_dataset_problems_by_path(run: Runner) -> None:
+    waivers = (
+        "waivers:\n"
+        "  - id: known-copy\n    path: 'train/dup-*'\n    rules: [unique-sop, unique-pixels]\n"
+        "    reason: the copy is kept on purpose\n"
+        "  - id: nothing\n    path: 'val/**'\n    rules: [patient-leakage]\n    reason: matches no problem\n"
+    )
+    (run.pytester.path / "rules.yaml").write_text(RULES + waivers)
+    faulty_dataset(run.pytester.path / "data")
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(passed=14, failed=2)
+    result.stdout.fnmatch_lines(["dicomqc dataset unique-sop waived: *[[]waived: known-copy[]]"])
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    rows = read_sheet(report, "Dataset")
+    assert [(r["check"], r["status"], r["waiver"]) for r in rows if r["check"].startswith("unique")] == [
+        ("unique-sop", "waived", "known-copy"),
+        ("unique-pixels", "waived", "known-copy"),
+    ]
+    uses = {r["id"]: (r["status"], r["files"]) for r in read_sheet(report, "Waivers")}
+    assert uses == {"known-copy": ("active", 2), "nothing": ("stale", 0)}
+
+
+def test_waiver_must_match_every_file_of_a_problem() -> None:
+    ruleset = parse_rules(
+        RULES + "waivers:\n  - id: w\n    path: 'train/dup-original.dcm'\n    rules: [unique-sop]\n    reason: r\n",
+        "rules.yaml",
+    )
+    files = [("train/dup-original.dcm", {"unique-sop": ["1.2"]}), ("train/dup-renamed.dcm", {"unique-sop": ["1.2"]})]
+    (verdict,) = judge(ruleset.dataset[:1], files, waivers=ruleset.waivers)  # type: ignore[arg-type]
+    assert (verdict.status, verdict.findings[0].waiver) == ("failed", "")

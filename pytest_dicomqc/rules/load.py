@@ -463,7 +463,7 @@ class _Schema:
             rules = ["*"]
         if not isinstance(rules, list) or not rules or not all(isinstance(r, str) for r in rules):
             raise self.fail(node.marks.get("rules", mark), "'rules' must be a list of rule ids, or '*' for every rule")
-        known = [rule.id for rule in ruleset.rules]
+        known = [rule.id for rule in ruleset.rules] + [check.id for check in ruleset.dataset]
         for rule_id in rules:
             if rule_id != "*" and rule_id not in known:
                 raise self.fail(

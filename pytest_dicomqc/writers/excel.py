@@ -93,7 +93,19 @@ def _write_sheets(
     _sheet(
         workbook,
         "Dataset",
-        ["check", "type", "status", "severity", "checked", "group", "problem", "files", "file count", "description"],
+        [
+            "check",
+            "type",
+            "status",
+            "severity",
+            "checked",
+            "group",
+            "problem",
+            "files",
+            "file count",
+            "waiver",
+            "description",
+        ],
         _dataset_rows(ruleset, verdicts.dataset),
     )
     _sheet(
@@ -227,15 +239,16 @@ def _dataset_rows(ruleset: RuleSet, verdicts: Sequence[DatasetVerdict]) -> Itera
     for check in ruleset.dataset:
         if check.id not in judged:
             why = "not judged: it needs every file (partial run) or was deselected"
-            yield [check.id, check.type, "not run", check.severity, why, "", "", "", 0, check.description]
+            yield [check.id, check.type, "not run", check.severity, why, "", "", "", 0, "", check.description]
     for verdict in verdicts:
         check = verdict.check
         facts = [check.id, check.type, verdict.status, check.severity, verdict.scope]
         if not verdict.findings:
-            yield [*facts, "", "", "", 0, check.description]
+            yield [*facts, "", "", "", 0, "", check.description]
         for finding in verdict.findings:
             files = "\n".join(finding.files)
-            yield [*facts, finding.group, finding.problem, files, len(finding.files), check.description]
+            count = len(finding.files)
+            yield [*facts, finding.group, finding.problem, files, count, finding.waiver, check.description]
 
 
 def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:
