@@ -34,6 +34,12 @@ from pytest_dicomqc.rules.model import (
 
 _SHOWN_FILES = 3
 _SHOWN_PROBLEMS = 3
+_SAME_POSITION = 0.001
+"""mm: slices closer than this are at one position, whatever the tolerance."""
+_ROUNDING = 1e-9
+"""Slack for positions written with few decimals: 0.63 - 0.62 is 0.0100000000000026."""
+_SAME_COSINE = 1e-3
+"""Direction cosines this close are one orientation (-0 and 0, float noise)."""
 
 
 def keys_of(checks: Sequence[DatasetCheck], facts: Facts, relpath: str, pixel_hash: str) -> dict[str, list[Scalar]]:
@@ -309,16 +315,16 @@ def _spacing(tolerance: float, group: str, members: Members) -> list[DatasetFind
         return [DatasetFinding(group, problem + ": slice spacing not checked", unplaced)]
     if unplaced:
         return []
-    orientations = Counter(key[3] for _, key in members)
-    if len(orientations) > 1:
-        usual = orientations.most_common(1)[0][0]
-        odd = tuple(path for path, key in members if key[3] != usual)
-        problem = f"ImageOrientationPatient differs ({len(orientations)} orientations): slice spacing not checked"
+    usual_orientation = _cosines(Counter(key[3] for _, key in members).most_common(1)[0][0])
+    odd = tuple(path for path, key in members if not _same_orientation(_cosines(key[3]), usual_orientation))
+    if odd:
+        problem = "ImageOrientationPatient differs from the series' usual one: slice spacing not checked"
         return [DatasetFinding(group, problem, odd)]
+    same = max(tolerance, _SAME_POSITION)
     placed = sorted((float(key[2]), path) for path, key in members)  # type: ignore[arg-type]
     stacks: list[list[tuple[float, str]]] = []
     for slice_ in placed:
-        if stacks and slice_[0] - stacks[-1][-1][0] <= tolerance:
+        if stacks and slice_[0] - stacks[-1][-1][0] <= same:
             stacks[-1].append(slice_)
         else:
             stacks.append([slice_])
@@ -333,13 +339,21 @@ def _spacing(tolerance: float, group: str, members: Members) -> list[DatasetFind
     counts = Counter(round(step, 3) for step, _, _ in steps)
     usual = max(counts, key=lambda step: (counts[step], -step))  # the most common step; on a tie the smallest
     for step, before, after in steps:
-        if abs(step - usual) > tolerance:
+        if abs(step - usual) > tolerance + _ROUNDING:
             problem = f"spacing {step:.4g} mm where the series has {usual:.4g} mm"
             missing = round(step / usual) - 1
             if missing >= 1:
                 problem += f" ({missing} missing slice{'s' if missing > 1 else ''}?)"
             findings.append(DatasetFinding(group, problem, (before, after)))
     return findings
+
+
+def _cosines(text: Scalar) -> tuple[float, ...]:
+    return tuple(float(value) for value in str(text).split("\\"))
+
+
+def _same_orientation(cosines: tuple[float, ...], usual: tuple[float, ...]) -> bool:
+    return all(abs(a - b) <= _SAME_COSINE for a, b in zip(cosines, usual, strict=True))
 
 
 def _paths(stack: list[tuple[float, str]]) -> tuple[str, ...]:

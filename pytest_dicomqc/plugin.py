@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,9 @@ from pytest_dicomqc import collection, lint, reading
 from pytest_dicomqc import settings as settings_module
 from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
 from pytest_dicomqc.reporter import (
-    DESELECTED_KEY,
-    DESELECTED_OUTPUT,
+    COLLECTED_KEY,
+    LEFT_OUT_KEY,
+    LEFT_OUT_OUTPUT,
     STAT_ATTRIBUTE,
     WIRE_ATTRIBUTE,
     Reporter,
@@ -75,21 +76,25 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Take unchanged files from the cache and start reading the rest ahead, in run order."""
     settings = session.config.stash.get(SETTINGS_KEY, None)
-    if settings is not None:
-        reading.prepare(session.config, settings, [item for item in session.items if isinstance(item, DicomItem)])
+    if settings is None:
+        return
+    items = [item for item in session.items if isinstance(item, DicomItem)]
+    # Dataset files collected but not run: dataset-level verdicts are not given then. Counted
+    # where collection happens; an xdist worker tells the controller through ``workeroutput``.
+    left_out = session.config.stash.get(COLLECTED_KEY, len(items)) - len(items)
+    session.config.stash[LEFT_OUT_KEY] = left_out
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[LEFT_OUT_OUTPUT] = left_out
+    reading.prepare(session.config, settings, items)
 
 
-def pytest_deselected(items: Sequence[pytest.Item]) -> None:
-    """Dataset files left out by ``-k``, ``-m``, ``--lf`` or ``--deselect``: dataset-level
-    verdicts are not given then. Counted where collection happens (an xdist worker tells the
-    controller through ``workeroutput``)."""
-    dataset_items = [item for item in items if isinstance(item, DicomItem)]
-    if dataset_items:
-        config = dataset_items[0].config
-        config.stash[DESELECTED_KEY] = config.stash.get(DESELECTED_KEY, 0) + len(dataset_items)
-        workeroutput = getattr(config, "workeroutput", None)
-        if workeroutput is not None:
-            workeroutput[DESELECTED_OUTPUT] = config.stash[DESELECTED_KEY]
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Count the dataset files collected, before ``-k``, ``-m``, ``--lf``, ``--deselect`` or any
+    plugin or conftest drops some: see :func:`pytest_collection_finish`."""
+    if SETTINGS_KEY in config.stash:
+        config.stash[COLLECTED_KEY] = sum(1 for item in items if isinstance(item, DicomItem))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -45,9 +45,10 @@ from pytest_dicomqc.verdicts import (
 from pytest_dicomqc.writers.excel import Verdicts, write_workbook
 
 WIRE_ATTRIBUTE = "dicomqc_record"
-DESELECTED_KEY = pytest.StashKey[int]()
-DESELECTED_OUTPUT = "dicomqc_deselected"
-"""Key of an xdist worker's ``workeroutput``: how many dataset files it deselected."""
+COLLECTED_KEY = pytest.StashKey[int]()
+LEFT_OUT_KEY = pytest.StashKey[int]()
+LEFT_OUT_OUTPUT = "dicomqc_left_out"
+"""Key of an xdist worker's ``workeroutput``: dataset files it collected but did not keep."""
 STAT_ATTRIBUTE = "dicomqc_stat"
 _SUFFIX = "::" + ITEM_NAME
 
@@ -67,7 +68,7 @@ class Reporter:
         self.thresholds: list[ThresholdVerdict] = []
         self.dataset: list[DatasetVerdict] = []
         self.partial = False
-        self.deselected_by_workers = 0
+        self.left_out_by_workers = 0
         self.waivers: list[WaiverUse] = []
         self.prefix = dataset_nodeid(config)
 
@@ -123,25 +124,23 @@ class Reporter:
         rows = self.final_rows()
         records = [row.record for row in rows if row.record is not None]
         # Dataset-level verdicts need every file: after -k, --lf, -x or a crash they would lie.
-        deselected = self.config.stash.get(DESELECTED_KEY, 0) + self.deselected_by_workers
+        left_out = self.config.stash.get(LEFT_OUT_KEY, 0) + self.left_out_by_workers
         complete = (
             len(records) == len(rows)
-            and not deselected
+            and not left_out
             and not selects_part_of_dataset(self.config, self.settings.dataset)
         )
         self.partial = not complete
+        checks = [c for c in self.settings.ruleset.dataset if not self.deselected(f"dataset::{c.id}")]
         if complete:
-            # --deselect dicomqc::rule::<id> or dicomqc::dataset::<id> leaves that verdict out
-            left_out = tuple(self.config.getoption("deselect", None) or ())
             thresholds = threshold_verdicts(self.settings.ruleset, records)
-            self.thresholds = [t for t in thresholds if not f"{ITEM_NAME}::rule::{t.rule_id}".startswith(left_out)]
-            checks = [
-                c for c in self.settings.ruleset.dataset if not f"{ITEM_NAME}::dataset::{c.id}".startswith(left_out)
-            ]
+            self.thresholds = [t for t in thresholds if not self.deselected(f"rule::{t.rule_id}")]
             keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
             self.dataset = judge(checks, keys, self.settings.strict, self.settings.ruleset.waivers)
             self.report_verdicts(session)
-        self.waivers = waiver_uses(self.settings.ruleset, records, complete, waivers_used(self.dataset))
+        # a waiver can be called stale only when everything it could waive was judged
+        everything = complete and len(checks) == len(self.settings.ruleset.dataset)
+        self.waivers = waiver_uses(self.settings.ruleset, records, everything, waivers_used(self.dataset))
         reading.remember(
             self.config,
             self.settings,
@@ -284,5 +283,5 @@ class XdistHooks:
 
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         # every worker collects the whole dataset: all deselect the same files
-        deselected = getattr(node, "workeroutput", {}).get(DESELECTED_OUTPUT, 0)
-        self.reporter.deselected_by_workers = max(self.reporter.deselected_by_workers, int(deselected))
+        left_out = getattr(node, "workeroutput", {}).get(LEFT_OUT_OUTPUT, 0)
+        self.reporter.left_out_by_workers = max(self.reporter.left_out_by_workers, int(left_out))

@@ -33,6 +33,7 @@ dataset:
 """
 IDS = ["unique-sop", "unique-pixels", "patient-leakage", "series-consistent"]
 ORIENTATION = [1, 0, 0, 0, 1, 0]
+AXIAL = "1.0000\\0.0000\\0.0000\\0.0000\\1.0000\\0.0000"  # ORIENTATION as a key holds it
 
 
 def image(seed: int, rows: int = 8) -> np.ndarray:
@@ -201,10 +202,10 @@ def test_count_bounds_per_group() -> None:
 
 def test_spacing_needs_three_positions() -> None:
     series = check("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: 0.1}\n")
-    two = keyed(("a", ["s", 1, 0.0, "o", 8]), ("b", ["s", 2, 9.0, "o", 8]))
+    two = keyed(("a", ["s", 1, 0.0, AXIAL, 8]), ("b", ["s", 2, 9.0, AXIAL, 8]))
     assert judge([series], two)[0].findings == ()  # type: ignore[arg-type]
     positions = zip("abcd", (0.0, 1.0, 2.05, 3.5), strict=True)
-    irregular = keyed(*[(path, ["s", None, z, "o", 8]) for path, z in positions])
+    irregular = keyed(*[(path, ["s", None, z, AXIAL, 8]) for path, z in positions])
     (finding,) = judge([series], irregular)[0].findings  # type: ignore[arg-type]
     assert (finding.problem, finding.files) == ("spacing 1.45 mm where the series has 1 mm", ("c", "d"))
 
@@ -293,7 +294,7 @@ def test_positions_orientations_and_stacks() -> None:
     unusable = "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked"
     assert problems(("a", 0.0, axial), ("b", None, None), ("c", 4.0, axial)) == [(unusable, ("b",))]
     assert problems(("a", 0.0, axial), ("b", 2.0, sagittal), ("c", 4.0, axial)) == [
-        ("ImageOrientationPatient differs (2 orientations): slice spacing not checked", ("b",))
+        ("ImageOrientationPatient differs from the series' usual one: slice spacing not checked", ("b",))
     ]
     assert problems(("a", None, None), ("b", None, None)) == []  # two images without geometry: nothing to stack
 
@@ -366,3 +367,63 @@ def test_waiver_must_match_every_file_of_a_problem() -> None:
     files = [("train/dup-original.dcm", {"unique-sop": ["1.2"]}), ("train/dup-renamed.dcm", {"unique-sop": ["1.2"]})]
     (verdict,) = judge(ruleset.dataset[:1], files, waivers=ruleset.waivers)  # type: ignore[arg-type]
     assert (verdict.status, verdict.findings[0].waiver) == ("failed", "")
+
+
+def test_spacing_edge_cases_from_review() -> None:
+    def problems(tolerance: float, *slices: tuple[str, float, str]) -> list[str]:
+        series = check(f"  - id: c\n    consistent: [Rows]\n    slice_spacing: {{tolerance: {tolerance}}}\n")
+        files = keyed(*[(path, ["s", None, z, orientation, 8]) for path, z, orientation in slices])
+        return [f.problem for f in judge([series], files)[0].findings]  # type: ignore[arg-type]
+
+    axial, minus_zero = (
+        "1.0000\\0.0000\\0.0000\\0.0000\\1.0000\\0.0000",
+        "1.0000\\-0.0000\\0.0000\\0.0000\\1.0000\\0.0000",
+    )
+    # a step far below a micrometre is one position, even with tolerance 0 (it divided by zero)
+    assert problems(0, ("a", 0.0, axial), ("b", 0.0001, axial), ("c", 2.5, axial)) == [
+        "2 slices at position 0 mm (duplicated slice)"
+    ]
+    # positions written to 2 decimals: 0.63 - 0.62 is 0.0100000000000026, within a 0.01 tolerance
+    zs = [-60.0, -59.38, -58.75, -58.12, -57.5]
+    assert problems(0.01, *[(f"{i}", z, axial) for i, z in enumerate(zs)]) == []
+    # -0 and 0 are one orientation
+    assert problems(0.01, ("a", 0.0, axial), ("b", 1.0, minus_zero), ("c", 2.0, axial)) == []
+
+
+def test_a_conftest_that_drops_files_makes_the_run_partial(pytester: pytest.Pytester) -> None:
+    (pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(pytester.path / "data")
+    pytester.makeconftest(
+        "def pytest_collection_modifyitems(items):\n"
+        "    items[:] = [item for item in items if 'leak' not in item.nodeid]\n"
+    )
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+
+
+def test_deselected_check_keeps_its_waiver_from_going_stale(pytester: pytest.Pytester) -> None:
+    waiver = "waivers:\n  - id: w\n    path: 'train/dup-*'\n    rules: [unique-pixels]\n    reason: kept\n"
+    (pytester.path / "rules.yaml").write_text(RULES + waiver)
+    faulty_dataset(pytester.path / "data")
+    result = pytester.runpytest(
+        "--dicom-dir=data", "-p", "no:cacheprovider", "--deselect", "dicomqc::dataset::unique-pix"
+    )
+    result.stdout.no_fnmatch_line("*matched no finding (stale)*")
+    uses = {r["id"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Waivers")}
+    assert uses == {"w": "unused in this partial run"}
+
+
+def test_waived_problem_row_says_waived_beside_failing_ones(pytester: pytest.Pytester) -> None:
+    waiver = "waivers:\n  - id: w\n    path: 'test/b/**'\n    rules: [series-consistent]\n    reason: known\n"
+    (pytester.path / "rules.yaml").write_text(RULES + waiver)
+    faulty_dataset(pytester.path / "data")
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    rows = [
+        r for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset") if r["check"] == "series-consistent"
+    ]
+    assert [(r["status"], r["waiver"]) for r in rows][:2] == [("waived", "w"), ("failed", None)]
+
+
+def test_dicomqc_is_not_an_id() -> None:
+    with pytest.raises(RulesError, match="check id 'dicomqc' is a column of the report"):
+        check("  - id: dicomqc\n    unique_pixels: true\n")

@@ -105,7 +105,8 @@ _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*
 _MAX_BYTES = 1_000_000
 _MAX_DEPTH = 32
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
-RESERVED_IDS = frozenset(FIXED_COLUMNS + PIXEL_FIELDS + FILE_COLUMNS)
+RESERVED_IDS = frozenset((*FIXED_COLUMNS, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc"))
+"""Report columns, and the item name (``dicomqc::rule::<id>`` must not end like a file's node id)."""
 
 
 class RulesError(Exception):

@@ -248,7 +248,9 @@ def _dataset_rows(ruleset: RuleSet, verdicts: Sequence[DatasetVerdict]) -> Itera
         for finding in verdict.findings:
             files = "\n".join(finding.files)
             count = len(finding.files)
-            yield [*facts, finding.group, finding.problem, files, count, finding.waiver, check.description]
+            status = "waived" if finding.waiver else verdict.status
+            row = [check.id, check.type, status, check.severity, verdict.scope, finding.group, finding.problem]
+            yield [*row, files, count, finding.waiver, check.description]
 
 
 def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import IO
 
 MAX_TEXT = 32_767
@@ -41,8 +43,9 @@ class Workbook:
         TRUE/FALSE, ``None`` and ``""`` as an empty cell. The header row stays visible and filters."""
         self._titles.append(title)
         letters = [column_letter(index) for index in range(len(header))]
-        # force_zip64: the sheet's size is not known when its entry starts, and may pass 2 GiB
-        with self._zip.open(f"xl/worksheets/sheet{len(self._titles)}.xml", "w", force_zip64=True) as stream:
+        # Through a temporary file: an entry whose size is known is zip64 only when it must be
+        # (past 4 GiB). Excel is strict about zip64 headers it does not need.
+        with tempfile.TemporaryDirectory(prefix="dicomqc-") as folder, open(Path(folder) / "sheet.xml", "wb") as stream:
             cols = "".join(
                 f'<col min="{i}" max="{i}" width="{width}" customWidth="1"/>' for i, width in enumerate(widths, 1)
             )
@@ -66,6 +69,8 @@ class Workbook:
                     chunk.clear()
             stream.write("".join(chunk).encode("utf-8"))
             stream.write(f'</sheetData><autoFilter ref="A1:{letters[-1]}{number}"/></worksheet>'.encode())
+            stream.close()
+            self._zip.write(stream.name, f"xl/worksheets/sheet{len(self._titles)}.xml")
 
     def close(self) -> None:
         sheets = "".join(
