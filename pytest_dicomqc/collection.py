@@ -54,7 +54,7 @@ def _select_items_by_path(config: pytest.Config, dataset: Path) -> None:
 def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
     """Whether a path inside the dataset was given as argument: only part of it is collected.
     (Files collected and then deselected, by ``-k``, ``-m``, ``--lf`` or ``--deselect``, are
-    counted by ``pytest_deselected``.)"""
+    counted in ``pytest_collection_finish``.)"""
     base = config.invocation_params.dir
     return any(dataset in (base / arg.split("::")[0]).absolute().parents for arg in config.args)
 

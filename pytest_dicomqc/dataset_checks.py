@@ -220,15 +220,14 @@ def judge(
 
 def _waive(verdict: DatasetVerdict, waivers: Sequence[Waiver]) -> DatasetVerdict:
     covering = [w for w in waivers if w.covers(verdict.check.id)]
-    if not covering or not verdict.findings:
+    if not covering:
         return verdict
-    findings = tuple(
-        replace(finding, waiver=waiver.id)
-        if (waiver := next((w for w in covering if all(glob_matches(str(w.path), f) for f in finding.files)), None))
-        else finding
-        for finding in verdict.findings
-    )
-    return replace(verdict, findings=findings)
+
+    def waiver_of(finding: DatasetFinding) -> str:
+        matching = (w.id for w in covering if all(glob_matches(w.path or "", path) for path in finding.files))
+        return next(matching, "")
+
+    return replace(verdict, findings=tuple(replace(f, waiver=waiver_of(f)) for f in verdict.findings))
 
 
 def waivers_used(verdicts: Iterable[DatasetVerdict]) -> Counter[str]:
@@ -245,6 +244,10 @@ def involvement(verdicts: Iterable[DatasetVerdict]) -> dict[str, list[str]]:
     return dict(named)
 
 
+Members = list[tuple[str, list[Scalar]]]
+"""The files of one group: (dataset-relative path, key)."""
+
+
 def _judge(check: DatasetCheck, entries: Members, total: int, strict: bool) -> DatasetVerdict:
     groups: dict[Scalar, Members] = defaultdict(list)
     for path, key in entries:
@@ -253,10 +256,6 @@ def _judge(check: DatasetCheck, entries: Members, total: int, strict: bool) -> D
     for value, members in groups.items():
         findings += _group_findings(check, value, members)
     return DatasetVerdict(check, len(groups), tuple(findings), len(entries), total - len(entries), strict)
-
-
-Members = list[tuple[str, list[Scalar]]]
-"""The files of one group: (dataset-relative path, key)."""
 
 
 def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> list[DatasetFinding]:

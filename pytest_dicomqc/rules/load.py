@@ -338,7 +338,6 @@ class _Schema:
             severity=severity,
             when=self.conditions(node.get("when"), node.marks.get("when")),
             description=node.get("description", ""),
-            line=node.mark.line + 1,
         )
         value, value_mark = node[kind], node.marks[kind]
         if kind in (UNIQUE, DISJOINT):

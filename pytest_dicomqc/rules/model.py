@@ -149,7 +149,6 @@ class DatasetCheck:
     severity: str = "error"
     when: tuple[Condition, ...] = ()
     description: str = ""
-    line: int = 0
 
     @property
     def tags(self) -> frozenset[int]:
