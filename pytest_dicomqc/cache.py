@@ -9,6 +9,7 @@ not used at all: the run then reads every file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -45,6 +46,7 @@ def fingerprint(ruleset: RuleSet, strict: bool) -> str:
     return hashlib.sha256("\n".join(facts).encode("utf-8", "backslashreplace")).hexdigest()
 
 
+@functools.cache
 def _source_digest() -> str:
     """The plugin's own code: a record made by other code (a development checkout, an upgrade
     that kept the version number) may have another shape, so it is not reused."""
