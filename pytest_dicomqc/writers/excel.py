@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_dicomqc.dataset_checks import DatasetVerdict, involvement
+from pytest_dicomqc.dataset_checks import DatasetFinding, DatasetVerdict, involvement
 from pytest_dicomqc.record import (
     FAIL,
     FIXED_COLUMNS,
@@ -235,22 +235,17 @@ def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdict
 def _dataset_rows(ruleset: RuleSet, verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
     """One row per problem found (a group of files); a check that found none gets one row, and
     one that was not judged (partial run, ``--deselect``) says so."""
-    judged = {verdict.check.id for verdict in verdicts}
+    judged = {verdict.check.id: verdict for verdict in verdicts}
     for check in ruleset.dataset:
-        if check.id not in judged:
+        verdict = judged.get(check.id)
+        if verdict is None:
             why = "not judged: it needs every file (partial run) or was deselected"
             yield [check.id, check.type, "not run", check.severity, why, "", "", "", 0, "", check.description]
-    for verdict in verdicts:
-        check = verdict.check
-        facts = [check.id, check.type, verdict.status, check.severity, verdict.scope]
-        if not verdict.findings:
-            yield [*facts, "", "", "", 0, "", check.description]
-        for finding in verdict.findings:
-            files = "\n".join(finding.files)
-            count = len(finding.files)
+            continue
+        for finding in verdict.findings or (DatasetFinding("", "", ()),):
             status = "waived" if finding.waiver else verdict.status
-            row = [check.id, check.type, status, check.severity, verdict.scope, finding.group, finding.problem]
-            yield [*row, files, count, finding.waiver, check.description]
+            facts = [check.id, check.type, status, check.severity, verdict.scope, finding.group, finding.problem]
+            yield [*facts, "\n".join(finding.files), len(finding.files), finding.waiver, check.description]
 
 
 def _rule_rows(ruleset: RuleSet) -> Iterable[list[Scalar]]:
