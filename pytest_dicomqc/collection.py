@@ -134,7 +134,15 @@ def pytest_ignores(config: pytest.Config, plugin: object) -> PytestIgnores:
     asker = config.stash.get(_PYTEST_IGNORES, None)
     if asker is None:
         others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[plugin])
-        asker = config.stash[_PYTEST_IGNORES] = lambda path: bool(others(collection_path=path, config=config))
+        if "path" in (others.spec.argnames if others.spec else ()):
+            # the hookspec still declares py.path's ``path``: a call without it makes pluggy warn in
+            # every run (an error under -W error); pytest's own hook proxy fills it in the same way
+            from _pytest.compat import legacy_path
+
+            asker = lambda path: bool(others(collection_path=path, path=legacy_path(path), config=config))  # noqa: E731
+        else:
+            asker = lambda path: bool(others(collection_path=path, config=config))  # noqa: E731
+        config.stash[_PYTEST_IGNORES] = asker
     return asker
 
 

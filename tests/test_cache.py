@@ -79,6 +79,62 @@ def test_re_run_reads_only_changed_files(pytester: pytest.Pytester, monkeypatch:
     assert reads == ["a.dcm", "b.dcm", "c.dcm"]
 
 
+def test_changed_rules_or_waivers_read_every_file_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record holds the rules' verdicts: under other rules or waivers it is stale, though no file changed."""
+    data = pytester.path / "data"
+    write_dicom(data / "a.dcm")
+    write_dicom(data / "b.dcm", image_type="DERIVED")
+    rules = "version: 1\nrules:\n  - {id: original-image, tag: ImageType, contains: ORIGINAL}\n"
+    pytester.makefile(".yaml", rules=rules)
+    reads: list[str] = []
+    from pytest_dicomqc import reading
+
+    real = reading.check_file
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+
+    def statuses(*args: str) -> list[tuple[object, object]]:
+        reads.clear()
+        return [(row["path"], row["status"]) for row in run(pytester, "--dicom-rules=rules.yaml", *args)]
+
+    assert statuses() == [("a.dcm", "passed"), ("b.dcm", "failed")]
+    assert (statuses(), reads) == ([("a.dcm", "passed"), ("b.dcm", "failed")], [])
+    pytester.makefile(".yaml", rules=rules + "  - {id: mr-only, tag: Modality, equals: MR}\n")
+    assert (statuses(), reads) == ([("a.dcm", "failed"), ("b.dcm", "failed")], ["a.dcm", "b.dcm"])
+    pytester.makefile(".yaml", rules=rules)
+    pytester.makefile(
+        ".yaml",
+        waivers="version: 1\nwaivers:\n  - {path: b.dcm, rules: [original-image], reason: accepted reformat}\n",
+    )
+    assert statuses("--dicom-waivers=waivers.yaml") == [("a.dcm", "passed"), ("b.dcm", "waived")]
+    assert reads == ["a.dcm", "b.dcm"]
+    assert (statuses("--dicom-waivers=waivers.yaml"), reads) == ([("a.dcm", "passed"), ("b.dcm", "waived")], [])
+    assert (statuses(), reads) == ([("a.dcm", "passed"), ("b.dcm", "failed")], ["a.dcm", "b.dcm"])  # waiver gone
+
+
+def test_a_chmod_alone_reads_the_file_again(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed mode can change the record (Permission denied) while size and mtime stay: the key has ctime."""
+    data = pytester.path / "data"
+    for name in ("a.dcm", "b.dcm"):
+        write_dicom(data / name)
+    run(pytester)
+    before = (data / "b.dcm").stat()
+    os.chmod(data / "b.dcm", 0o600)
+    while (data / "b.dcm").stat().st_ctime_ns == before.st_ctime_ns:  # a coarse clock: chmod until it ticks
+        os.chmod(data / "b.dcm", 0o644)
+        os.chmod(data / "b.dcm", 0o600)
+    after = data / "b.dcm"
+    assert (after.stat().st_size, after.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    reads: list[str] = []
+    from pytest_dicomqc import reading
+
+    real = reading.check_file
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    run(pytester)
+    assert reads == ["b.dcm"]
+
+
 def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_dicomqc import cache
 

@@ -7,11 +7,12 @@ import re
 import shutil
 import zlib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
 
-from pytest_dicomqc.dataset_checks import judge, pseudonym, split_of
+from pytest_dicomqc.dataset_checks import judge, split_of
 from pytest_dicomqc.rules.load import RulesError, parse_rules
 from pytest_dicomqc.rules.model import DatasetCheck
 from tests.helpers import Runner, read_sheet, write_dicom
@@ -32,6 +33,7 @@ dataset:
     slice_spacing: {tolerance: 0.01}
 """
 IDS = ["unique-sop", "unique-pixels", "patient-leakage", "series-consistent"]
+NOT_RUN = "dicomqc dataset checks not run: they need every file (partial run)"
 ORIENTATION = [1, 0, 0, 0, 1, 0]
 AXIAL = "1.0000\\0.0000\\0.0000\\0.0000\\1.0000\\0.0000"  # ORIENTATION as a key holds it
 
@@ -77,6 +79,16 @@ def faulty_dataset(root: Path) -> None:
         slice_file(root / "test" / "b" / f"R{index}.dcm", 60 + index, 2.0 * index, index + 1, "1.2.3.4", "P3", rows)
 
 
+def digest(text: str) -> str:
+    """The pseudonym the README promises, computed here and not with the plugin's own function."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def test_digest_is_a_fixed_literal() -> None:
+    """The README's example pseudonym (``PatientID sha256:1f05f80bc8a0ac93``) is this value's."""
+    assert digest("P-TRAIN-1") == "sha256:1f05f80bc8a0ac93"
+
+
 def dataset_sheet(report: Path) -> list[tuple[object, ...]]:
     return [(r["check"], r["status"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")]
 
@@ -110,7 +122,7 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
     assert result.ret == 1
     result.assert_outcomes(passed=12, failed=4)
     result.stdout.fnmatch_lines([f"FAILED dicomqc::dataset::{check_id} - *" for check_id in IDS], consecutive=False)
-    leak = pseudonym("P-TRAIN-1")
+    leak = digest("P-TRAIN-1")
     assert "P-TRAIN-1" not in result.stdout.str()
     report = run.pytester.path / "metadata_dicom.xlsx"
     number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000  # write_dicom's UID and InstanceNumber
@@ -151,9 +163,14 @@ def test_partial_run_does_not_judge_the_dataset(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("--dicom-dir=data", "-k", "dup", "-p", "no:cacheprovider")
     assert result.ret == 0
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+    result.stdout.fnmatch_lines([NOT_RUN])
     rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
     assert [(r["check"], r["status"]) for r in rows] == [(check_id, "not run") for check_id in IDS]
+    files = read_sheet(pytester.path / "metadata_dicom.xlsx")
+    assert [(r["path"], r["status"]) for r in files] == [
+        ("train/dup-original.dcm", "passed"),
+        ("train/dup-renamed.dcm", "passed"),
+    ]
 
 
 def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
@@ -172,6 +189,10 @@ def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "--dicom-strict")
     assert result.ret == 1
     result.assert_outcomes(passed=8, failed=1)
+    result.stdout.fnmatch_lines(["FAILED dicomqc::dataset::enough - 1 problem in 8 files, 3 groups*"])
+    assert [(r["status"], r["group"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")] == [
+        ("failed", "split val")
+    ]
 
 
 def check(yaml_text: str) -> DatasetCheck:
@@ -213,37 +234,77 @@ def test_spacing_needs_three_positions() -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("  - id: c\n", "needs exactly one of unique, unique_pixels, disjoint, consistent, count"),
-        ("  - id: c\n    unique: PatientNme\n", "unknown DICOM keyword 'PatientNme' (did you mean 'PatientName'?)"),
-        ("  - id: c\n    unique_pixels: yes\n", "'unique_pixels' takes true"),
-        ("  - id: c\n    unique: PatientID\n    split: x/\n", "'split' goes with disjoint or count, not unique"),
-        ("  - id: c\n    disjoint: PatientID\n    split: '('\n", "invalid regular expression '('"),
-        ("  - id: c\n    consistent: Rows\n", "'consistent' needs a list of tags or pixel fields"),
-        ("  - id: c\n    consistent: [pixel.colour]\n", "unknown pixel field 'colour'"),
-        ("  - id: c\n    count: {min: 3, max: 2}\n", "'count' min 3 is above max 2"),
-        ("  - id: c\n    count: {least: 3}\n", "'count' is a mapping with 'min' and/or 'max'"),
+        (
+            "  - id: c\n",
+            "rules.yaml:4:5: dataset check 'c' needs exactly one of unique, unique_pixels, disjoint, consistent, count",
+        ),
+        (
+            "  - id: c\n    unique: PatientNme\n",
+            "rules.yaml:5:13: unknown DICOM keyword 'PatientNme' (did you mean 'PatientName'?)",
+        ),
+        ("  - id: c\n    unique_pixels: yes\n", "rules.yaml:5:20: 'unique_pixels' takes true"),
+        (
+            "  - id: c\n    unique: PatientID\n    split: x/\n",
+            "rules.yaml:6:5: 'split' goes with disjoint or count, not unique",
+        ),
+        (
+            "  - id: c\n    disjoint: PatientID\n    split: '('\n",
+            "rules.yaml:6:12: invalid regular expression '(': missing ), unterminated subpattern at position 0",
+        ),
+        (
+            "  - id: c\n    consistent: Rows\n",
+            "rules.yaml:5:17: 'consistent' needs a list of tags or pixel fields, e.g. [Rows, dtype]",
+        ),
+        (
+            "  - id: c\n    consistent: [pixel.colour]\n",
+            "rules.yaml:5:17: unknown pixel field 'colour' (did you mean 'columns'?); "
+            "known: rows, columns, frames, samples_per_pixel, dtype, mean, min, max",
+        ),
+        ("  - id: c\n    count: {min: 3, max: 2}\n", "rules.yaml:5:12: 'count' min 3 is above max 2"),
+        (
+            "  - id: c\n    count: {least: 3}\n",
+            "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group",
+        ),
         (
             "  - id: c\n    consistent: [Rows]\n    slice_spacing: 0.1\n",
-            "'slice_spacing' is a mapping with a 'tolerance'",
+            "rules.yaml:6:20: 'slice_spacing' is a mapping with a 'tolerance' in mm >= 0, e.g. {tolerance: 0.01}",
         ),
-        ("  - id: c\n    consistent: [Rows]\n    instance_numbers: yes\n", "'instance_numbers' takes 'unique'"),
-        ("  - id: c\n    unique: PatientID\n  - id: c\n    unique_pixels: true\n", "duplicate id 'c'"),
-        ("  - id: c\n    unique: PatientID\n    groupby: x\n", "unknown dataset check key 'groupby' (did you mean"),
-        ("  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: .nan}\n", "'slice_spacing' is a mapping"),
-        ("  - id: c\n    disjoint: PatientID\n    split: ''\n", "'split' is a regular expression"),
+        (
+            "  - id: c\n    consistent: [Rows]\n    instance_numbers: yes\n",
+            "rules.yaml:6:23: 'instance_numbers' takes 'unique'",
+        ),
+        (
+            "  - id: c\n    unique: PatientID\n  - id: c\n    unique_pixels: true\n",
+            "rules.yaml:6:9: duplicate id 'c' (rules and dataset checks share ids)",
+        ),
+        (
+            "  - id: c\n    unique: PatientID\n    groupby: x\n",
+            "rules.yaml:6:5: unknown dataset check key 'groupby' (did you mean 'group_by'?)",
+        ),
+        (
+            "  - id: c\n    consistent: [Rows]\n    slice_spacing: {tolerance: .nan}\n",
+            "rules.yaml:6:20: 'slice_spacing' is a mapping with a 'tolerance' in mm >= 0, e.g. {tolerance: 0.01}",
+        ),
+        (
+            "  - id: c\n    disjoint: PatientID\n    split: ''\n",
+            "rules.yaml:6:12: 'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'",
+        ),
         (
             "  - id: c\n    count: {min: 1}\n    group_by: Modality\n    split: x/\n",
-            "'split' goes with group_by: split",
+            "rules.yaml:7:5: 'split' goes with group_by: split, not with a tag",
         ),
-        ("  - id: c\n    unique: ''\n", "a tag is a DICOM keyword"),
-        ("  - id: dtype\n    unique_pixels: true\n", "check id 'dtype' is a column of the report"),
+        ("  - id: c\n    unique: ''\n", "rules.yaml:5:13: a tag is a DICOM keyword or '(gggg,eeee)', not ''"),
+        (
+            "  - id: dtype\n    unique_pixels: true\n",
+            "rules.yaml:4:9: check id 'dtype' is a column of the report; choose another",
+        ),
     ],
 )
 def test_dataset_section_errors_name_the_line(text: str, error: str) -> None:
+    """The whole message, with the line and column in the rules file (the dataset section starts on line 4)."""
     with pytest.raises(RulesError) as raised:
         check(text)
-    assert error in str(raised.value)
-    assert re.match(r"rules\.yaml:[4-9]:\d+: ", str(raised.value))  # the dataset section starts on line 4
+    assert str(raised.value) == error
 
 
 def test_selecting_every_file_still_judges_the_dataset(pytester: pytest.Pytester) -> None:
@@ -268,9 +329,19 @@ def test_deselected_files_make_the_run_partial(pytester: pytest.Pytester, mode: 
     faulty_dataset(pytester.path / "data")
     options = ["--dicom-dir=data", "-p", "no:cacheprovider", "--deselect", "data/train/dup-renamed.dcm::dicomqc"]
     extra = ["-n", "2"] if mode == "xdist" else ["-p", "no:xdist"]
-    result = pytester.runpytest_subprocess(*options, *extra)
+    result = pytester.runpytest_subprocess(*options, *extra, timeout=300)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+    result.assert_outcomes(passed=11, deselected=0 if mode == "xdist" else 1)  # xdist's controller does not count them
+    result.stdout.fnmatch_lines([NOT_RUN])
+    report = pytester.path / "metadata_dicom.xlsx"
+    # every row, keyed by path: whichever worker ran a file, the report has it once
+    files = sorted(p.relative_to(pytester.path / "data").as_posix() for p in (pytester.path / "data").rglob("*.dcm"))
+    rows = read_sheet(report)
+    assert len(rows) == 11
+    assert {r["path"]: (r["status"], r["dataset_checks"]) for r in rows} == {
+        path: ("passed", None) for path in files if path != "train/dup-renamed.dcm"
+    }
+    assert [(r["check"], r["status"]) for r in read_sheet(report, "Dataset")] == [(c, "not run") for c in IDS]
 
 
 def test_positions_orientations_and_stacks() -> None:
@@ -308,11 +379,15 @@ def test_degenerate_orientation_takes_no_part(run: Runner) -> None:
     write_dicom(path, pixels=image(9), SeriesInstanceUID="1.2.3.9", PatientID="P9", InstanceNumber=5, **zero)
     result = run("--dicom-dir=data")
     assert result.ret == 1
-    (row,) = [r for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset") if r["status"] == "failed"]
-    assert (row["problem"], row["files"]) == (
-        "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked",
-        "s/4.dcm",
-    )
+    result.assert_outcomes(passed=5 + 3, failed=1)  # five files, three checks pass
+    rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
+    unusable = "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked"
+    assert [(r["check"], r["status"], r["problem"], r["files"]) for r in rows] == [
+        ("unique-sop", "passed", None, None),
+        ("unique-pixels", "passed", None, None),
+        ("patient-leakage", "passed", None, None),
+        ("series-consistent", "failed", unusable, "s/4.dcm"),
+    ]
 
 
 def test_disjoint_values_are_always_hashed(pytester: pytest.Pytester) -> None:
@@ -321,7 +396,7 @@ def test_disjoint_values_are_always_hashed(pytester: pytest.Pytester) -> None:
     write_dicom(pytester.path / "data" / "test" / "b.dcm", pixels=image(2), StudyID="ST-SECRET-42")
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "--junitxml=j.xml")
     assert result.ret == 1
-    result.stdout.fnmatch_lines([f"*StudyID {pseudonym('ST-SECRET-42')}: in 2 splits: test (1 file), train (1 file)*"])
+    result.stdout.fnmatch_lines([f"*StudyID {digest('ST-SECRET-42')}: in 2 splits: test (1 file), train (1 file)*"])
     assert "ST-SECRET" not in result.stdout.str() + (pytester.path / "j.xml").read_text()
 
 
@@ -398,7 +473,11 @@ def test_a_conftest_that_drops_files_makes_the_run_partial(pytester: pytest.Pyte
         "    items[:] = [item for item in items if 'leak' not in item.nodeid]\n"
     )
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["dicomqc dataset checks not run: they need every file (partial run)"])
+    assert result.ret == 0
+    result.assert_outcomes(passed=11)
+    result.stdout.fnmatch_lines([NOT_RUN])
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [(r["check"], r["status"]) for r in rows] == [(check_id, "not run") for check_id in IDS]
 
 
 def test_deselected_check_keeps_its_waiver_from_going_stale(pytester: pytest.Pytester) -> None:
@@ -417,13 +496,205 @@ def test_waived_problem_row_says_waived_beside_failing_ones(pytester: pytest.Pyt
     waiver = "waivers:\n  - id: w\n    path: 'test/b/**'\n    rules: [series-consistent]\n    reason: known\n"
     (pytester.path / "rules.yaml").write_text(RULES + waiver)
     faulty_dataset(pytester.path / "data")
-    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.assert_outcomes(passed=12, failed=4)  # one problem waived, four not: the check still fails
     rows = [
         r for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset") if r["check"] == "series-consistent"
     ]
-    assert [(r["status"], r["waiver"]) for r in rows][:2] == [("waived", "w"), ("failed", None)]
+    assert [(r["status"], r["waiver"], r["files"]) for r in rows] == [
+        ("waived", "w", "test/b/R2.dcm"),
+        ("failed", None, "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
+        ("failed", None, "train/a/IM3-again.dcm\ntrain/a/IM3.dcm"),
+        ("failed", None, "train/a/IM1.dcm\ntrain/a/IM2.dcm"),
+        ("failed", None, "train/dup-original.dcm\ntrain/dup-renamed.dcm"),
+    ]
 
 
 def test_dicomqc_is_not_an_id() -> None:
     with pytest.raises(RulesError, match="check id 'dicomqc' is a column of the report"):
         check("  - id: dicomqc\n    unique_pixels: true\n")
+
+
+@pytest.mark.parametrize(
+    ("argument", "outcomes"),
+    [("data/train/dup-original.dcm::dicomqc", {"passed": 1}), ("data/train", {"passed": 8})],
+)
+def test_a_path_inside_the_dataset_makes_the_run_partial(run: Runner, argument: str, outcomes: dict[str, int]) -> None:
+    """Only that part is collected, so no file is deselected: the path itself makes the run partial.
+    Judged on that part alone, the checks would pass (one file) or fail (the copies in train/)."""
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(run.pytester.path / "data")
+    result = run(argument, "--dicom-dir=data", "-rA")
+    assert result.ret == 0
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines([NOT_RUN])
+    result.stdout.no_fnmatch_line("*dicomqc::dataset::*")
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    expected = ["train/dup-original.dcm"] if argument.endswith("::dicomqc") else [
+        *(f"train/a/IM{i}.dcm" for i in range(3)), "train/a/IM3-again.dcm", "train/a/IM3.dcm", "train/a/IM4.dcm",
+        "train/dup-original.dcm", "train/dup-renamed.dcm",
+    ]  # fmt: skip
+    assert [(r["path"], r["status"], r["dataset_checks"]) for r in read_sheet(report)] == [
+        (path, "passed", None) for path in expected
+    ]
+    not_judged = "not judged: it needs every file (partial run) or was deselected"
+    assert [(r["check"], r["status"], r["checked"]) for r in read_sheet(report, "Dataset")] == [
+        (check_id, "not run", not_judged) for check_id in IDS
+    ]
+
+
+IDENTIFYING_RULES = """\
+version: 1
+rules: []
+dataset:
+  - id: same-name
+    unique: PatientName
+  - id: one-patient-per-series
+    consistent: [PatientID]
+  - id: per-patient
+    consistent: [Rows]
+    group_by: PatientID
+"""
+
+
+def test_identifying_values_are_hashed_in_unique_and_consistent(run: Runner) -> None:
+    """PatientName as the ``unique`` tag, PatientID as a ``consistent`` tag and as ``group_by``:
+    the clear values appear nowhere, their pseudonyms (fixed digests) where the values would."""
+    (run.pytester.path / "rules.yaml").write_text(IDENTIFYING_RULES)
+    data = run.pytester.path / "data"
+    for name, patient, rows in (("a", "PID-7731", 8), ("b", "PID-7731", 16), ("c", "PID-7732", 8)):
+        write_dicom(data / f"{name}.dcm", pixels=image(ord(name), rows), PatientID=patient, PatientName="Zyx^Qwv")
+    result = run("--dicom-dir=data", "--junitxml=j.xml")
+    assert result.ret == 1
+    result.assert_outcomes(passed=3, failed=3)
+    name, first, second = "sha256:1bf15c31124ba326", "sha256:f6293f0cc4fb8bc1", "sha256:fffa1581b1660966"
+    assert (name, first, second) == (digest("Zyx^Qwv"), digest("PID-7731"), digest("PID-7732"))
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc dataset same-name failed: "
+            f"*: PatientName {name}: 3 files have the same value (a.dcm, b.dcm, c.dcm)",
+            "dicomqc dataset one-patient-per-series failed: "
+            f"*: PatientID differs: {first} (2 files), {second} (1 file)*",
+            f"dicomqc dataset per-patient failed: *: PatientID {first}: Rows differs: 8 (1 file), 16 (1 file) (b.dcm)",
+        ]
+    )
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    series = "SeriesInstanceUID 1.2.826.0.1.3680043.10.999.2"
+    assert [(r["check"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")] == [
+        ("same-name", f"PatientName {name}", "3 files have the same value", "a.dcm\nb.dcm\nc.dcm"),
+        ("one-patient-per-series", series, f"PatientID differs: {first} (2 files), {second} (1 file)", "c.dcm"),
+        ("per-patient", f"PatientID {first}", "Rows differs: 8 (1 file), 16 (1 file)", "b.dcm"),
+    ]
+    import openpyxl
+
+    cells = [
+        str(cell)
+        for sheet in openpyxl.load_workbook(report)
+        for row in sheet.iter_rows(values_only=True)
+        for cell in row
+    ]
+    everything = "\n".join(
+        [result.stdout.str(), result.stderr.str(), (run.pytester.path / "j.xml").read_text(), *cells]
+    )
+    for clear in ("PID-773", "Zyx", "Qwv"):
+        assert clear not in everything
+    assert {name, first, second} <= set(re.findall(r"sha256:[0-9a-f]{16}", everything))
+
+
+def test_unique_pixels_hashes_every_frame(run: Runner) -> None:
+    """Multi-frame files alike in their first frame are not copies; files alike in every frame are."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n  - id: px\n    unique_pixels: true\n"
+    )
+    first, second, other = image(1), image(2), image(3)
+    data = run.pytester.path / "data"
+    write_dicom(data / "m1.dcm", pixels=np.stack([first, second]), multiframe=True)
+    write_dicom(data / "m2.dcm", pixels=np.stack([first, other]), multiframe=True)
+    write_dicom(data / "m3.dcm", pixels=np.stack([first, second]), multiframe=True)  # m1's frames, another UID
+    write_dicom(data / "s.dcm", pixels=first)  # m1's first frame alone
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(passed=4, failed=1)
+    pixels = hashlib.sha256(first.tobytes() + second.tobytes() + b"|int16|(8, 8)|2").hexdigest()
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    assert [(r["status"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")] == [
+        ("failed", f"pixel data {pixels[:16]}", "2 files have identical pixel data", "m1.dcm\nm3.dcm")
+    ]
+    assert checked(report) == {"px": "4 files, 3 distinct images"}
+    assert [(r["path"], r["frames"], r["dataset_checks"]) for r in read_sheet(report)] == [
+        ("m1.dcm", 2, "px"), ("m2.dcm", 2, None), ("m3.dcm", 2, "px"), ("s.dcm", 1, None)
+    ]  # fmt: skip
+
+
+def test_junitxml_properties_for_every_status(run: Runner) -> None:
+    """Each check's test case carries its status and message, passed, failed, warning and waived alike."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - id: patients\n    disjoint: PatientID\n"
+        "  - id: unique-sop\n    unique: SOPInstanceUID\n"
+        "  - id: unique-pixels\n    unique_pixels: true\n"
+        "  - id: enough\n    count: {min: 2}\n    group_by: split\n    severity: warning\n"
+        "waivers:\n  - id: w\n    path: 'train/dup-*'\n    rules: [unique-sop]\n    reason: kept\n"
+    )
+    data = run.pytester.path / "data"
+    write_dicom(data / "train" / "a.dcm", pixels=image(1), PatientID="PA")
+    write_dicom(data / "train" / "dup-original.dcm", pixels=image(2), PatientID="PB")
+    shutil.copy(data / "train" / "dup-original.dcm", data / "train" / "dup-renamed.dcm")
+    write_dicom(data / "test" / "b.dcm", pixels=image(3), PatientID="PC")
+    result = run("--dicom-dir=data", "--junitxml=j.xml")
+    assert result.ret == 1
+    result.assert_outcomes(passed=7, failed=1)
+    number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
+    pixels = hashlib.sha256(image(2).tobytes() + b"|int16|(8, 8)|1").hexdigest()[:16]
+    copies = "(train/dup-original.dcm, train/dup-renamed.dcm)"
+    duplicated = (
+        f"1 problem in 4 files, 3 distinct images: pixel data {pixels}: 2 files have identical pixel data {copies}"
+    )
+    expected = {
+        "patients": ("passed", "no problem in 4 files, 3 distinct values", False),
+        "unique-sop": (
+            "waived",
+            f"1 problem in 4 files, 3 distinct values: SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}: "
+            f"2 files have the same value {copies} [waived: w]",
+            False,
+        ),
+        "unique-pixels": ("failed", duplicated, True),
+        "enough": (
+            "warning",
+            "1 problem in 4 files, 2 groups: split test: 1 file, expected at least 2 (test/b.dcm)",
+            False,
+        ),
+    }
+    cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
+    found = {
+        case.get("name"): (
+            *(
+                dict((p.get("name"), p.get("value")) for p in case.iter("property")).get(key)
+                for key in ("dicomqc_status", "dicomqc_message")
+            ),
+            case.find("failure") is not None,
+        )
+        for case in cases
+        if case.get("classname") == "dicomqc.dataset"
+    }
+    assert found == expected
+    properties = [
+        list(case.iter("property"))
+        for case in ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
+    ]
+    assert sorted(len(p) for p in properties) == [0, 0, 0, 0, 2, 2, 2, 2]  # only the checks carry properties
+
+
+@pytest.mark.parametrize(("size", "problem"), [
+    (1, "1 file, expected at least 2"), (2, None), (3, None), (4, "4 files, expected at most 3"),
+])  # fmt: skip
+def test_count_bounds_are_inclusive(size: int, problem: str | None) -> None:
+    """``count: {min: 2, max: 3}``: a group of exactly 2 or exactly 3 files passes; 1 and 4 do not."""
+    count = check("  - id: c\n    count: {min: 2, max: 3}\n    group_by: Modality\n")
+    entries: list[tuple[str, list[object]]] = [(f"f{index}", ["CT"]) for index in range(size)]
+    files = keyed(*entries)
+    (verdict,) = judge([count], files)  # type: ignore[arg-type]
+    found = [(f.group, f.problem, f.files) for f in verdict.findings]
+    assert found == ([] if problem is None else [("Modality CT", problem, tuple(f"f{i}" for i in range(size)))])
+    assert (verdict.status, verdict.groups, verdict.files) == ("passed" if problem is None else "failed", 1, size)

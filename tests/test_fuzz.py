@@ -1,6 +1,9 @@
 """Fuzzing: real DICOM files, mutated, through the same read/extract/evaluate path as the items.
 
-CI runs 200 examples. A longer run: ``HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py`` (20,000).
+Profiles: ``ci`` (where the ``CI`` variable is set, as in ``.ci/run``): 200 examples, derandomised,
+so a CI run cannot fail on an example no other run sees; ``dev`` (the default elsewhere): 200 new
+random examples each run, to keep exploring; ``long``: ``HYPOTHESIS_PROFILE=long pytest
+tests/test_fuzz.py`` (20,000). A failure prints the example to reproduce it with ``@reproduce_failure``.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.load import load_rules
 from tests.helpers import wire_type_errors
 
-settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+_BASE = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("ci", _BASE, max_examples=200, derandomize=True)
+settings.register_profile("dev", _BASE, max_examples=200)
+settings.register_profile("long", _BASE, max_examples=20_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 SEEDS = [
     Path(get_testdata_file(name, download=False)).read_bytes()

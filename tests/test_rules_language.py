@@ -47,6 +47,14 @@ def error(text: str) -> str:
         (Check("tolerance", (0.7, 0.05)), "0.74", True),  # DS text is a number
         (Check("tolerance", (0.7, 0.05)), "thin", False),  # not a number
         (Check("tolerance", (0.7, 0.05)), None, False),
+        # the boundary: |value - centre| == tolerance holds (binary fractions, so exactly equal)
+        (Check("tolerance", (2, 0.5)), 2.5, True),
+        (Check("tolerance", (2, 0.5)), "1.5", True),
+        (Check("tolerance", (2, 0.5)), [1.5, 2.5], True),
+        (Check("tolerance", (2, 0.5)), 2.5000001, False),
+        (Check("tolerance", (2, 0.5)), 1.4999999, False),
+        (Check("tolerance", (2, 0)), 2, True),  # tolerance 0: exactly the value
+        (Check("tolerance", (2, 0)), 2.0000001, False),
         (Check("equals", (1, 1)), [1.0, 1.0], True),  # list compares value by value
         (Check("equals", (1, 1)), [1.0, 2.0], False),
         (Check("equals", (1, 1)), [1.0], False),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,10 @@ import pytest
 
 from tests.helpers import Runner, read_sheet, write_dicom
 
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
-YESTERDAY = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+# Expiry dates far from any day the tests run on, so that a run across midnight cannot flip them;
+# the boundary itself (a waiver ends on its date) is tested with a frozen today in test_rules_language.
+NOT_YET_EXPIRED = "2999-12-31"
+EXPIRED = "2001-01-01"
 
 
 def rules(pytester: pytest.Pytester, text: str) -> None:
@@ -102,7 +103,7 @@ waivers:
 
 
 def test_waivers_by_glob_and_uid_stale_and_expired(run: Runner) -> None:
-    rules(run.pytester, WAIVED_RULES.format(expires=TOMORROW))
+    rules(run.pytester, WAIVED_RULES.format(expires=NOT_YET_EXPIRED))
     data = run.pytester.path / "data"
     write_dicom(data / "legacy" / "a" / "old.dcm", image_type="DERIVED")
     write_dicom(data / "new" / "calib.dcm", image_type="DERIVED", SOPInstanceUID="1.2.3.4.5")
@@ -127,11 +128,11 @@ def test_waivers_by_glob_and_uid_stale_and_expired(run: Runner) -> None:
 
 
 def test_expired_waiver_no_longer_applies(run: Runner) -> None:
-    rules(run.pytester, WAIVED_RULES.format(expires=YESTERDAY))
+    rules(run.pytester, WAIVED_RULES.format(expires=EXPIRED))
     write_dicom(run.pytester.path / "data" / "legacy" / "old.dcm", image_type="DERIVED")
     result = run("--dicom-dir=data")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([f"dicomqc waiver legacy-scans (*rules.yaml:7) expired on {YESTERDAY}"])
+    result.stdout.fnmatch_lines([f"dicomqc waiver legacy-scans (*rules.yaml:7) expired on {EXPIRED}"])
     waivers = {r["id"]: r["status"] for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Waivers")}
     assert waivers["legacy-scans"] == "expired"
 
@@ -209,7 +210,7 @@ def test_partial_runs_give_no_threshold_and_no_stale_verdict(pytester: pytest.Py
     rules(
         pytester,
         THRESHOLD.format(limit="0")
-        + WAIVED_RULES.format(expires=TOMORROW).split("waivers:\n")[1].join(["waivers:\n", ""]),
+        + WAIVED_RULES.format(expires=NOT_YET_EXPIRED).split("waivers:\n")[1].join(["waivers:\n", ""]),
     )
     for index in range(4):
         write_dicom(pytester.path / "data" / f"{index}.dcm", image_type="DERIVED" if index == 0 else "ORIGINAL")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import read_sheet, write_dicom
+from pytest_dicomqc.pipeline import check_file
+from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
+from pytest_dicomqc.record import FileRecord
+from tests.helpers import Runner, read_sheet, write_dicom
 
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
 
@@ -28,16 +32,6 @@ def test_ini_twins_are_relative_to_the_ini_file(pytester: pytest.Pytester, proje
     assert [(r["path"], r["failed_rules"]) for r in rows] == [("one.dcm", "tiny")]
 
 
-def test_command_line_wins_over_ini(pytester: pytest.Pytester, project: Path) -> None:
-    write_dicom(project / "other" / "two.dcm")
-    (project / "cfg" / "pytest.ini").write_text("[pytest]\ndicom_dir = data\ndicom_rules = strict.yaml\n")
-    args = ("-c", "cfg/pytest.ini", "--rootdir", ".", "-p", "no:cacheprovider")
-    result = pytester.runpytest(*args, "--dicom-dir=other", "--dicom-report=cli.xlsx", "--dicom-rules=cfg/strict.yaml")
-    result.assert_outcomes(failed=1)
-    assert [r["path"] for r in read_sheet(project / "cli.xlsx")] == ["two.dcm"]
-    assert not (project / "cfg" / "metadata_dicom.xlsx").exists()
-
-
 def test_missing_rules_file_names_its_source(pytester: pytest.Pytester, project: Path) -> None:
     ini = project / "cfg" / "pytest.ini"
     ini.write_text("[pytest]\ndicom_dir = data\ndicom_rules = nope.yaml\n")
@@ -53,3 +47,193 @@ def test_rules_yaml_in_rootdir_is_the_default(pytester: pytest.Pytester, project
     result = pytester.runpytest("--dicom-dir=cfg/data", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"dicomqc rules: {project / 'rules.yaml'}"])
+
+
+# Every ini key on its own (no command line option), its effect read back; then the command line
+# against each. Rules: "tiny" fails the 8x8 images write_dicom makes; "narrow" fails them too;
+# "small" is the same check as a warning.
+NARROW_RULES = "version: 1\nrules:\n  - id: narrow\n    pixel: columns\n    max: 4\n"
+NO_RULES = "version: 1\nrules: []\n"
+WARNING_RULES = "version: 1\nrules:\n  - id: small\n    pixel: rows\n    max: 4\n    severity: warning\n"
+
+
+def waivers_file(waiver_id: str, path: str) -> str:
+    return f"version: 1\nwaivers:\n  - id: {waiver_id}\n    path: '{path}'\n    rules: '*'\n    reason: known\n"
+
+
+def statuses(report: Path) -> list[tuple[object, ...]]:
+    return [(r["path"], r["status"], r["failed_rules"], r["warnings"]) for r in read_sheet(report)]
+
+
+def test_ini_paths_are_taken_from_the_ini_folder_not_the_rootdir(run: Runner) -> None:
+    """The ini file lies in cfg/, the rootdir and invocation folder above it, which holds decoys of
+    the same names: every ini path must be found beside the ini file."""
+    root = run.pytester.path
+    write_dicom(root / "cfg" / "data" / "one.dcm")
+    write_dicom(root / "cfg" / "data" / "two.dcm")
+    (root / "cfg" / "strict.yaml").write_text(STRICT_RULES)
+    (root / "cfg" / "waivers.yaml").write_text(waivers_file("beside-ini", "two.dcm"))
+    ini = root / "cfg" / "pytest.ini"
+    ini.write_text(
+        "[pytest]\ndicom_dir = data\ndicom_rules = strict.yaml\ndicom_report = out/qc.xlsx\n"
+        "dicom_waivers = waivers.yaml\n"
+    )
+    write_dicom(root / "data" / "decoy.dcm")  # decoys where the rootdir (or the invocation folder) would lead
+    (root / "strict.yaml").write_text("version: 1\nrules: []\n")
+    (root / "waivers.yaml").write_text(waivers_file("in-rootdir", "**"))
+    result = run("-c", "cfg/pytest.ini", "--rootdir", str(root))
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [f"dicomqc rules: {root / 'cfg' / 'strict.yaml'}", f"dicomqc report: {root}/cfg/out/qc.xlsx"]
+    )
+    assert statuses(root / "cfg" / "out" / "qc.xlsx") == [
+        ("one.dcm", "failed", "tiny", None),
+        ("two.dcm", "waived", None, None),
+    ]
+    assert [r["id"] for r in read_sheet(root / "cfg" / "out" / "qc.xlsx", "Waivers")] == ["beside-ini"]
+    assert not (root / "out").exists()
+    assert not (root / "metadata_dicom.xlsx").exists()
+
+
+def test_ini_dicom_report_alone(run: Runner) -> None:
+    write_dicom(run.pytester.path / "data" / "one.dcm")
+    run.pytester.makeini("[pytest]\ndicom_dir = data\ndicom_report = reports/qc.xlsx\n")
+    result = run()
+    assert result.ret == 0
+    assert statuses(run.pytester.path / "reports" / "qc.xlsx") == [("one.dcm", "passed", None, None)]
+    assert not (run.pytester.path / "metadata_dicom.xlsx").exists()
+
+
+def test_ini_dicom_rules_alone_decides_the_status(run: Runner) -> None:
+    write_dicom(run.pytester.path / "data" / "one.dcm")
+    (run.pytester.path / "narrow.yaml").write_text(NARROW_RULES)
+    run.pytester.makeini("[pytest]\ndicom_dir = data\ndicom_rules = narrow.yaml\n")
+    result = run()
+    assert result.ret == 1
+    result.assert_outcomes(failed=1)
+    assert statuses(run.pytester.path / "metadata_dicom.xlsx") == [("one.dcm", "failed", "narrow", None)]
+
+
+def test_ini_dicom_waivers_alone_waives(run: Runner) -> None:
+    write_dicom(run.pytester.path / "data" / "one.dcm")
+    write_dicom(run.pytester.path / "data" / "two.dcm")
+    (run.pytester.path / "rules.yaml").write_text(NARROW_RULES)
+    (run.pytester.path / "w.yaml").write_text(waivers_file("accepted", "one.dcm"))
+    run.pytester.makeini("[pytest]\ndicom_dir = data\ndicom_waivers = w.yaml\n")
+    result = run()
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, xfailed=1)
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    assert statuses(report) == [("one.dcm", "waived", None, None), ("two.dcm", "failed", "narrow", None)]
+    assert [(r["path"], r["rule"], r["waiver"]) for r in read_sheet(report, "Findings")] == [
+        ("one.dcm", "narrow", "accepted"),
+        ("two.dcm", "narrow", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ini", "cli", "failed"), [("false", (), False), ("true", (), True), ("false", ("--dicom-strict",), True)]
+)
+def test_ini_dicom_strict_fails_a_warning_rule(run: Runner, ini: str, cli: tuple[str, ...], failed: bool) -> None:
+    write_dicom(run.pytester.path / "data" / "one.dcm")
+    (run.pytester.path / "rules.yaml").write_text(WARNING_RULES)
+    run.pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_strict = {ini}\n")
+    result = run(*cli)
+    assert result.ret == (1 if failed else 0)
+    result.assert_outcomes(**({"failed": 1} if failed else {"passed": 1}))
+    row = ("one.dcm", "failed", "small", None) if failed else ("one.dcm", "passed", None, "small")
+    assert statuses(run.pytester.path / "metadata_dicom.xlsx") == [row]
+
+
+@pytest.mark.parametrize(("ini", "read_again"), [("false", []), ("true", ["a.dcm", "b.dcm"])])
+def test_ini_dicom_no_cache_reads_every_file_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, read_again: list[str]
+) -> None:
+    """In-process runs with the cache on: the reads are counted where the plugin reads a file."""
+    from pytest_dicomqc import reading
+
+    write_dicom(pytester.path / "data" / "a.dcm")
+    write_dicom(pytester.path / "data" / "b.dcm")
+    (pytester.path / "rules.yaml").write_text(NO_RULES)  # the packaged default calls the two images copies
+    pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_no_cache = {ini}\ndicom_workers = 0\n")
+    reads: list[str] = []
+
+    def counted(path: Path, *rest: Any) -> FileRecord:
+        reads.append(path.name)
+        return check_file(path, *rest)
+
+    monkeypatch.setattr(reading, "check_file", counted)
+    assert pytester.runpytest().ret == 0
+    assert reads == ["a.dcm", "b.dcm"]
+    reads.clear()
+    assert pytester.runpytest().ret == 0
+    assert reads == read_again
+    assert statuses(pytester.path / "metadata_dicom.xlsx") == [
+        ("a.dcm", "passed", None, None),
+        ("b.dcm", "passed", None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ini", "cli", "pools"), [("2", (), [2]), ("0", (), []), ("lots", ("--dicom-workers=1",), [1])]
+)
+def test_ini_dicom_workers_sets_the_reading_processes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, cli: tuple[str, ...], pools: list[int]
+) -> None:
+    """The number of processes the read-ahead pool is started with (none for 0); the command line wins."""
+    from pytest_dicomqc import reading
+
+    write_dicom(pytester.path / "data" / "a.dcm")
+    write_dicom(pytester.path / "data" / "b.dcm")
+    (pytester.path / "rules.yaml").write_text(NO_RULES)  # the packaged default calls the two images copies
+    pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_workers = {ini}\n")
+    started: list[int] = []
+
+    def read_ahead(jobs: list[Job], options: CheckOptions, workers: int) -> ReadAhead:
+        started.append(workers)
+        return ReadAhead(jobs, options, workers)
+
+    monkeypatch.setattr(reading, "ReadAhead", read_ahead)
+    result = pytester.runpytest("-p", "no:cacheprovider", *cli)
+    assert result.ret == 0
+    assert started == pools
+    assert statuses(pytester.path / "metadata_dicom.xlsx") == [
+        ("a.dcm", "passed", None, None),
+        ("b.dcm", "passed", None, None),
+    ]
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "1.5"])
+def test_ini_dicom_workers_rejects_a_bad_value_naming_the_key(pytester: pytest.Pytester, value: str) -> None:
+    write_dicom(pytester.path / "data" / "a.dcm")
+    pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_workers = {value}\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: dicom_workers: expected 'auto' or a number of processes >= 0, not '{value}'"])
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+
+
+def test_command_line_wins_over_ini(run: Runner) -> None:
+    """Each path option and the workers given both ways: only the command line's take effect."""
+    root = run.pytester.path
+    write_dicom(root / "cfg" / "data" / "one.dcm")
+    write_dicom(root / "other" / "two.dcm")
+    write_dicom(root / "other" / "three.dcm")
+    (root / "cfg" / "strict.yaml").write_text(STRICT_RULES)
+    (root / "cfg" / "ini-waivers.yaml").write_text(waivers_file("from-ini", "**"))
+    (root / "cfg" / "pytest.ini").write_text(
+        "[pytest]\ndicom_dir = data\ndicom_rules = strict.yaml\ndicom_report = ini.xlsx\n"
+        "dicom_waivers = ini-waivers.yaml\ndicom_workers = lots\n"
+    )
+    (root / "narrow.yaml").write_text(NARROW_RULES)
+    (root / "cli-waivers.yaml").write_text(waivers_file("from-cli", "two.dcm"))
+    cli = ("--dicom-dir=other", "--dicom-rules=narrow.yaml", "--dicom-report=cli.xlsx")
+    result = run(
+        "-c", "cfg/pytest.ini", "--rootdir", ".", *cli, "--dicom-waivers=cli-waivers.yaml", "--dicom-workers=0"
+    )
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, xfailed=1)
+    assert statuses(root / "cli.xlsx") == [("three.dcm", "failed", "narrow", None), ("two.dcm", "waived", None, None)]
+    assert [r["id"] for r in read_sheet(root / "cli.xlsx", "Waivers")] == ["from-cli"]
+    assert not (root / "cfg" / "ini.xlsx").exists()
