@@ -112,15 +112,15 @@ def _whole_stripped(text: str) -> list[str]:
 
 # How pydicom strips each value, by VR (checked against it in the tests); others: the whole value.
 def _each_rstripped(text: str) -> list[str]:
-    return [part.rstrip(" ") for part in _whole_stripped(text)]
+    return [part.rstrip("\x00 ") for part in text.split("\\")]  # NULs and spaces, also inside a multi-value
 
 
 def _uids(text: str) -> list[str]:
-    return [part.strip(" \x00") for part in _whole_stripped(text)]
+    return [part.strip() for part in _whole_stripped(text)]  # whitespace, not NULs, inside a multi-value
 
 
 def _titles(text: str) -> list[str]:
-    return [part.strip(" ") for part in text.split("\\")]  # AE keeps NULs, as pydicom does
+    return [part.strip() for part in text.split("\\")]  # whitespace, not NULs
 
 
 _PART_STRIP: dict[str, Callable[[str], list[str]]] = {

@@ -698,3 +698,35 @@ def test_count_bounds_are_inclusive(size: int, problem: str | None) -> None:
     found = [(f.group, f.problem, f.files) for f in verdict.findings]
     assert found == ([] if problem is None else [("Modality CT", problem, tuple(f"f{i}" for i in range(size)))])
     assert (verdict.status, verdict.groups, verdict.files) == ("passed" if problem is None else "failed", 1, size)
+
+
+def test_spacing_boundaries() -> None:
+    """Where a stack starts to count, and how close two orientations must be to be one."""
+    series = check(
+        "  - id: c\n    consistent: [Rows]\n    group_by: SeriesInstanceUID\n    slice_spacing: {tolerance: 0.1}\n"
+    )
+
+    def findings(*slices: tuple[str, float | None, str | None, object]) -> list[tuple[str, str, tuple[str, ...]]]:
+        files = keyed(*[(path, ["1.2.3", None, z, orientation, rows]) for path, z, orientation, rows in slices])
+        return [(f.group, f.problem, f.files) for f in judge([series], files)[0].findings]  # type: ignore[arg-type]
+
+    group = "SeriesInstanceUID 1.2.3"
+    unplaced = "without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked"
+    # one or two slices, none placed: no stack to check; three: a stack whose geometry is missing
+    assert findings(("a", None, None, 8), ("b", None, None, 8)) == []
+    assert findings(("a", None, None, 8), ("b", None, None, 8), ("c", None, None, 8)) == [
+        (group, f"3 files {unplaced}", ("a", "b", "c"))
+    ]
+    # two slices, one placed: the other one is the finding
+    assert findings(("a", 0.0, AXIAL, 8), ("b", None, None, 8)) == [(group, f"1 file {unplaced}", ("b",))]
+    # cosines 0.001 apart are one orientation; beyond that the orientation differs
+    within = "1.0000\\0.0000\\0.0010\\0.0000\\1.0000\\0.0000"
+    beyond = "1.0000\\0.0000\\0.0011\\0.0000\\1.0000\\0.0000"
+    assert findings(("a", 0.0, AXIAL, 8), ("b", 1.0, within, 8), ("c", 2.0, AXIAL, 8)) == []
+    assert findings(("a", 0.0, AXIAL, 8), ("b", 1.0, beyond, 8), ("c", 2.0, AXIAL, 8)) == [
+        (group, "ImageOrientationPatient differs from the series' usual one: slice spacing not checked", ("b",))
+    ]
+    # a value missing in one file is shown as <missing> beside the others
+    assert findings(("a", 0.0, AXIAL, 8), ("b", 1.0, AXIAL, None), ("c", 2.0, AXIAL, 8)) == [
+        (group, "Rows differs: 8 (2 files), <missing> (1 file)", ("b",))
+    ]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Value
 from pytest_dicomqc.rules.evaluate import MISSING_TEXT, Facts, evaluate, evaluate_rule, expectation, holds
 from pytest_dicomqc.rules.load import parse_rules
-from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, Operand, Rule, RuleSet, Target
+from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, Operand, Rule, RuleSet, Target, Threshold
 
 TAGS = {"ImageType": 0x00080008, "Modality": 0x00080060, "Rows": 0x00280010, "RescaleSlope": 0x00281053}
 IMAGE_TYPE = Target(TAG, "ImageType", TAGS["ImageType"])
@@ -312,6 +313,11 @@ def test_custom_message_keeps_observed_braces_literal() -> None:
         (Check("range", (0.5, 2)), "between 0.5 and 2"),
         (Check("present", True), "present"),
         (Check("present", False), "absent"),
+        (Check("contains_any", ("AXIAL", "CORONAL")), "to contain one of [AXIAL, CORONAL]"),
+        (Check("contains_all", ("ORIGINAL", "PRIMARY")), "to contain all of [ORIGINAL, PRIMARY]"),
+        (Check("glob", "train/**"), "to match the pattern 'train/**'"),
+        (Check("tolerance", (0.7, 0.05)), "within 0.7 ± 0.05"),
+        (Check("equals", (1, 1)), "equal to [1, 1]"),
     ],
 )
 def test_expectation_text(check: Check, expected: str) -> None:
@@ -375,3 +381,38 @@ def test_equals_list_of_numbers_matches_decimal_string_values() -> None:
     )
     # extract.normalise turns DS "1\1" into [1.0, 1.0]
     assert evaluate(ruleset, Facts(tags={0x00280030: [1.0, 1.0]})).results == {"spacing": PASS}
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "expected"),
+    [
+        # a YAML boolean compares only as a boolean: DICOM text "1" is not true
+        (Check("equals", True), True, True),
+        (Check("equals", True), False, False),
+        (Check("equals", True), "1", False),
+        (Check("equals", False), "", False),  # empty is missing
+        (Check("in", (True,)), [True, True], True),
+    ],
+)
+def test_booleans_compare_only_with_booleans(check: Check, value: Value, expected: bool) -> None:
+    assert holds(check, value) is expected
+
+
+def test_threshold_rule_gives_warn_and_a_threshold_finding() -> None:
+    """Under ``max_failing`` a file that breaks the rule passes with WARN; the dataset verdict counts it."""
+    rule = replace(make_rule(ROWS, "min", 64), max_failing=Threshold(count=1, text="1"))
+    assert evaluate_rule(rule, tag_facts(Rows=32)) == (
+        WARN,
+        Finding("r", "threshold", "32", ">= 64", "Rows = 32, expected >= 64"),
+    )
+    assert evaluate_rule(rule, tag_facts(Rows=64)) == (PASS, None)
+
+
+def test_identifying_value_is_never_the_observed_text() -> None:
+    patient_id = Target(TAG, "PatientID", 0x00100020, identifying=True)
+    rule = make_rule(patient_id, "matches", re.compile("ANON-.*"))
+    redacted = "<present, identifying value not shown>"
+    assert evaluate_rule(rule, Facts(tags={0x00100020: "DOE^JOHN-1234"})) == (
+        FAIL,
+        Finding("r", "error", redacted, "to match 'ANON-.*'", f"PatientID = {redacted}, expected to match 'ANON-.*'"),
+    )

@@ -285,6 +285,13 @@ def test_percentage_threshold_is_exact(percent: str, failing: int, applicable: i
     assert rule.max_failing.allows(failing, applicable) is allowed
 
 
+@pytest.mark.parametrize(("failing", "allowed"), [(0, True), (2, True), (3, False)])
+def test_count_threshold_allows_up_to_the_count(failing: int, allowed: bool) -> None:
+    rule = load("version: 1\nrules:\n  - id: r\n    tag: Rows\n    min: 1\n    max_failing: 2\n").rules[0]
+    assert rule.max_failing is not None
+    assert rule.max_failing.allows(failing, applicable=100) is allowed
+
+
 def test_examples_respect_allow_missing() -> None:
     text = "version: 1\nrules:\n  - id: r\n    tag: VOILUTFunction\n    in: [LINEAR]\n    allow_missing: true\n"
     assert load(text + "    examples: {pass: ['', LINEAR], fail: [LOG]}\n").rules[0].id == "r"

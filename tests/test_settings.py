@@ -237,3 +237,39 @@ def test_command_line_wins_over_ini(run: Runner) -> None:
     assert statuses(root / "cli.xlsx") == [("three.dcm", "failed", "narrow", None), ("two.dcm", "waived", None, None)]
     assert [r["id"] for r in read_sheet(root / "cli.xlsx", "Waivers")] == ["from-cli"]
     assert not (root / "cfg" / "ini.xlsx").exists()
+
+
+def _readme_options() -> list[tuple[str, str]]:
+    """(option, ini key) of every row of the README's options table; ini "" where it has none."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| option | ini key | meaning | default |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    options = [
+        (option.strip().strip("`").split("=")[0], ini.strip().split("`")[1] if "`" in ini else "")
+        for option, ini in rows
+    ]
+    return options
+
+
+def test_every_option_has_its_ini_twin_in_help_and_readme(pytester: pytest.Pytester) -> None:
+    """``--help`` shows each option with the help text and ini key the settings declare, the ini
+    section lists each key with its type, and the README's options table has the same rows."""
+    from pytest_dicomqc import settings
+
+    result = pytester.runpytest("--help")
+    assert result.ret == 0
+    text = " ".join(" ".join(result.stdout.lines).split())  # help wraps lines: compare words
+    declared = [(option, ini, f"{option}=PATH {help_text}; ini: {ini}") for option, ini, help_text in settings.OPTIONS]
+    declared += [
+        ("--dicom-strict", "dicom_strict", f"--dicom-strict {settings.STRICT_HELP}; ini: dicom_strict"),
+        ("--dicom-no-cache", "dicom_no_cache", f"--dicom-no-cache {settings.NO_CACHE_HELP}; ini: dicom_no_cache"),
+        ("--dicom-workers", "dicom_workers", f"--dicom-workers=N {settings.WORKERS_HELP}; ini: dicom_workers"),
+        ("--dicom-rules-check", "", f"--dicom-rules-check {settings.RULES_CHECK_HELP}"),
+    ]
+    for _option, _ini, shown in declared:
+        assert " ".join(shown.split()) in text
+    types = {"dicom_strict": "bool", "dicom_no_cache": "bool"}
+    for _option, ini, _shown in declared:
+        if ini:
+            assert f"{ini} ({types.get(ini, 'string')}):" in text
+    assert sorted(_readme_options()) == sorted((option, ini) for option, ini, _shown in declared)

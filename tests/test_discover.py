@@ -1,0 +1,109 @@
+"""discover.py: which files claim to be DICOM, by their bytes and their names, and what the others are."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_dicomqc.discover import Claim, claim_of, describe_non_dicom, printable
+from tests.helpers import Runner, read_sheet
+
+PREAMBLE = b"\x00" * 128 + b"DICM"
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "claim"),
+    [
+        (PREAMBLE + b"\x02\x00", "anything.jpg", Claim.PREAMBLE),  # the marker wins over the name
+        (b"\x00" * 128 + b"DICN", "x", Claim.NONE),
+        (b"garbage", "x.dcm", Claim.EXTENSION),
+        (b"garbage", "x.DCM", Claim.EXTENSION),
+        (b"garbage", "x.dicom", Claim.EXTENSION),
+        (b"garbage", "x.Dicom", Claim.EXTENSION),
+        (b"garbage", "x.dic", Claim.EXTENSION),
+        (b"garbage", "x.dcm.bak", Claim.NONE),
+        (b"garbage", "dcm", Claim.NONE),
+        # without preamble: explicit VR little endian, file meta group, VR "UL"
+        (b"\x02\x00\x00\x00UL\x04\x00\x00\x00\x00\x00", "0001", Claim.HEADERLESS),
+        # implicit VR little endian, group 0008, a plausible length
+        (b"\x08\x00\x08\x00\x04\x00\x00\x00ABCD", "0001", Claim.HEADERLESS),
+        # implicit VR big endian: the first byte order tried does not match, the second does
+        (b"\x00\x08\x00\x08\x00\x00\x00\x04ABCD", "0001", Claim.HEADERLESS),
+        # the length bound: below 64 KiB is a plausible first element, from 64 KiB on it is not
+        (b"\x08\x00\x08\x00\xff\xff\x00\x00", "0001", Claim.HEADERLESS),
+        (b"\x08\x00\x08\x00\x00\x00\x01\x00", "0001", Claim.NONE),
+        # a VR must be two upper-case letters; "A1" is not one, and read as a length it is absurd
+        (b"\x08\x00\x08\x00A1\xff\xff", "0001", Claim.NONE),
+        (b"\x08\x00\x08\x00CS\xff\xff", "0001", Claim.HEADERLESS),
+        (b"\x08\x00\x08\x00cs\xff\xff", "0001", Claim.NONE),
+        # another group first: not a data set start
+        (b"\x10\x00\x10\x00PN\x04\x00", "0001", Claim.NONE),
+        # eight bytes are needed to tell; seven are not enough
+        (b"\x08\x00\x08\x00\x04\x00\x00", "0001", Claim.NONE),
+        (b"\x08\x00\x08\x00\x04\x00\x00\x00", "0001", Claim.HEADERLESS),
+        (b"", "0001", Claim.NONE),
+    ],
+)
+def test_claim_of(head: bytes, name: str, claim: Claim) -> None:
+    assert claim_of(head, name) is claim
+
+
+@pytest.mark.parametrize(
+    ("head", "description"),
+    [
+        (b"", "empty file"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "JPEG image"),
+        (b"\x89PNG\r\n\x1a\n\x00", "PNG image"),
+        (b"GIF89a", "GIF image"),
+        (b"II*\x00\x08", "TIFF image"),
+        (b"MM\x00*\x00", "TIFF image"),
+        (b"BM\x00\x00", "BMP image"),
+        (b"%PDF-1.7", "PDF document"),
+        (b"PK\x03\x04\x14", "ZIP archive"),
+        (b"\x1f\x8b\x08\x00", "gzip archive"),
+        (b"\x93NUMPY\x01\x00", "NumPy array"),
+        (b"\x00\x00\x00\x0cjP  \r\n", "JPEG 2000 image"),
+        (b"\x00\x00\x00\x18ftypheic", "MP4/HEIF media"),
+        (b"patient,label\nP1,0\n", "text file"),
+        ("étiquette\n".encode(), "text file"),  # UTF-8, not only ASCII
+        (b"\xe9tiquette\n", "unknown binary format"),  # Latin-1 is not UTF-8
+        (b"\x00\x01\x02\xfe\xff", "unknown binary format"),
+    ],
+)
+def test_describe_non_dicom(head: bytes, description: str) -> None:
+    assert describe_non_dicom(head) == description
+
+
+def test_printable_shows_bytes_that_are_not_utf8() -> None:
+    assert printable("caf\udce9.dcm") == "caf\\xe9.dcm"
+    assert printable("日本語.dcm") == "日本語.dcm"
+
+
+def test_every_dicom_extension_claims_dicom_in_a_run(run: Runner) -> None:
+    """Bytes that cannot be parsed are ``unreadable`` (failed) under every DICOM extension, and
+    ``non-dicom`` (skipped) under any other name: the README's kinds table, read back."""
+    data = run.pytester.path / "data"
+    data.mkdir()
+    (run.pytester.path / "rules.yaml").write_text("version: 1\nrules: []\n")  # no dataset checks: files only
+    for name in ("a.dcm", "b.DCM", "c.dicom", "d.dic", "e.txt", "f"):
+        (data / name).write_bytes(b"not a data set\n")
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(failed=4, skipped=2)
+    rows = {
+        row["path"]: (row["kind"], row["status"], row["error"])
+        for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")
+    }
+    unreadable = (
+        "unreadable",
+        "failed",
+        "not a valid DICOM file (DICOM file extension): no DICOM data elements found: empty or truncated data set"
+        " (15 bytes); content looks like: text file",
+    )
+    assert rows == {
+        "a.dcm": unreadable,
+        "b.DCM": unreadable,
+        "c.dicom": unreadable,
+        "d.dic": unreadable,
+        "e.txt": ("non-dicom", "skipped", None),
+        "f": ("non-dicom", "skipped", None),
+    }

@@ -1,0 +1,29 @@
+"""extract.py: elements pydicom cannot convert are kept as their raw text, cut like any long value."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
+
+from pytest_dicomqc.extract import MAX_TEXT, element_value
+
+
+def raw(value: bytes | None) -> RawDataElement:
+    return RawDataElement(Tag(0x00281053), "DS", len(value or b""), value, 0, False, True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"12x45.5 ", "12x45.5"),  # a malformed DS: shown as written, padding dropped
+        (b"\x00 1,5\x00 ", "1,5"),  # NULs and spaces at both ends
+        (b"caf\xe9", "café"),  # bytes beyond ASCII read as Latin-1, never an error
+        (b"", ""),
+        (None, ""),  # an element with no value at all
+        (b"7" * MAX_TEXT, "7" * MAX_TEXT),  # the longest value kept as text
+        (b"7" * (MAX_TEXT + 1), f"<{MAX_TEXT + 1} bytes>"),  # longer: not text a cell should hold
+    ],
+)
+def test_unconverted_element_is_kept_as_raw_text(value: bytes | None, expected: str) -> None:
+    assert element_value(raw(value)) == expected
