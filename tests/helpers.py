@@ -77,6 +77,8 @@ def formula_cells(report: Path) -> int:
 
 
 MODES = {"plain": (), "no-xdist": ("-p", "no:xdist"), "xdist": ("-n", "2")}
+SUBPROCESS_TIMEOUT = 300
+"""Seconds a pytest subprocess may take: a hang fails its test instead of the whole CI run."""
 
 
 class Runner:
@@ -91,7 +93,7 @@ class Runner:
         quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
         options = (*MODES[self.mode], "-p", "no:cacheprovider", *quiet, *args)
         if subprocess or self.mode == "xdist":
-            return self.pytester.runpytest_subprocess(*options)
+            return self.pytester.runpytest_subprocess(*options, timeout=SUBPROCESS_TIMEOUT)
         return self.pytester.runpytest(*options)
 
 

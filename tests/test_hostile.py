@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import os
+import pwd
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
 
 from tests import hostile
-from tests.helpers import Runner, formula_cells, read_sheet
+from tests.helpers import MODES, Runner, formula_cells, read_sheet, write_dicom
 
 
 def run_on_hostile_dataset(pytester: pytest.Pytester, mode: str) -> list[dict[str, object]]:
@@ -84,15 +89,79 @@ def test_libreoffice_reads_the_workbook_as_text(pytester: pytest.Pytester, tmp_p
     assert manufacturers["values/at.dcm"] == "@SUM(A1:A9)"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_file_without_read_permission(pytester: pytest.Pytester) -> None:
-    hostile.build(pytester.path / "data")
-    locked = pytester.path / "data" / "names" / "with space.dcm"
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, PR_CAPBSET_DROP = 1, 2, 24
+
+
+def _without_file_capabilities() -> None:
+    """In a child, before exec: root without the capabilities that let it read any file. Dropped from
+    the bounding set, so that they stay dropped in everything it starts (xdist workers, readers)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _root_without_file_capabilities() -> dict[str, Any]:
+    return {"preexec_fn": _without_file_capabilities}
+
+
+def _nobody() -> dict[str, Any]:
+    user = pwd.getpwnam("nobody")
+    return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+
+def unprivileged(work: Path) -> dict[str, Any] | None:
+    """Popen options under which a file without read permission cannot be read: none needed for
+    a user; as root (CI), root without its file capabilities, else the user nobody (where it can
+    run this Python); None where there is no such way."""
+    if os.geteuid() != 0:
+        return {}
+    locked = work / "probe"
+    locked.write_text("secret")
     locked.chmod(0)
-    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
-    rows = {row["path"]: row for row in read_sheet(pytester.path / "metadata_dicom.xlsx")}
-    assert rows["names/with space.dcm"]["kind"] == "unreadable"
-    assert "Permission denied" in str(rows["names/with space.dcm"]["error"])
+    probe = [sys.executable, "-c", "import pytest_dicomqc, xdist; open('probe')"]
+    for make_options in (_root_without_file_capabilities, _nobody):
+        try:
+            options = make_options()
+            done = subprocess.run(probe, cwd=work, capture_output=True, text=True, timeout=60, **options)
+        except (OSError, KeyError, subprocess.SubprocessError):
+            continue
+        if "PermissionError" in done.stderr and "probe" in done.stderr:
+            locked.unlink()
+            return options
+    locked.unlink()
+    return None
+
+
+@pytest.mark.parametrize("mode", [*MODES, "readers"])
+def test_file_without_read_permission(mode: str) -> None:
+    """Also as root: CI runs as root, and root reads any file unless it gives up the right to."""
+    work = Path(tempfile.mkdtemp(prefix="dicomqc-permission-"))
+    try:
+        work.chmod(0o777)  # the user nobody, where that is the way, writes the report here
+        options = unprivileged(work)
+        if options is None:
+            pytest.skip("root, and no way to run pytest without root's right to read any file")
+        (work / "pytest.ini").write_text("[pytest]\n")  # rootdir and conftest search stop here, not in /tmp
+        write_dicom(work / "data" / "names" / "with space.dcm")
+        write_dicom(work / "data" / "ok.dcm")
+        locked = work / "data" / "locked.dcm"
+        write_dicom(locked)
+        locked.chmod(0)
+        for folder in (work / "data", work / "data" / "names"):
+            folder.chmod(0o755)
+        arguments = MODES.get(mode, ("--dicom-workers=1",))
+        command = [sys.executable, "-m", "pytest", *arguments, "-p", "no:cacheprovider", "--dicom-dir=data"]
+        done = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=300, **options)
+        assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+        rows = {row["path"]: row for row in read_sheet(work / "metadata_dicom.xlsx")}
+        assert [(path, row["kind"], row["status"], row["error"]) for path, row in rows.items()] == [
+            ("locked.dcm", "unreadable", "failed", "cannot open file: Permission denied"),
+            ("names/with space.dcm", "dicom", "passed", None),
+            ("ok.dcm", "dicom", "passed", None),
+        ]
+    finally:
+        shutil.rmtree(work)
 
 
 def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> None:
@@ -108,7 +177,7 @@ def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> 
             xlsx.Workbook.close = full_disk
         """
     )
-    result = pytester.runpytest_subprocess("--dicom-dir=data", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--dicom-dir=data", "-p", "no:cacheprovider", timeout=300)
     assert result.ret == 4
     result.stdout.fnmatch_lines(["ERROR: cannot write report */metadata_dicom.xlsx: No space left on device"])
     assert not (pytester.path / "metadata_dicom.xlsx").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import warnings
@@ -160,6 +161,106 @@ def test_crashed_worker_gives_crashed_row(pytester: pytest.Pytester, small_datas
     assert result.ret == 1
     statuses = {r["path"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx")}
     assert statuses == {"ct/derived.dcm": "failed", "ct/ok.dcm": "crashed", "mr/u8": "failed", "photo.jpg": "skipped"}
+
+
+FAILING_DECODER = """
+import os
+import resource
+
+from pydicom.uid import RLELossless
+
+DECODER_DEPENDENCIES = {RLELossless: ()}
+
+
+def is_available(syntax):
+    return True
+
+
+class PanicException(BaseException):
+    \"\"\"What pyo3 raises for a Rust panic (pylibjpeg-rle on corrupt data): not an Exception.\"\"\"
+
+
+def panic(src, runner):
+    raise PanicException("index out of bounds: the len is 3 but the index is 7")
+
+
+def abort(src, runner):
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+    os.abort()  # a C decoder giving up on corrupt data
+"""
+ONLY_FAILING_DECODER = """
+from pydicom.pixels.decoders import RLELosslessDecoder
+
+def pytest_configure(config):
+    for label in list(RLELosslessDecoder.available_plugins):
+        RLELosslessDecoder.remove_plugin(label)
+    RLELosslessDecoder.add_plugin("failing", ("failing_decoder", "{function}"))
+"""
+
+
+def rle_file(path: Path) -> None:
+    """A valid RLE Lossless image: only the decoder the test installs makes it fail."""
+    write_dicom(path, pixels=np.full((8, 8), 5, dtype=np.int16))
+    ds = pydicom.dcmread(path)
+    ds.compress(pydicom.uid.RLELossless)
+    ds.save_as(path)
+
+
+def test_decoder_panic_fails_the_file_with_the_reason(run: Runner, small_dataset: Path) -> None:
+    """A Rust decoder's panic is a BaseException, not an Exception: the file fails, the run goes on."""
+    rle_file(small_dataset / "ct" / "rle.dcm")
+    run.pytester.makepyfile(failing_decoder=FAILING_DECODER)
+    run.pytester.makeconftest(ONLY_FAILING_DECODER.format(function="panic"))
+    result = run("--dicom-dir=data", subprocess=True)  # the conftest changes pydicom's decoders for the process
+    output = result.stdout.str()
+    assert result.ret == 1, output[-3000:]
+    assert "INTERNALERROR" not in output and "PanicException" not in output
+    rows = {r["path"]: r for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx")}
+    rle = rows["ct/rle.dcm"]
+    assert (rle["kind"], rle["status"], rle["error"], rle["dtype"]) == (
+        "dicom",
+        "failed",
+        "pixel data cannot be decoded: index out of bounds: the len is 3 but the index is 7 [RLE Lossless]",
+        None,
+    )
+    assert {path: row["status"] for path, row in rows.items()} == {
+        "ct/derived.dcm": "failed",
+        "ct/ok.dcm": "passed",
+        "ct/rle.dcm": "failed",
+        "mr/u8": "failed",
+        "photo.jpg": "skipped",
+    }
+    result.stdout.fnmatch_lines(
+        [
+            "*_ dicomqc: ct/rle.dcm _*",
+            "dicom: pixel data cannot be decoded: index out of bounds: the len is 3 but the index is 7 [RLE Lossless]",
+            "dicomqc: 5 files: 1 passed, 3 failed, 1 skipped",
+        ]
+    )
+
+
+def test_decoder_abort_under_xdist_gives_crashed_and_the_run_goes_on(
+    pytester: pytest.Pytester, small_dataset: Path
+) -> None:
+    """A C decoder calling abort() takes its xdist worker down: its file is ``crashed``, every other
+    file is read (by the worker xdist starts in its place) and reported as usual."""
+    rle_file(small_dataset / "ct" / "rle.dcm")
+    pytester.makepyfile(failing_decoder=FAILING_DECODER)
+    pytester.makeconftest(ONLY_FAILING_DECODER.format(function="abort"))
+    result = Runner(pytester, "xdist")("--dicom-dir=data")
+    output = result.stdout.str()
+    assert result.ret == 1, output[-3000:]
+    rows = {r["path"]: r for r in read_sheet(pytester.path / "metadata_dicom.xlsx")}
+    assert {path: (row["status"], row["kind"]) for path, row in rows.items()} == {
+        "ct/derived.dcm": ("failed", "dicom"),
+        "ct/ok.dcm": ("passed", "dicom"),
+        "ct/rle.dcm": ("crashed", None),
+        "mr/u8": ("failed", "dicom"),
+        "photo.jpg": ("skipped", "non-dicom"),
+    }
+    crash = str(rows["ct/rle.dcm"]["error"])
+    assert re.fullmatch(r"worker 'gw[01]' crashed while running 'data/ct/rle\.dcm::dicomqc'", crash), crash
+    result.stdout.fnmatch_lines(["dicomqc: 5 files: 1 passed, 2 failed, 1 skipped, 1 crashed"])
 
 
 def test_hostile_text_stays_text(run: Runner, pytester: pytest.Pytester) -> None:

@@ -1,0 +1,123 @@
+"""Runs that stop early (``-x``) or lose a worker: the dataset checks need every file, so they
+are not judged (no ``dicomqc::dataset::<id>`` result; ``not run`` in the Dataset sheet), and
+every file still has its row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import Runner, read_sheet, write_dicom
+
+RULES = """\
+version: 1
+rules:
+  - id: original-image
+    tag: ImageType
+    contains: ORIGINAL
+dataset:
+  - id: unique-sop
+    unique: SOPInstanceUID
+  - id: unique-pixels
+    unique_pixels: true
+"""
+FILES = ["a-derived.dcm", *(f"f{index:02d}.dcm" for index in range(19))]
+NOT_JUDGED = "not judged: it needs every file (partial run) or was deselected"
+PARTIAL_LINE = "dicomqc dataset checks not run: they need every file (partial run)"
+# Every file but the failing first one waits until pytest has seen that failure (the controller,
+# under xdist): xdist then stops handing out files, so -x leaves files not run, whatever the timing.
+AFTER_THE_FAILURE = """
+import os, time
+
+MARKER = os.path.join({root!r}, "failure-seen")
+
+def pytest_runtest_logreport(report):
+    if report.failed and "a-derived" in report.nodeid:
+        open(MARKER, "w").close()
+
+def pytest_runtest_call(item):
+    if item.path.name != "a-derived.dcm":
+        deadline = time.monotonic() + 60
+        while not os.path.exists(MARKER) and time.monotonic() < deadline:
+            time.sleep(0.01)
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """20 files, the first of which fails a rule; distinct SOP instances and pixels: the checks pass when judged."""
+    (pytester.path / "rules.yaml").write_text(RULES)
+    for index, name in enumerate(FILES):
+        image_type = "DERIVED\\SECONDARY" if name == "a-derived.dcm" else "ORIGINAL\\PRIMARY"
+        write_dicom(pytester.path / "data" / name, image_type=image_type, pixels=np.full((4, 4), index, np.int16))
+    return pytester
+
+
+def dataset_sheet(pytester: pytest.Pytester) -> list[tuple[str, str, str]]:
+    return [
+        (r["check"], r["status"], r["checked"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
+    ]
+
+
+def summary_dataset_rows(pytester: pytest.Pytester) -> list[tuple[str, str]]:
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Summary")
+    return [(r["item"], r["value"]) for r in rows if r["section"] == "dataset"]
+
+
+def assert_not_judged(result: pytest.RunResult, pytester: pytest.Pytester) -> None:
+    output = result.stdout.str()
+    assert "dicomqc::dataset::" not in output, output[-3000:]
+    assert "dicomqc dataset unique" not in output
+    result.stdout.fnmatch_lines([PARTIAL_LINE])
+    assert dataset_sheet(pytester) == [("unique-sop", "not run", NOT_JUDGED), ("unique-pixels", "not run", NOT_JUDGED)]
+    assert summary_dataset_rows(pytester) == []
+
+
+def test_a_complete_run_judges_the_dataset(run: Runner, project: pytest.Pytester) -> None:
+    """The control for the tests below: with every file read, both checks are results of their own."""
+    result = run("--dicom-dir=data", "-rA")
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=21)
+    result.stdout.fnmatch_lines(["PASSED dicomqc::dataset::unique-sop", "PASSED dicomqc::dataset::unique-pixels"])
+    assert PARTIAL_LINE not in result.stdout.str()
+    assert [(check, status) for check, status, _ in dataset_sheet(project)] == [
+        ("unique-sop", "passed"),
+        ("unique-pixels", "passed"),
+    ]
+    assert summary_dataset_rows(project) == [("unique-sop", "passed"), ("unique-pixels", "passed")]
+
+
+def test_exitfirst_leaves_the_dataset_unjudged(run: Runner, project: pytest.Pytester) -> None:
+    project.makeconftest(AFTER_THE_FAILURE.format(root=str(project.path)))
+    result = run("--dicom-dir=data", "-x", "-rA")
+    assert result.ret == (2 if run.mode == "xdist" else 1)  # xdist stops early by interrupting its workers
+    assert_not_judged(result, project)
+    statuses = {r["path"]: r["status"] for r in read_sheet(project.path / "metadata_dicom.xlsx")}
+    assert list(statuses) == FILES
+    assert statuses["a-derived.dcm"] == "failed"
+    if run.mode == "xdist":  # the workers may finish the files they hold; the rest was never handed out
+        assert set(statuses.values()) == {"failed", "passed", "not run"}
+        assert list(statuses.values()).count("not run") >= 10
+    else:
+        assert set(list(statuses.values())[1:]) == {"not run"}
+        result.assert_outcomes(failed=1)
+
+
+def test_a_crashed_worker_leaves_the_dataset_unjudged(project: pytest.Pytester) -> None:
+    """Every other file is read (xdist replaces the worker), yet one has no record: the checks cannot be judged."""
+    project.makeconftest(
+        """
+        import os
+        def pytest_runtest_call(item):
+            if item.path.name == "f07.dcm":
+                os._exit(1)
+        """
+    )
+    result = Runner(project, "xdist")("--dicom-dir=data", "-rA")
+    assert result.ret == 1
+    assert_not_judged(result, project)
+    statuses = {r["path"]: r["status"] for r in read_sheet(project.path / "metadata_dicom.xlsx")}
+    assert statuses == {name: "failed" if name == "a-derived.dcm" else "passed" for name in FILES} | {
+        "f07.dcm": "crashed"
+    }
+    result.stdout.fnmatch_lines(["dicomqc: 20 files: 18 passed, 1 failed, 1 crashed"])
