@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, Value
 from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
 from pytest_dicomqc.rules.globs import glob_matches
-from pytest_dicomqc.rules.load import RulesError, parse_rules
-from pytest_dicomqc.rules.model import Check, RuleSet
+from pytest_dicomqc.rules.load import RulesError, load_waivers, parse_rules
+from pytest_dicomqc.rules.model import Check, RuleSet, Threshold, Waiver
 from pytest_dicomqc.verdicts import threshold_verdicts, waiver_uses
 
 IMAGE_TYPE = 0x00080008
@@ -298,3 +299,180 @@ def test_examples_respect_allow_missing() -> None:
     assert error(text + "    examples: {fail: ['']}\n").startswith(
         "rules.yaml:7:23: rule 'r': example '' passes the rule"
     )
+
+
+RULE = "version: 1\nrules:\n  - id: original\n    tag: ImageType\n    contains: ORIGINAL\n"
+DATASET = "version: 1\nrules: []\ndataset:\n  - id: c\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (RULE + "waivers: {path: a}\n", "rules.yaml:6:10: 'waivers' must be a list of waivers"),
+        (
+            RULE + "waivers:\n  - just text\n",
+            "rules.yaml:7:5: each waiver is a mapping with 'path' or 'sop_instance_uid', 'rules' and 'reason'",
+        ),
+        (
+            RULE + "waivers:\n  - {id: 'bad id', path: a, rules: '*', reason: r}\n",
+            "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
+        ),
+        (
+            RULE + "waivers:\n  - {id: [x], path: a, rules: '*', reason: r}\n",
+            "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
+        ),
+        (RULE + "waivers:\n  - {path: [a], rules: '*', reason: r}\n", "rules.yaml:7:12: 'path' must be text"),
+        (
+            RULE + "waivers:\n  - {sop_instance_uid: {a: 1}, rules: '*', reason: r}\n",
+            "rules.yaml:7:24: 'sop_instance_uid' must be text",
+        ),
+        (
+            RULE + "waivers:\n  - {path: a, rules: [], reason: r}\n",
+            "rules.yaml:7:22: 'rules' must be a list of rule ids, or '*' for every rule",
+        ),
+        (
+            RULE + "waivers:\n  - {path: a, reason: r}\n",
+            "rules.yaml:7:5: 'rules' must be a list of rule ids, or '*' for every rule",
+        ),
+        (
+            RULE
+            + "waivers:\n  - {id: w, path: a, rules: '*', reason: r}\n  - {id: w, path: b, rules: '*', reason: r}\n",
+            "rules.yaml:8:10: duplicate waiver id 'w'",
+        ),
+        (
+            RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: 2026-01-01 10:00:00}\n",
+            "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not '2026-01-01 10:00:00'",
+        ),
+        (
+            RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: soon}\n",
+            "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not 'soon'",
+        ),
+        (DATASET + "    count: {}\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
+        (DATASET + "    count: 5\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
+        (
+            DATASET + "    count: {min: 1, most: 3}\n",
+            "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group",
+        ),
+        (DATASET + "    count: {min: -1}\n", "rules.yaml:5:18: 'min' must be a whole number of files >= 0"),
+        (DATASET + "    count: {max: true}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
+        (DATASET + "    count: {max: 2.5}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
+        (DATASET + "    count: {min: 3, max: 2}\n", "rules.yaml:5:12: 'count' min 3 is above max 2"),
+        (
+            DATASET.replace("id: c", "id: d") + "    disjoint: PatientID\n    split: ''\n",
+            "rules.yaml:6:12: 'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'",
+        ),
+        *(
+            (
+                RULE + f"    max_failing: {written}\n",
+                f"rules.yaml:6:18: 'max_failing' is a count of files or a percentage such as '2%', not {shown}",
+            )
+            for written, shown in (("100.5%", "'100.5%'"), ("-1", "-1"), ("true", "True"), ("2.5", "2.5"))
+        ),
+        (
+            RULE + "    examples: {}\n",
+            "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
+        ),
+        (
+            RULE + "    examples: {pass: [[ORIGINAL]], maybe: [x]}\n",
+            "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
+        ),
+        (RULE + "    examples: {pass: ORIGINAL}\n", "rules.yaml:6:22: 'examples: pass' must be a list of values"),
+    ],
+)
+def test_load_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
+    assert error(text) == message
+
+
+def test_bounds_that_are_allowed() -> None:
+    """The edges of what loads: a count of 0 and min equal to max, max_failing 0 and 100%."""
+    ruleset = load(DATASET + "    count: {min: 0}\n  - id: e\n    count: {min: 2, max: 2}\n")
+    assert [(check.minimum, check.maximum) for check in ruleset.dataset] == [(0, None), (2, 2)]
+    assert load(RULE + "    max_failing: 0\n").rules[0].max_failing == Threshold(count=0, text="0")
+    assert load(RULE + "    max_failing: 100%\n").rules[0].max_failing == Threshold(percent="100", text="100%")
+    assert load(RULE + "    max_failing: 3\n").rules[0].max_failing == Threshold(count=3, text="3")
+
+
+def test_waiver_attributes_as_loaded() -> None:
+    ruleset = load(
+        RULE
+        + "waivers:\n"
+        + "  - {path: 'legacy/**', rules: [original], reason: '  accepted by the board  ', expires: 2027-06-30}\n"
+        + "  - {id: phantom, sop_instance_uid: 1.2.3, rules: '*', reason: calibration, expires: '2026-11-25'}\n"
+        + "  - {sop_instance_uid: 12345, rules: [original], reason: an unquoted number}\n"
+    )
+    assert ruleset.waivers == (
+        Waiver(
+            id="W1",
+            reason="accepted by the board",
+            rules=("original",),
+            path="legacy/**",
+            expires="2027-06-30",
+            source="rules.yaml",
+            line=7,
+        ),
+        Waiver(
+            id="phantom",
+            reason="calibration",
+            rules=("*",),
+            sop_instance_uid="1.2.3",
+            expires="2026-11-25",
+            expired=True,  # a waiver ends on its date (TODAY)
+            source="rules.yaml",
+            line=8,
+        ),
+        Waiver(
+            id="W3",
+            reason="an unquoted number",
+            rules=("original",),
+            sop_instance_uid="12345",
+            source="rules.yaml",
+            line=9,
+        ),
+    )
+
+
+def test_waivers_file_adds_its_waivers(tmp_path: Path) -> None:
+    ruleset = load(RULE + "waivers:\n  - {id: old, path: a, rules: '*', reason: r}\n")
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        "version: 1\nwaivers:\n  - {id: new, path: b, rules: [original], reason: r, expires: 2026-11-25}\n"
+    )
+    combined = load_waivers(waivers, ruleset, TODAY)
+    assert [(w.id, w.source, w.line, w.expired) for w in combined.waivers] == [
+        ("old", "rules.yaml", 7, False),
+        ("new", str(waivers), 3, True),
+    ]
+    assert combined.rules == ruleset.rules
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("waivers: []\n", "{path}:1:1: a waivers file is a mapping with 'version: 1' and 'waivers'"),
+        ("version: 2\nwaivers: []\n", "{path}:1:1: a waivers file is a mapping with 'version: 1' and 'waivers'"),
+        ("version: 1\n", "{path}:1:1: a waivers file is a mapping with 'version: 1' and 'waivers'"),
+        ("just text\n", "{path}: a waivers file is a mapping with 'version: 1' and 'waivers'"),
+        ("version: 1\nwaivers: []\nrules: []\n", "{path}:3:1: unknown top-level key 'rules'"),
+        (
+            "version: 1\nwaivers:\n  - {id: old, path: b, rules: '*', reason: r}\n",
+            "{path}:3:3: waiver ids also used in rules.yaml: old",
+        ),
+        (
+            "version: 1\nwaivers:\n  - {path: b, rules: [originl], reason: r}\n",
+            "{path}:3:22: waiver 'W1': unknown rule id 'originl' (did you mean 'original'?)",
+        ),
+    ],
+)
+def test_waivers_file_errors_name_that_file(tmp_path: Path, text: str, message: str) -> None:
+    ruleset = load(RULE + "waivers:\n  - {id: old, path: a, rules: '*', reason: r}\n")
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(text)
+    with pytest.raises(RulesError) as excinfo:
+        load_waivers(waivers, ruleset, TODAY)
+    assert str(excinfo.value) == message.format(path=waivers)
+
+
+def test_missing_waivers_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(RulesError) as excinfo:
+        load_waivers(tmp_path / "absent.yaml", load(RULE))
+    assert str(excinfo.value) == f"{tmp_path / 'absent.yaml'}: cannot read waivers file: No such file or directory"

@@ -491,7 +491,7 @@ class _Schema:
         try:
             return dt.date.fromisoformat(str(node)).isoformat()
         except ValueError:
-            raise self.fail(mark, f"'expires' must be a date YYYY-MM-DD, not {node!r}") from None
+            raise self.fail(mark, f"'expires' must be a date YYYY-MM-DD, not {str(node)!r}") from None
 
     def rule(self, node: Any, mark: yaml.Mark) -> Rule:
         if not isinstance(node, _Mapping):
