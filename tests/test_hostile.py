@@ -45,7 +45,12 @@ def test_hostile_dataset_plain_and_xdist(pytester: pytest.Pytester) -> None:
         kind, status, error = expected
         row = rows[path]
         assert (row["kind"], row["status"]) == (kind, status), (path, row["error"])
-        assert error in str(row["error"] or ""), (path, row["error"])
+        if error:
+            assert str(row["error"]).startswith(error), (path, row["error"])
+        else:
+            assert row["error"] is None, (path, row["error"])
+        if status == "failed" and not error:
+            assert (row["failed_rules"], row["dtype"]) == hostile.FAILED_RULES[path], path
     for name, text in hostile.HOSTILE_VALUES.items():
         shown = text.replace("\x07", "").replace("\x1b", "")  # control characters XML cannot hold
         assert rows[f"values/{name}.dcm"]["Manufacturer"] == shown, name
