@@ -24,7 +24,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
-from pydicom.pixels.utils import iter_pixels
+from pydicom.pixels.utils import iter_pixels, pixel_array
 
 from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
 from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, Unhandled, element_value, raw_value
@@ -279,7 +279,8 @@ def _frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray]:
     if native is not None:
         yield from native
         return
-    frames = iter_pixels(ds, decoding_plugin=_decoding_plugin(ds))
+    plugin = _decoding_plugin(ds)
+    frames = iter_pixels(ds, decoding_plugin=plugin)
     try:
         first = next(frames)
     except StopIteration:
@@ -287,7 +288,7 @@ def _frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray]:
     except ValueError as exc:
         if "read-only" not in str(exc):
             raise
-        array = ds.pixel_array
+        array = pixel_array(ds, decoding_plugin=plugin)  # the same safer decoder as the frames
         yield from (array if _frame_count(ds) > 1 else [array])
         return
     yield first

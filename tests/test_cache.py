@@ -141,3 +141,63 @@ def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPa
     before = fingerprint(RULES, strict=False)
     monkeypatch.setattr(cache, "_version", lambda name: "2.0" if name == "pylibjpeg-libjpeg" else "1.0")
     assert fingerprint(RULES, strict=False) != before
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the files read from now on, in the order read."""
+    from pytest_dicomqc import reading
+
+    reads: list[str] = []
+    real = reading.check_file
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    return reads
+
+
+def test_records_live_in_pytests_cache_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file the README names holds the records: with it a re-run reads nothing, without it everything."""
+    write_dicom(pytester.path / "data" / "a.dcm")
+    reads = count_reads(monkeypatch)
+    run(pytester)
+    database = pytester.path / ".pytest_cache" / "d" / "dicomqc" / "records.sqlite"
+    assert database.is_file()
+    reads.clear()
+    run(pytester)
+    assert reads == []
+    database.unlink()
+    run(pytester)
+    assert reads == ["a.dcm"]
+
+
+def test_without_cacheprovider_every_run_reads_every_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a.dcm", "b.dcm"):
+        write_dicom(pytester.path / "data" / name)
+    reads = count_reads(monkeypatch)
+    for _ in range(2):
+        reads.clear()
+        run(pytester, "-p", "no:cacheprovider")
+        assert reads == ["a.dcm", "b.dcm"]
+    assert not (pytester.path / ".pytest_cache").exists()
+
+
+def test_strictness_is_in_the_fingerprint(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record holds verdicts: a warning that --dicom-strict turns into a failure needs a fresh read."""
+    rules = "version: 1\nrules:\n  - {id: thin, tag: SliceThickness, max: 2, severity: warning}\n"
+    pytester.makefile(".yaml", rules=rules)
+    write_dicom(pytester.path / "data" / "thick.dcm", SliceThickness="5.0")
+    write_dicom(pytester.path / "data" / "thin.dcm", SliceThickness="1.0")
+    reads = count_reads(monkeypatch)
+
+    def statuses(*args: str) -> list[tuple[object, object]]:
+        reads.clear()
+        return [(row["path"], row["status"]) for row in run(pytester, "--dicom-rules=rules.yaml", *args)]
+
+    lenient = [("thick.dcm", "passed"), ("thin.dcm", "passed")]
+    strict = [("thick.dcm", "failed"), ("thin.dcm", "passed")]
+    everything = ["thick.dcm", "thin.dcm"]
+    assert statuses() == lenient
+    assert (statuses(), reads) == (lenient, [])
+    assert (statuses("--dicom-strict"), reads) == (strict, everything)
+    assert (statuses("--dicom-strict"), reads) == (strict, [])
+    assert (statuses(), reads) == (lenient, everything)

@@ -193,3 +193,78 @@ def test_help_works_when_the_ini_dataset_is_missing(pytester: pytest.Pytester) -
     pytester.makeini("[pytest]\ndicom_dir = not-here\n")
     assert pytester.runpytest("--help").ret == 0
     assert pytester.runpytest().ret == 4
+
+
+def test_without_the_plugin_unit_tests_run_where_the_ini_dataset_is_missing(pytester: pytest.Pytester) -> None:
+    """A checkout without the data: ``-p no:dicomqc`` runs the unit tests, a plain run is a usage error."""
+    ini = pytester.makeini("[pytest]\ndicom_dir = data/missing\n")
+    pytester.makepyfile(test_unit="def test_unit(): pass")
+    result = pytester.runpytest_subprocess("-p", "no:dicomqc", "-p", "no:cacheprovider", timeout=120)
+    assert result.ret == 0
+    result.assert_outcomes(passed=1)
+    assert not [line for line in result.outlines + result.errlines if "ERROR" in line]
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    assert result.ret == 4
+    assert [line for line in result.errlines if line.startswith("ERROR")] == [
+        f"ERROR: dicom_dir in {ini}: dataset directory {pytester.path / 'data' / 'missing'} does not exist"
+    ]
+
+
+def test_ignore_glob_inside_the_dataset_leaves_files_out_of_the_run(run: Runner, dataset: Path) -> None:
+    """``--ignore-glob`` (a folder and a file pattern) drops files inside the dataset: no item, no report row."""
+    (run.pytester.path / "rules.yaml").write_text("version: 1\nrules: []\n")  # no dataset checks
+    result = run("--dicom-dir=data", "--ignore-glob=data/build", "--ignore-glob=*.txt")
+    result.assert_outcomes(passed=4)
+    paths = [row["path"] for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")]
+    assert paths == [".hidden/x.dcm", "a/CT0001", "b.dcm", "venv/z.dcm"]
+
+
+@pytest.mark.parametrize(("option", "what"), [("--dicom-rules", "rules"), ("--dicom-waivers", "waivers")])
+def test_missing_rules_or_waivers_file_is_a_usage_error(
+    pytester: pytest.Pytester, dataset: Path, option: str, what: str
+) -> None:
+    result = pytester.runpytest("--dicom-dir=data", f"{option}=qc/nope.yaml", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    assert [line for line in result.errlines if line.startswith("ERROR")] == [
+        f"ERROR: {option}: {what} file {pytester.path / 'qc' / 'nope.yaml'} does not exist"
+    ]
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+
+
+def test_paths_when_rootdir_and_invocation_folder_differ(pytester: pytest.Pytester) -> None:
+    """Command-line paths and the default report follow the invocation folder; the default rules file and
+    ini paths follow the rootdir (the ini file's folder)."""
+    root = pytester.path
+    pytester.makeini("[pytest]\n")
+    (root / "rules.yaml").write_text("version: 1\nrules:\n  - {id: root-rules, tag: Modality, equals: CT}\n")
+    sub = root / "sub"
+    sub.mkdir()
+    (sub / "rules.yaml").write_text("version: 1\nrules:\n  - {id: sub-rules, tag: Modality, equals: CT}\n")
+    write_dicom(root / "data" / "one.dcm")
+    write_dicom(sub / "data" / "two.dcm")
+    pytester.chdir()
+    os.chdir(sub)
+
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [f"rootdir: {root}", f"dicomqc rules: {root / 'rules.yaml'}", f"dicomqc report: {sub / 'metadata_dicom.xlsx'}"]
+    )
+    rows = read_sheet(sub / "metadata_dicom.xlsx")
+    assert [(row["path"], row["root-rules"]) for row in rows] == [("two.dcm", "PASS")]
+    assert not (root / "metadata_dicom.xlsx").exists()
+
+    result = pytester.runpytest("--dicom-dir=../data", "--dicom-rules=rules.yaml", "--dicom-report=r.xlsx")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"dicomqc rules: {sub / 'rules.yaml'}", f"dicomqc report: {sub / 'r.xlsx'}"])
+    rows = read_sheet(sub / "r.xlsx")
+    assert [(row["path"], row["sub-rules"]) for row in rows] == [("one.dcm", "PASS")]
+
+    (root / "pytest.ini").write_text("[pytest]\ndicom_dir = data\ndicom_rules = sub/rules.yaml\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        [f"dicomqc rules: {sub / 'rules.yaml'}", f"dicomqc report: {sub / 'metadata_dicom.xlsx'}"]
+    )
+    rows = read_sheet(sub / "metadata_dicom.xlsx")
+    assert [(row["path"], row["sub-rules"]) for row in rows] == [("one.dcm", "PASS")]

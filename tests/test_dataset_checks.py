@@ -10,11 +10,14 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import numpy as np
+import pydicom
 import pytest
+from pydicom import uid
 
 from pytest_dicomqc.dataset_checks import judge, split_of
 from pytest_dicomqc.rules.load import RulesError, parse_rules
 from pytest_dicomqc.rules.model import DatasetCheck
+from tests.decoders import installed
 from tests.helpers import Runner, read_sheet, write_dicom
 
 RULES = """\
@@ -730,3 +733,254 @@ def test_spacing_boundaries() -> None:
     assert findings(("a", 0.0, AXIAL, 8), ("b", 1.0, AXIAL, None), ("c", 2.0, AXIAL, 8)) == [
         (group, "Rows differs: 8 (2 files), <missing> (1 file)", ("b",))
     ]
+
+
+def same_pixels() -> np.ndarray:
+    """32 x 32 signed values: big enough for every encoder (OpenJPEG refuses 8 x 8)."""
+    return (np.arange(32 * 32, dtype=np.int16).reshape(32, 32) * 3 - 500).astype(np.int16)
+
+
+def compressed(path: Path, pixels: np.ndarray, syntax: uid.UID) -> Path:
+    """A file whose pixel data pydicom's own encoders stored in ``syntax`` (lossless)."""
+    write_dicom(path, pixels=pixels)
+    ds = pydicom.dcmread(path)
+    ds.compress(syntax)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_unique_pixels_finds_copies_whatever_the_transfer_syntax(run: Runner) -> None:
+    """The same pixels stored uncompressed, RLE, JPEG-LS and JPEG 2000 (lossless): one problem
+    naming every copy; another image, also compressed, is not among them."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n  - id: px\n    unique_pixels: true\n"
+    )
+    data = run.pytester.path / "data"
+    pixels = same_pixels()
+    syntaxes = {"rle.dcm": uid.RLELossless}  # pydicom encodes RLE itself
+    if installed("pyjpegls"):
+        syntaxes["jpeg-ls.dcm"] = uid.JPEGLSLossless
+    if installed("pylibjpeg-openjpeg"):
+        syntaxes["j2k.dcm"] = uid.JPEG2000Lossless
+    write_dicom(data / "plain.dcm", pixels=pixels)
+    for name, syntax in syntaxes.items():
+        compressed(data / name, pixels, syntax)
+    compressed(data / "other.dcm", pixels + 1, uid.RLELossless)
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(passed=len(syntaxes) + 2, failed=1)
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    digest_ = hashlib.sha256(pixels.tobytes() + b"|int16|(32, 32)|1").hexdigest()[:16]
+    copies = sorted(["plain.dcm", *syntaxes])
+    rows = read_sheet(report, "Dataset")
+    assert [(r["status"], r["group"], r["problem"], r["files"], r["file count"]) for r in rows] == [
+        ("failed", f"pixel data {digest_}", f"{len(copies)} files have identical pixel data", "\n".join(copies),
+         len(copies)),
+    ]  # fmt: skip
+    files = {r["path"]: (r["transfer_syntax"], r["error"], r["dataset_checks"]) for r in read_sheet(report)}
+    assert files == {
+        "plain.dcm": ("Explicit VR Little Endian", None, "px"),
+        **{name: (syntax.name, None, "px") for name, syntax in syntaxes.items()},
+        "other.dcm": ("RLE Lossless", None, None),
+    }
+
+
+SERIES_PROBLEMS = [
+    "5 problems in 12 files, 4 groups: "
+    "SeriesInstanceUID 1.2.3.4 (test/b/): Rows differs: 8 (2 files), 16 (1 file) (test/b/R2.dcm); "
+    "SeriesInstanceUID 1.2.3.1 (train/a/): InstanceNumber 4 appears 2 times (train/a/IM3-again.dcm, train/a/IM3.dcm); "
+    "SeriesInstanceUID 1.2.3.1 (train/a/): 2 slices at position 8 mm (duplicated slice) "
+    "(train/a/IM3-again.dcm, train/a/IM3.dcm); and 2 more",
+    "every problem:",
+    "  SeriesInstanceUID 1.2.3.4 (test/b/): Rows differs: 8 (2 files), 16 (1 file) (test/b/R2.dcm)",
+    "  SeriesInstanceUID 1.2.3.1 (train/a/): InstanceNumber 4 appears 2 times (train/a/IM3-again.dcm, train/a/IM3.dcm)",
+    "  SeriesInstanceUID 1.2.3.1 (train/a/): 2 slices at position 8 mm (duplicated slice) "
+    "(train/a/IM3-again.dcm, train/a/IM3.dcm)",
+    "  SeriesInstanceUID 1.2.3.1 (train/a/): spacing 4 mm where the series has 2 mm (1 missing slice?) "
+    "(train/a/IM1.dcm, train/a/IM2.dcm)",
+    "  SeriesInstanceUID 1.2.3.2 (train/): InstanceNumber {number} appears 2 times "
+    "(train/dup-original.dcm, train/dup-renamed.dcm)",
+]
+
+
+def test_failure_text_lists_every_problem(run: Runner) -> None:
+    """The one-line message shows three problems and "and 2 more"; the failure text (terminal
+    and junitxml) then has every one of the five on a line of its own."""
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(run.pytester.path / "data")
+    result = run("--dicom-dir=data", "--junitxml=j.xml")
+    assert result.ret == 1
+    number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
+    lines = [line.replace("{number}", str(number)) for line in SERIES_PROBLEMS]
+    escaped = [line.replace("[", "[[]").replace("?", "[?]") for line in lines]  # fnmatch: these literally
+    result.stdout.fnmatch_lines(["_* dataset series-consistent _*", *escaped], consecutive=True)
+    cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
+    failure = next(case for case in cases if case.get("name") == "series-consistent").find("failure")
+    assert failure is not None
+    assert failure.text == "\n".join(lines)
+
+
+def test_when_scopes_a_check_and_count_groups_by_split(run: Runner) -> None:
+    """Files where ``when`` does not hold, or without a split, are left out and counted as such;
+    ``count`` without ``group_by`` counts per split."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - id: ct-per-split\n    count: {min: 2}\n    when: {Modality: CT}\n"
+        "  - id: mr-per-split\n    count: {max: 1}\n    when: {Modality: MR}\n"
+    )
+    data = run.pytester.path / "data"
+    layout = [("train/ct1", "CT"), ("train/ct2", "CT"), ("train/mr", "MR"), ("test/ct", "CT"), ("test/mr", "MR")]
+    for index, (name, modality) in enumerate([*layout, ("top", "CT")]):  # top.dcm: in no split
+        write_dicom(data / f"{name}.dcm", pixels=image(index), modality=modality)
+    result = run("--dicom-dir=data", "-rA")
+    assert result.ret == 1
+    result.assert_outcomes(passed=6 + 1, failed=1)
+    left_out = "left out (no value to check, or 'when' does not hold)"
+    ct_scope = f"3 files, 2 groups; 3 files {left_out}"
+    mr_scope = f"2 files, 2 groups; 4 files {left_out}"
+    result.stdout.fnmatch_lines(
+        [
+            f"dicomqc dataset ct-per-split failed: 1 problem in {ct_scope}: "
+            "split test: 1 file, expected at least 2 (test/ct.dcm)",
+            f"dicomqc dataset mr-per-split passed: no problem in {mr_scope}",
+        ]
+    )
+    result.stdout.fnmatch_lines(["PASSED dicomqc::dataset::mr-per-split", "FAILED dicomqc::dataset::ct-per-split - *"])
+    rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [(r["check"], r["status"], r["checked"], r["group"], r["problem"], r["files"]) for r in rows] == [
+        ("ct-per-split", "failed", ct_scope, "split test", "1 file, expected at least 2", "test/ct.dcm"),
+        ("mr-per-split", "passed", mr_scope, None, None, None),
+    ]
+
+
+def test_deselecting_a_prefix_leaves_out_every_check_it_starts(run: Runner) -> None:
+    """``--deselect dicomqc::dataset::unique`` leaves out unique-sop and unique-pixels, as pytest
+    matches ``--deselect``; the other checks are judged as ever."""
+    (run.pytester.path / "rules.yaml").write_text(RULES)
+    faulty_dataset(run.pytester.path / "data")
+    result = run("--dicom-dir=data", "-rA", "--deselect", "dicomqc::dataset::unique")
+    assert result.ret == 1
+    result.assert_outcomes(passed=12, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc dataset patient-leakage failed: *",
+            "dicomqc dataset series-consistent failed: *",
+            "FAILED dicomqc::dataset::patient-leakage - *",
+            "FAILED dicomqc::dataset::series-consistent - *",
+        ],
+        consecutive=False,
+    )
+    for absent in ("*dicomqc::dataset::unique*", "dicomqc dataset unique*", NOT_RUN):
+        result.stdout.no_fnmatch_line(absent)
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    assert [(r["check"], r["status"]) for r in read_sheet(report, "Dataset")] == [
+        ("unique-sop", "not run"),
+        ("unique-pixels", "not run"),
+        ("patient-leakage", "failed"),
+        ("series-consistent", "failed"),
+        ("series-consistent", "failed"),
+        ("series-consistent", "failed"),
+        ("series-consistent", "failed"),
+        ("series-consistent", "failed"),
+    ]
+    summary = [(r["item"], r["value"]) for r in read_sheet(report, "Summary") if r["section"] == "dataset"]
+    assert summary == [("patient-leakage", "failed"), ("series-consistent", "failed")]
+    involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
+    assert involved["train/dup-renamed.dcm"] == "series-consistent"  # no unique-* there: not judged
+
+
+def test_dataset_sheet_every_column(run: Runner) -> None:
+    """Each column of a failed, a passed, a warning and a not-run row, read back exactly."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - id: unique-sop\n    unique: SOPInstanceUID\n    description: a copy under another name\n"
+        "  - id: patients\n    disjoint: PatientID\n    description: no patient in two splits\n"
+        "  - id: enough\n    count: {min: 3}\n    severity: warning\n    description: enough files per split\n"
+        "  - id: pixels\n    unique_pixels: true\n    description: no image twice\n"
+    )
+    data = run.pytester.path / "data"
+    write_dicom(data / "train" / "a.dcm", pixels=image(1), PatientID="PA")
+    write_dicom(data / "train" / "dup-original.dcm", pixels=image(2), PatientID="PB")
+    shutil.copy(data / "train" / "dup-original.dcm", data / "train" / "dup-renamed.dcm")
+    write_dicom(data / "test" / "b.dcm", pixels=image(3), PatientID="PC")
+    result = run("--dicom-dir=data", "--deselect", "dicomqc::dataset::pixels")
+    assert result.ret == 1
+    result.assert_outcomes(passed=4 + 2, failed=1)
+    number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
+    header = ["check", "type", "status", "severity", "checked", "group", "problem", "files", "file count", "waiver",
+              "description"]  # fmt: skip
+    rows = [
+        ["unique-sop", "unique", "failed", "error", "4 files, 3 distinct values",
+         f"SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}", "2 files have the same value",
+         "train/dup-original.dcm\ntrain/dup-renamed.dcm", 2, None, "a copy under another name"],
+        ["patients", "disjoint", "passed", "error", "4 files, 3 distinct values", None, None, None, 0, None,
+         "no patient in two splits"],
+        ["enough", "count", "warning", "warning", "4 files, 2 groups", "split test", "1 file, expected at least 3",
+         "test/b.dcm", 1, None, "enough files per split"],
+        ["pixels", "unique_pixels", "not run", "error",
+         "not judged: it needs every file (partial run) or was deselected", None, None, None, 0, None,
+         "no image twice"],
+    ]  # fmt: skip
+    assert read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset") == [
+        dict(zip(header, row, strict=True)) for row in rows
+    ]
+
+
+def test_files_cell_is_cut_at_excel_limit_while_every_file_is_named(run: Runner) -> None:
+    """90 files of about 400 characters share a value: the ``files`` cell holds Excel's 32,767
+    characters, ending visibly cut; the Files sheet names the check on every one of them."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n  - id: same-study\n    unique: StudyInstanceUID\n"
+    )
+    folder = "d" * 200
+    paths = [f"{folder}/{index:03d}{'x' * 200}.dcm" for index in range(90)]
+    for index, path in enumerate(paths):
+        write_dicom(run.pytester.path / "data" / path, pixels=image(index))
+    result = run("--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(passed=90, failed=1)
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    (row,) = read_sheet(report, "Dataset")
+    whole = "\n".join(paths)
+    assert len(whole) > 32_767
+    marker = "…[truncated]"
+    assert row["files"] == whole[: 32_767 - len(marker)] + marker
+    assert len(row["files"]) == 32_767
+    assert (row["problem"], row["file count"]) == ("90 files have the same value", 90)
+    assert {r["path"]: r["dataset_checks"] for r in read_sheet(report)} == dict.fromkeys(paths, "same-study")
+
+
+def test_a_check_no_file_took_part_in_passes_and_says_so(run: Runner) -> None:
+    """Today's behaviour: 0 files took part (``when`` never holds; no split folder), the check
+    passes and its message and ``checked`` cell say 0 files."""
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - id: mr-patients\n    unique: PatientID\n    when: {Modality: MR}\n"
+        "  - id: leakage\n    disjoint: PatientID\n"
+    )
+    for name in "abc":
+        write_dicom(run.pytester.path / "data" / f"{name}.dcm", pixels=image(ord(name)), PatientID="P1")
+    result = run("--dicom-dir=data", "-rA", "--junitxml=j.xml")
+    assert result.ret == 0
+    result.assert_outcomes(passed=3 + 2)
+    scope = "0 files, 0 distinct values; 3 files left out (no value to check, or 'when' does not hold)"
+    result.stdout.fnmatch_lines(
+        [
+            f"dicomqc dataset mr-patients passed: no problem in {scope}",
+            f"dicomqc dataset leakage passed: no problem in {scope}",
+            "PASSED dicomqc::dataset::mr-patients",
+            "PASSED dicomqc::dataset::leakage",
+        ]
+    )
+    rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [(r["check"], r["status"], r["checked"], r["file count"]) for r in rows] == [
+        ("mr-patients", "passed", scope, 0),
+        ("leakage", "passed", scope, 0),
+    ]
+    cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
+    statuses = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}.get("dicomqc_status")
+        for case in cases
+        if case.get("classname") == "dicomqc.dataset"
+    }
+    assert statuses == {"mr-patients": "passed", "leakage": "passed"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +163,118 @@ def test_ini_values_and_errors_name_the_ini_file(pytester: pytest.Pytester) -> N
     result = pytester.runpytest()
     assert result.ret == 4
     result.stderr.fnmatch_lines([f"ERROR: dicom_dir in {ini}: dataset directory * does not exist"])
+
+
+def test_junitxml_shape_of_file_items(run: Runner, project: Path) -> None:
+    """CI reads junitxml: a file item's test case, failure message and skip message, as written today."""
+    write_dicom(project / "ct" / "ok.dcm")
+    write_dicom(project / "ct" / "derived.dcm", image_type="DERIVED\\SECONDARY", VOILUTFunction="LOG")
+    (project / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
+    result = run("--dicom-dir=data", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    suite = ET.parse(run.pytester.path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {(case.get("classname"), case.get("name")): case for case in suite.iter("testcase")}
+    assert sorted(cases) == [
+        ("data.ct.derived.dcm", "dicomqc"),
+        ("data.ct.ok.dcm", "dicomqc"),
+        ("data.photo.jpg", "dicomqc"),
+    ]
+    assert [child.tag for child in cases[("data.ct.ok.dcm", "dicomqc")]] == []
+    failure = cases[("data.ct.derived.dcm", "dicomqc")].find("failure")
+    assert failure is not None
+    assert failure.get("message") == "original-image: ImageType = DERIVED\\SECONDARY, expected to contain 'ORIGINAL'"
+    assert failure.text == (
+        "original-image: ImageType = DERIVED\\SECONDARY, expected to contain 'ORIGINAL'\n"
+        "voi-lut-function: VOILUTFunction = LOG, expected one of [LINEAR, LINEAR_EXACT, SIGMOID]"
+    )
+    skipped = cases[("data.photo.jpg", "dicomqc")].find("skipped")
+    assert skipped is not None
+    assert (skipped.get("type"), skipped.get("message")) == ("pytest.skip", "non-dicom: JPEG image")
+
+
+def test_non_dicom_fail_and_unreadable_have_a_file_finding(
+    run: Runner, pytester: pytest.Pytester, project: Path
+) -> None:
+    """Under non_dicom: fail a stray file fails with a Findings row of its own, as an unreadable file does."""
+    (pytester.path / "rules.yaml").write_text(RULES + "non_dicom: fail\n")
+    project.mkdir()
+    (project / "notes.txt").write_text("hello")
+    (project / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00garbage")
+    result = run("--dicom-dir=data", "-rf")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["FAILED data/notes.txt::dicomqc - non-DICOM file (text file) and the rules say*"])
+    report = pytester.path / "metadata_dicom.xlsx"
+    files = {r["path"]: (r["kind"], r["status"], r["failed_rules"]) for r in read_sheet(report)}
+    assert files == {"broken.dcm": ("unreadable", "failed", None), "notes.txt": ("non-dicom", "failed", None)}
+    error = next(r["error"] for r in read_sheet(report) if r["path"] == "broken.dcm")
+    assert error.startswith("not a valid DICOM file")
+    assert read_sheet(report, "Findings") == [
+        {
+            "path": "broken.dcm",
+            "rule": "(file)",
+            "severity": "error",
+            "observed": "unreadable",
+            "expected": "readable DICOM with decodable pixels",
+            "message": error,
+            "waiver": None,
+        },
+        {
+            "path": "notes.txt",
+            "rule": "(file)",
+            "severity": "error",
+            "observed": "non-dicom",
+            "expected": "DICOM",
+            "message": "non-DICOM files fail (non_dicom: fail)",
+            "waiver": None,
+        },
+    ]
+
+
+IDENTIFYING_RULES = """\
+version: 1
+rules:
+  - {id: no-birth-date, tag: PatientBirthDate, present: false}
+  - {id: our-accession, tag: AccessionNumber, matches: "X[0-9]+", message: "accession {observed} is not ours"}
+  - {id: known-referrer, tag: ReferringPhysicianName, in: [Nobody]}
+"""
+REDACTED = "<present, identifying value not shown>"
+
+
+def test_identifying_values_of_every_kind_are_never_shown(
+    run: Runner, pytester: pytest.Pytester, project: Path
+) -> None:
+    """Birth dates, accession numbers and any person name (VR PN) are withheld wherever a finding is shown."""
+    import openpyxl
+
+    (pytester.path / "rules.yaml").write_text(IDENTIFYING_RULES)
+    clear: dict[str, Any] = {
+        "PatientBirthDate": "19610523",
+        "AccessionNumber": "ACC98765",
+        "ReferringPhysicianName": "Smith^Roberta",
+    }
+    write_dicom(project / "named.dcm", **clear)
+    result = run("--dicom-dir=data", "--junitxml=junit.xml", "-rf")
+    result.assert_outcomes(failed=1)
+    lines = [
+        f"no-birth-date: PatientBirthDate = {REDACTED}, expected absent",
+        f"our-accession: accession {REDACTED} is not ours",
+        f"known-referrer: ReferringPhysicianName = {REDACTED}, expected one of [Nobody]",
+    ]
+    result.stdout.fnmatch_lines(lines, consecutive=True)
+    junit = (pytester.path / "junit.xml").read_text()
+    failure = ET.fromstring(junit).find("testsuite/testcase/failure")
+    assert failure is not None
+    assert (failure.get("message"), failure.text) == (lines[0], "\n".join(lines))
+    report = pytester.path / "metadata_dicom.xlsx"
+    findings = [(r["rule"], r["observed"], r["message"]) for r in read_sheet(report, "Findings")]
+    assert findings == [
+        ("no-birth-date", REDACTED, lines[0].split(": ", 1)[1]),
+        ("our-accession", REDACTED, lines[1].split(": ", 1)[1]),
+        ("known-referrer", REDACTED, lines[2].split(": ", 1)[1]),
+    ]
+    workbook = openpyxl.load_workbook(report)
+    cells = [str(cell) for sheet in workbook for row in sheet.iter_rows(values_only=True) for cell in row]
+    shown = "\n".join([*cells, result.stdout.str(), result.stderr.str(), junit])
+    for value in (*clear.values(), "Smith", "Roberta", "1961-05-23"):
+        assert value not in shown

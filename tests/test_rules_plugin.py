@@ -220,3 +220,205 @@ def test_partial_runs_give_no_threshold_and_no_stale_verdict(pytester: pytest.Py
     assert "(stale)" not in result.stdout.str()
     statuses = {r["id"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Waivers")}
     assert statuses["never-used"] == "unused in this partial run"
+
+
+PARTLY_WAIVED = """rules:
+  - id: original-image
+    tag: ImageType
+    contains: ORIGINAL
+  - id: ct-only
+    tag: Modality
+    equals: CT
+waivers:
+  - id: legacy-reformats
+    path: "legacy/**"
+    rules: [original-image]
+    reason: Reformatted legacy series
+"""
+
+
+def test_only_a_file_whose_every_failure_is_waived_is_xfail(run: Runner) -> None:
+    """A waiver accepts one finding, not the file: an unwaived failure beside it still fails the file."""
+    rules(run.pytester, PARTLY_WAIVED)
+    data = run.pytester.path / "data" / "legacy"
+    write_dicom(data / "both.dcm", image_type="DERIVED", modality="MR")
+    write_dicom(data / "only.dcm", image_type="DERIVED")
+    result = run("--dicom-dir=data", "-rfx")
+    result.assert_outcomes(failed=1, xfailed=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["ct-only: Modality = MR, expected equal to 'CT'", "waived: original-image (legacy-reformats)"],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(["XFAIL data/legacy/only.dcm::dicomqc - waived: original-image (legacy-reformats)"])
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    files = {r["path"]: (r["status"], r["failed_rules"], r["original-image"], r["ct-only"]) for r in read_sheet(report)}
+    assert files == {
+        "legacy/both.dcm": ("failed", "ct-only", "WAIVED", "FAIL"),
+        "legacy/only.dcm": ("waived", None, "WAIVED", "PASS"),
+    }
+    findings = [(r["path"], r["rule"], r["waiver"]) for r in read_sheet(report, "Findings")]
+    assert findings == [
+        ("legacy/both.dcm", "original-image", "legacy-reformats"),
+        ("legacy/both.dcm", "ct-only", None),
+        ("legacy/only.dcm", "original-image", "legacy-reformats"),
+    ]
+
+
+def test_waivers_sheet_reads_back_every_column(run: Runner) -> None:
+    """Each column of the Waivers sheet, for an active, an expired and a stale waiver from both files."""
+    rules(
+        run.pytester,
+        "rules:\n  - id: original-image\n    tag: ImageType\n    contains: ORIGINAL\n"
+        "  - id: ct-only\n    tag: Modality\n    equals: CT\n"
+        "waivers:\n"
+        "  - id: legacy\n    path: 'legacy/**'\n    rules: [original-image, ct-only]\n"
+        f"    reason: Accepted by the data board\n    expires: {NOT_YET_EXPIRED}\n"
+        "  - id: old-phantom\n    sop_instance_uid: '1.2.3.4.5'\n    rules: '*'\n"
+        f"    reason: Phantom, no longer kept\n    expires: {EXPIRED}\n",
+    )
+    (run.pytester.path / "waivers.yaml").write_text(
+        "version: 1\nwaivers:\n  - id: nothing-here\n    path: 'nowhere/*.dcm'\n    rules: [ct-only]\n"
+        "    reason: Old exception\n"
+    )
+    data = run.pytester.path / "data"
+    write_dicom(data / "legacy" / "a.dcm", image_type="DERIVED", modality="MR")
+    write_dicom(data / "legacy" / "b.dcm", image_type="DERIVED")
+    write_dicom(data / "phantom.dcm", image_type="DERIVED", SOPInstanceUID="1.2.3.4.5")
+    result = run("--dicom-dir=data", "--dicom-waivers=waivers.yaml")
+    result.assert_outcomes(failed=1, xfailed=2)
+    rules_file, waivers_file = run.pytester.path / "rules.yaml", run.pytester.path / "waivers.yaml"
+    assert read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Waivers") == [
+        {
+            "id": "legacy",
+            "status": "active",
+            "files": 2,
+            "path": "legacy/**",
+            "sop_instance_uid": None,
+            "rules": "original-image,ct-only",
+            "reason": "Accepted by the data board",
+            "expires": NOT_YET_EXPIRED,
+            "defined in": f"{rules_file}:10",
+        },
+        {
+            "id": "old-phantom",
+            "status": "expired",
+            "files": 0,
+            "path": None,
+            "sop_instance_uid": "1.2.3.4.5",
+            "rules": "*",
+            "reason": "Phantom, no longer kept",
+            "expires": EXPIRED,
+            "defined in": f"{rules_file}:15",
+        },
+        {
+            "id": "nothing-here",
+            "status": "stale",
+            "files": 0,
+            "path": "nowhere/*.dcm",
+            "sop_instance_uid": None,
+            "rules": "ct-only",
+            "reason": "Old exception",
+            "expires": None,
+            "defined in": f"{waivers_file}:3",
+        },
+    ]
+
+
+def test_rules_check_takes_the_run_options_and_reads_no_dataset(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--dicom-rules-check with a run's options checks the files they name, then stops: no file read, no report."""
+    from pytest_dicomqc import reading
+
+    reads: list[Path] = []
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path))
+    (pytester.path / "qc").mkdir()
+    (pytester.path / "qc" / "strict.yaml").write_text(
+        "version: 1\nrules:\n  - id: original-image\n    tag: ImageType\n    contains: ORIGINAL\n"
+        "    severity: warning\n"
+    )
+    (pytester.path / "qc" / "waivers.yaml").write_text(
+        f"version: 1\nwaivers:\n  - path: 'old/**'\n    rules: [original-image]\n    reason: r\n"
+        f"    expires: {EXPIRED}\n"
+    )
+    write_dicom(pytester.path / "data" / "d.dcm", image_type="DERIVED")
+    options = ("--dicom-dir=data", "--dicom-rules=qc/strict.yaml", "--dicom-waivers=qc/waivers.yaml")
+    result = pytester.runpytest(*options, "--dicom-rules-check", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    valid = "valid: 1 rules (1 warning, 0 with max_failing), 0 dataset checks, 1 waivers (1 expired)"
+    assert result.outlines == [f"{pytester.path / 'qc' / 'strict.yaml'}: {valid}"]
+    assert reads == []
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+    (pytester.path / "qc" / "waivers.yaml").write_text(
+        "version: 1\nwaivers:\n  - path: 'old/**'\n    rules: [original-imag]\n    reason: r\n"
+    )
+    result = pytester.runpytest(*options, "--dicom-rules-check", "-p", "no:cacheprovider")
+    assert result.ret == 4
+    assert [line for line in result.errlines if line.startswith("ERROR")] == [
+        f"ERROR: {pytester.path / 'qc' / 'waivers.yaml'}:4:12: waiver 'W1': unknown rule id 'original-imag'"
+        " (did you mean 'original-image'?)"
+    ]
+    assert reads == []
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+
+
+def test_max_failing_rule_in_warnings_column_and_summary_sections(run: Runner) -> None:
+    """A file failing a max_failing rule names it under warnings; Summary carries every verdict's message."""
+    rules(
+        run.pytester,
+        THRESHOLD.format(limit="1") + "dataset:\n  - id: unique-uid\n    unique: SOPInstanceUID\n"
+        "  - id: unique-series\n    unique: SeriesInstanceUID\n    severity: warning\n",
+    )
+    data = run.pytester.path / "data"
+    write_dicom(data / "a.dcm", image_type="DERIVED", SOPInstanceUID="1.2.3")
+    write_dicom(data / "b.dcm", SOPInstanceUID="1.2.3")
+    write_dicom(data / "c.dcm", image_type="DERIVED")
+    result = run("--dicom-dir=data")
+    result.assert_outcomes(passed=4, failed=2)
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    files = [(r["path"], r["status"], r["failed_rules"], r["warnings"]) for r in read_sheet(report)]
+    assert files == [
+        ("a.dcm", "passed", None, "original-image"),
+        ("b.dcm", "passed", None, None),
+        ("c.dcm", "passed", None, "original-image"),
+    ]
+    verdicts = [(r["section"], r["item"], r["value"], r["detail"]) for r in read_sheet(report, "Summary")]
+    assert [v for v in verdicts if v[0] in ("threshold", "dataset")] == [
+        (
+            "threshold",
+            "original-image",
+            "failed",
+            "2 of 3 applicable files fail rule 'original-image' (66.7%), above max_failing 1",
+        ),
+        (
+            "dataset",
+            "unique-uid",
+            "failed",
+            "1 problem in 3 files, 2 distinct values: SOPInstanceUID 1.2.3: 2 files have the same value (a.dcm, b.dcm)",
+        ),
+        (
+            "dataset",
+            "unique-series",
+            "warning",
+            "1 problem in 3 files, 1 distinct value: SeriesInstanceUID 1.2.826.0.1.3680043.10.999.2: "
+            "3 files have the same value (a.dcm, b.dcm, c.dcm)",
+        ),
+    ]
+
+
+def test_failing_rule_example_stops_a_run(run: Runner) -> None:
+    """Examples run whenever the rules load, not only in the linter: a run with a rule that cannot fail stops."""
+    rules(
+        run.pytester,
+        "rules:\n  - id: original-image\n    tag: ImageType\n    contains_any: [ORIGINAL, DERIVED]\n"
+        "    examples:\n      pass: [[ORIGINAL, PRIMARY]]\n      fail: [[DERIVED, SECONDARY]]\n",
+    )
+    write_dicom(run.pytester.path / "data" / "d.dcm")
+    result = run("--dicom-dir=data")
+    assert result.ret == 4
+    assert [line for line in result.errlines if line.startswith("ERROR")] == [
+        f"ERROR: {run.pytester.path / 'rules.yaml'}:8:14: rule 'original-image': example ['DERIVED', 'SECONDARY']"
+        " passes the rule (listed under fail)"
+    ]
+    assert not (run.pytester.path / "metadata_dicom.xlsx").exists()
