@@ -984,3 +984,44 @@ def test_a_check_no_file_took_part_in_passes_and_says_so(run: Runner) -> None:
         if case.get("classname") == "dicomqc.dataset"
     }
     assert statuses == {"mr-patients": "passed", "leakage": "passed"}
+
+
+def test_slice_position_along_an_oblique_normal() -> None:
+    """The position is ImagePositionPatient · (row × column) / |row × column|, recomputed here with
+    numpy for an oblique plane where every cosine counts (and not of unit length)."""
+    from pytest_dicomqc.dataset_checks import _slice_position
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    row, column, position = np.array([2, 2, 1]) / 1.5, np.array([-2, 1, 2]) / 1.5, np.array([3.0, -6.5, 9.25])
+    normal = np.cross(row, column)
+    expected = float(position @ normal / np.linalg.norm(normal))
+    facts = Facts(tags={0x00200032: position.tolist(), 0x00200037: [*row.tolist(), *column.tolist()]})
+    distance, orientation = _slice_position(facts)
+    assert distance == pytest.approx(expected, abs=1e-12)
+    assert expected == pytest.approx(11.5)  # by hand: (3, -6.5, 9.25) · (1, -2, 2) / 3
+    assert orientation == "1.3333\\1.3333\\0.6667\\-1.3333\\0.6667\\1.3333"
+
+
+def test_stacks_gaps_and_folders() -> None:
+    series = check(
+        "  - id: c\n    consistent: [Rows]\n    group_by: SeriesInstanceUID\n    slice_spacing: {tolerance: 0.5}\n"
+    )
+
+    def findings(*slices: tuple[str, float]) -> list[tuple[str, str, tuple[str, ...]]]:
+        files = keyed(*[(path, ["1.2.3", None, z, AXIAL, 8]) for path, z in slices])
+        return [(f.group, f.problem, f.files) for f in judge([series], files)[0].findings]  # type: ignore[arg-type]
+
+    # slices exactly the tolerance apart are one position
+    assert findings(("p/s/a", 0.0), ("p/s/b", 0.5), ("p/s/c", 3.0), ("p/s/d", 6.0)) == [
+        ("SeriesInstanceUID 1.2.3 (p/s/)", "2 slices at position 0 mm (duplicated slice)", ("p/s/a", "p/s/b"))
+    ]
+    # a gap of three steps: two slices missing; the group names the folder the series' files share
+    assert findings(("p/s1/a", 0.0), ("p/s2/b", 2.0), ("p/s1/c", 4.0), ("p/s2/d", 10.0)) == [
+        (
+            "SeriesInstanceUID 1.2.3 (p/)",
+            "spacing 6 mm where the series has 2 mm (2 missing slices?)",
+            ("p/s1/c", "p/s2/d"),
+        )
+    ]
+    # files with no folder in common: no folder in the group
+    assert findings(("a/x", 0.0), ("b/y", 2.0), ("c/z", 5.0), ("d/w", 7.0))[0][0] == "SeriesInstanceUID 1.2.3"

@@ -183,7 +183,7 @@ def test_rules_check_option(pytester: pytest.Pytester) -> None:
 def test_lint_command(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(BAD)
     command = [sys.executable, "-m", "pytest_dicomqc", "lint", str(tmp_path / "bad.yaml")]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     assert completed.returncode == 4
     assert (
         completed.stderr
@@ -194,12 +194,18 @@ def test_lint_command(tmp_path: Path) -> None:
         "version: 1\nwaivers:\n  - path: 'x/**'\n    rules: [original-imag]\n    reason: r\n"
     )
     command = [sys.executable, "-m", "pytest_dicomqc", "lint", str(tmp_path / "good.yaml")]
-    completed = subprocess.run([*command, "--waivers", str(tmp_path / "waivers.yaml")], capture_output=True, text=True)
+    completed = subprocess.run(
+        [*command, "--waivers", str(tmp_path / "waivers.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
     assert completed.returncode == 4
     assert "waivers.yaml:4:12: waiver 'W1': unknown rule id 'original-imag' (did you mean 'original-image'?)" in (
         completed.stderr
     )
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     assert (completed.returncode, completed.stdout.split(": valid: ")[1]) == (
         0,
         "1 rules (0 warning, 0 with max_failing), 0 dataset checks, 0 waivers (0 expired)\n",

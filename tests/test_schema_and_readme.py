@@ -98,5 +98,7 @@ def test_tests_conftest_loads_without_test_dependencies() -> None:
     modules = [name.removeprefix("pytest-").replace("-", "_") for name in distributions]
     assert {"openpyxl", "hypothesis", "jsonschema", "pandas"} <= set(modules)
     code = f"import sys; [sys.modules.__setitem__(name, None) for name in {modules!r}]; import tests.conftest"
-    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr
