@@ -59,6 +59,16 @@ def write_dicom(
     return path
 
 
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the dataset files the plugin reads from now on (not taken from its cache), in order."""
+    from pytest_dicomqc import reading
+
+    reads: list[str] = []
+    real = reading.check_file
+    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    return reads
+
+
 def read_sheet(report: Path, sheet: str = "Files") -> list[dict[str, Any]]:
     """A report sheet as one dict per row, keyed by the header."""
     import openpyxl  # test extra only: the tests' conftest imports this module (see test_schema_and_readme)

@@ -11,7 +11,7 @@ import pytest
 from pytest_dicomqc.cache import RecordCache, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.rules.load import load_rules
-from tests.helpers import read_sheet, write_dicom
+from tests.helpers import count_reads, read_sheet, write_dicom
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 TAGS = wanted_tags(RULES)
@@ -60,11 +60,7 @@ def test_re_run_reads_only_changed_files(pytester: pytest.Pytester, monkeypatch:
     for name in ("a.dcm", "b.dcm", "c.dcm"):
         write_dicom(data / name)
     first = run(pytester)
-    reads: list[str] = []
-    from pytest_dicomqc import reading
-
-    real = reading.check_file
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    reads = count_reads(monkeypatch)
     assert run(pytester) == first and reads == []
     write_dicom(data / "b.dcm", image_type="DERIVED")
     os.utime(data / "b.dcm", ns=(1, 1))  # a changed file, whatever its clock says
@@ -88,11 +84,7 @@ def test_changed_rules_or_waivers_read_every_file_again(
     write_dicom(data / "b.dcm", image_type="DERIVED")
     rules = "version: 1\nrules:\n  - {id: original-image, tag: ImageType, contains: ORIGINAL}\n"
     pytester.makefile(".yaml", rules=rules)
-    reads: list[str] = []
-    from pytest_dicomqc import reading
-
-    real = reading.check_file
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    reads = count_reads(monkeypatch)
 
     def statuses(*args: str) -> list[tuple[object, object]]:
         reads.clear()
@@ -126,11 +118,7 @@ def test_a_chmod_alone_reads_the_file_again(pytester: pytest.Pytester, monkeypat
         os.chmod(data / "b.dcm", 0o600)
     after = data / "b.dcm"
     assert (after.stat().st_size, after.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-    reads: list[str] = []
-    from pytest_dicomqc import reading
-
-    real = reading.check_file
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    reads = count_reads(monkeypatch)
     run(pytester)
     assert reads == ["b.dcm"]
 
@@ -141,16 +129,6 @@ def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPa
     before = fingerprint(RULES, strict=False)
     monkeypatch.setattr(cache, "_version", lambda name: "2.0" if name == "pylibjpeg-libjpeg" else "1.0")
     assert fingerprint(RULES, strict=False) != before
-
-
-def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the files read from now on, in the order read."""
-    from pytest_dicomqc import reading
-
-    reads: list[str] = []
-    real = reading.check_file
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
-    return reads
 
 
 def test_records_live_in_pytests_cache_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

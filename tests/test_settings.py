@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_dicomqc.pipeline import check_file
 from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
-from pytest_dicomqc.record import FileRecord
-from tests.helpers import Runner, read_sheet, write_dicom
+from tests.helpers import Runner, count_reads, read_sheet, write_dicom
 
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
 
@@ -151,19 +148,11 @@ def test_ini_dicom_no_cache_reads_every_file_again(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, read_again: list[str]
 ) -> None:
     """In-process runs with the cache on: the reads are counted where the plugin reads a file."""
-    from pytest_dicomqc import reading
-
     write_dicom(pytester.path / "data" / "a.dcm")
     write_dicom(pytester.path / "data" / "b.dcm")
     (pytester.path / "rules.yaml").write_text(NO_RULES)  # the packaged default calls the two images copies
     pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_no_cache = {ini}\ndicom_workers = 0\n")
-    reads: list[str] = []
-
-    def counted(path: Path, *rest: Any) -> FileRecord:
-        reads.append(path.name)
-        return check_file(path, *rest)
-
-    monkeypatch.setattr(reading, "check_file", counted)
+    reads = count_reads(monkeypatch)
     assert pytester.runpytest().ret == 0
     assert reads == ["a.dcm", "b.dcm"]
     reads.clear()
