@@ -359,3 +359,49 @@ def test_every_bundled_pydicom_file_gets_one_true_row_in_every_mode(pytester: py
     assert checked > 80
     for mode in ("no-xdist", "xdist"):
         assert reports[mode] == rows, mode
+
+
+def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
+    """The packaged default rules on a flat folder: a DX image with int16 pixels breaks the x-ray
+    dtype rule, a derived one two rules at once (comma-separated), and with no split folders the
+    leakage check has nothing to compare (every file left out). The Summary's run facts say what ran."""
+    data = run.pytester.path / "data"
+    write_dicom(data / "dx-int16.dcm", modality="DX", pixels=np.full((4, 4), 3, dtype=np.int16))
+    write_dicom(data / "dx-derived.dcm", image_type="DERIVED", modality="DX", pixels=np.full((4, 4), 4, np.int16))
+    write_dicom(data / "ct.dcm", pixels=np.full((4, 4), 5, dtype=np.int16))
+    result = run("--dicom-dir=data", "--dicom-report=qc.xlsx")
+    assert result.ret == 1
+    report = run.pytester.path / "qc.xlsx"
+    rows = {r["path"]: (r["status"], r["failed_rules"], r["pixel-dtype-xray"]) for r in read_sheet(report)}
+    assert rows == {
+        "ct.dcm": ("passed", None, "N/A"),
+        "dx-derived.dcm": ("failed", "original-image,pixel-dtype-xray", "FAIL"),
+        "dx-int16.dcm": ("failed", "pixel-dtype-xray", "FAIL"),
+    }
+    summary = read_sheet(report, "Summary")
+    dataset = {r["item"]: (r["value"], r["detail"]) for r in summary if r["section"] == "dataset"}
+    assert dataset["patient-split-leakage"] == (
+        "passed",
+        "no problem in 0 files, 0 distinct values; 3 files left out (no value to check, or 'when' does not hold)",
+    )
+    facts = {r["item"]: r["value"] for r in summary if r["section"] == "run"}
+    assert list(facts) == [
+        "dataset",
+        "rules file",
+        "report",
+        "started",
+        "duration (s)",
+        "pytest arguments",
+        "pytest exit status",
+        "xdist workers",
+        "pytest-dicomqc",
+        "pydicom",
+        "pytest",
+        "python",
+    ]
+    assert (facts["dataset"], facts["report"]) == (str(data), str(report))
+    assert facts["rules file"].endswith("pytest_dicomqc/rules.yaml")  # the packaged default
+    assert (facts["pytest exit status"], facts["xdist workers"]) == (1, "2" if run.mode == "xdist" else "none")
+    assert "--dicom-dir=data --dicom-report=qc.xlsx" in facts["pytest arguments"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", facts["started"])
+    assert (facts["pydicom"], facts["pytest"]) == (pydicom.__version__, pytest.__version__)
