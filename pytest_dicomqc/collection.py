@@ -134,16 +134,24 @@ def pytest_ignores(config: pytest.Config, plugin: object) -> PytestIgnores:
     asker = config.stash.get(_PYTEST_IGNORES, None)
     if asker is None:
         others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[plugin])
-        if "path" in (others.spec.argnames if others.spec else ()):
+        legacy_path = _legacy_path() if "path" in (others.spec.argnames if others.spec else ()) else None
+        if legacy_path is not None:
             # the hookspec still declares py.path's ``path``: a call without it makes pluggy warn in
             # every run (an error under -W error); pytest's own hook proxy fills it in the same way
-            from _pytest.compat import legacy_path
-
             asker = lambda path: bool(others(collection_path=path, path=legacy_path(path), config=config))  # noqa: E731
         else:
             asker = lambda path: bool(others(collection_path=path, config=config))  # noqa: E731
         config.stash[_PYTEST_IGNORES] = asker
     return asker
+
+
+def _legacy_path() -> Callable[[Path], object] | None:
+    """pytest's converter to py.path (private, gone in a pytest that no longer passes ``path``)."""
+    try:
+        from _pytest.compat import legacy_path
+    except ImportError:
+        return None
+    return legacy_path
 
 
 _PYTEST_IGNORES = pytest.StashKey[PytestIgnores]()

@@ -77,12 +77,12 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "frames-mismatch.dcm": (
         "dicom",
         "failed",
-        "pixel data cannot be decoded: The number of bytes of pixel data is less than expected (128 vs 640 bytes)",
+        "pixel data cannot be decoded: The number of bytes of pixel data is less than expected",
     ),
     "rows-mismatch.dcm": (
         "dicom",
         "failed",
-        "pixel data cannot be decoded: The number of bytes of pixel data is less than expected (128 vs 8192 bytes)",
+        "pixel data cannot be decoded: The number of bytes of pixel data is less than expected",
     ),
     # read and decoded without error; they fail only on the default rules (DERIVED), see FAILED_RULES
     "big-endian.dcm": ("dicom", "failed", ""),

@@ -757,11 +757,8 @@ def test_unique_pixels_finds_copies_whatever_the_transfer_syntax(run: Runner) ->
     )
     data = run.pytester.path / "data"
     pixels = same_pixels()
-    syntaxes = {"rle.dcm": uid.RLELossless}  # pydicom encodes RLE itself
-    if installed("pyjpegls"):
-        syntaxes["jpeg-ls.dcm"] = uid.JPEGLSLossless
-    if installed("pylibjpeg-openjpeg"):
-        syntaxes["j2k.dcm"] = uid.JPEG2000Lossless
+    assert installed("pyjpegls") and installed("pylibjpeg-openjpeg")  # dependencies: they encode the copies
+    syntaxes = {"rle.dcm": uid.RLELossless, "jpeg-ls.dcm": uid.JPEGLSLossless, "j2k.dcm": uid.JPEG2000Lossless}
     write_dicom(data / "plain.dcm", pixels=pixels)
     for name, syntax in syntaxes.items():
         compressed(data / name, pixels, syntax)

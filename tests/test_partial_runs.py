@@ -24,21 +24,23 @@ dataset:
 FILES = ["a-derived.dcm", *(f"f{index:02d}.dcm" for index in range(19))]
 NOT_JUDGED = "not judged: it needs every file (partial run) or was deselected"
 PARTIAL_LINE = "dicomqc dataset checks not run: they need every file (partial run)"
-# Every file but the failing first one waits until pytest has seen that failure (the controller,
-# under xdist): xdist then stops handing out files, so -x leaves files not run, whatever the timing.
+# Every file but the failing first one waits until the controller (the one pytest process, or
+# xdist's controller, which decides to stop) has seen that failure: xdist then stops handing out
+# files, so -x leaves files not run, whatever the timing. One deadline for the whole run bounds
+# the wait should the file stop failing (a regression): the test then fails, it does not stall.
 AFTER_THE_FAILURE = """
 import os, time
 
 MARKER = os.path.join({root!r}, "failure-seen")
+DEADLINE = time.monotonic() + 30
 
 def pytest_runtest_logreport(report):
-    if report.failed and "a-derived" in report.nodeid:
+    if report.failed and "a-derived" in report.nodeid and "PYTEST_XDIST_WORKER" not in os.environ:
         open(MARKER, "w").close()
 
 def pytest_runtest_call(item):
     if item.path.name != "a-derived.dcm":
-        deadline = time.monotonic() + 60
-        while not os.path.exists(MARKER) and time.monotonic() < deadline:
+        while not os.path.exists(MARKER) and time.monotonic() < DEADLINE:
             time.sleep(0.01)
 """
 
@@ -96,7 +98,8 @@ def test_exitfirst_leaves_the_dataset_unjudged(run: Runner, project: pytest.Pyte
     assert list(statuses) == FILES
     assert statuses["a-derived.dcm"] == "failed"
     if run.mode == "xdist":  # the workers may finish the files they hold; the rest was never handed out
-        assert set(statuses.values()) == {"failed", "passed", "not run"}
+        assert all(status in ("passed", "not run") for path, status in statuses.items() if path != "a-derived.dcm")
+        # xdist hands 20 files to 2 workers a few at a time, and no more after the stop
         assert list(statuses.values()).count("not run") >= 10
     else:
         assert set(list(statuses.values())[1:]) == {"not run"}
