@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import pytest
 
@@ -23,3 +24,18 @@ pytest_plugins = ["pytester"]
 def run(request: pytest.FixtureRequest, pytester: pytest.Pytester) -> Runner:
     """Runs pytest plain, with ``-p no:xdist`` and with ``-n 2``: every report test runs all three."""
     return Runner(pytester, request.param)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under mutation testing (mutmut sets MUTANT_UNDER_TEST in every phase) the pure modules are
+    tested by their fast tests: whole pytest runs through pytester are left out, except the
+    settings tests, which is the only way settings are reached. One such run costs what a hundred
+    unit tests cost, and mutmut runs every test that reaches a mutant (tests/README.md)."""
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return
+    plugin_runs = [
+        i for i in items if "pytester" in getattr(i, "fixturenames", ()) and i.path.name != "test_settings.py"
+    ]
+    if plugin_runs:
+        config.hook.pytest_deselected(items=plugin_runs)
+        items[:] = [item for item in items if item not in plugin_runs]

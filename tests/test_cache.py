@@ -11,7 +11,7 @@ import pytest
 
 from pytest_dicomqc.cache import RecordCache, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
-from pytest_dicomqc.rules.load import load_rules
+from pytest_dicomqc.rules.load import load_rules, parse_rules
 from tests.helpers import count_reads, read_sheet, write_dicom
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
@@ -124,6 +124,23 @@ def test_a_chmod_alone_reads_the_file_again(pytester: pytest.Pytester, monkeypat
     reads = count_reads(monkeypatch)
     run(pytester)
     assert reads == ["b.dcm"]
+
+
+def test_fingerprint_changes_with_the_rules_the_waivers_and_strictness() -> None:
+    """Each decides a file's verdict without the file changing: none may share a fingerprint."""
+    rules = "version: 1\nrules:\n  - {id: original, tag: ImageType, contains: ORIGINAL}\n"
+    waiver = "waivers:\n  - {path: 'legacy/**', rules: '*', reason: accepted}\n"
+    variants = [
+        (parse_rules(rules, "rules.yaml"), False),
+        (parse_rules(rules, "rules.yaml"), True),
+        (parse_rules(rules.replace("ORIGINAL", "PRIMARY"), "rules.yaml"), False),
+        (parse_rules(rules + waiver, "rules.yaml"), False),
+        (parse_rules(rules + waiver.replace("legacy", "old"), "rules.yaml"), False),
+    ]
+    prints = [fingerprint(ruleset, strict) for ruleset, strict in variants]
+    assert len(set(prints)) == len(variants)
+    assert fingerprint(*variants[0]) == prints[0]  # and the same rules give the same one
+    assert all(len(p) == 64 and int(p, 16) >= 0 for p in prints)
 
 
 def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
