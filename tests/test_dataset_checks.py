@@ -1022,3 +1022,227 @@ def test_stacks_gaps_and_folders() -> None:
     ]
     # files with no folder in common: no folder in the group
     assert findings(("a/x", 0.0), ("b/y", 2.0), ("c/z", 5.0), ("d/w", 7.0))[0][0] == "SeriesInstanceUID 1.2.3"
+
+
+KEY_RULES = """\
+version: 1
+rules: []
+dataset:
+  - {id: sop, unique: SOPInstanceUID}
+  - {id: name, unique: PatientName}
+  - {id: px, unique_pixels: true}
+  - {id: leak, disjoint: StudyID}
+  - {id: leak-whole-match, disjoint: StudyID, split: 'train/|test/'}
+  - id: series
+    consistent: [Rows, dtype]
+    group_by: SeriesInstanceUID
+    instance_numbers: unique
+    slice_spacing: {tolerance: 0.1}
+  - {id: rows-by-study, consistent: [Rows], group_by: StudyID}
+  - {id: per-split, count: {min: 1}}
+  - {id: per-modality, count: {max: 9}, group_by: Modality}
+  - {id: ct-only, unique: SOPInstanceUID, when: {Modality: CT}}
+"""
+TAG = {
+    "SOPInstanceUID": 0x00080018,
+    "Modality": 0x00080060,
+    "PatientName": 0x00100010,
+    "StudyID": 0x00200010,
+    "SeriesInstanceUID": 0x0020000E,
+    "InstanceNumber": 0x00200013,
+    "ImagePositionPatient": 0x00200032,
+    "ImageOrientationPatient": 0x00200037,
+    "Rows": 0x00280010,
+}
+MR_FILE = {
+    "SOPInstanceUID": "1.2.3",
+    "Modality": "MR",
+    "PatientName": "DOE^JANE",
+    "StudyID": "S1",
+    "SeriesInstanceUID": "1.2.9",
+    "InstanceNumber": 7,
+    "ImagePositionPatient": [10.0, -4.0, 2.5],
+    "ImageOrientationPatient": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    "Rows": 8,
+}
+PIXEL_HASH = "ab" * 32
+
+
+def keys(
+    relpath: str = "train/p1/a.dcm", pixels: dict[str, object] | None = None, **changed: object
+) -> dict[str, object]:
+    """The keys one file contributes to each check of KEY_RULES."""
+    from pytest_dicomqc.dataset_checks import keys_of
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    pixel_hash = "" if changed.pop("no_hash", False) else PIXEL_HASH
+    values = {**MR_FILE, **changed}
+    facts = Facts(
+        tags={TAG[name]: value for name, value in values.items() if value is not None},
+        pixels={"dtype": "int16"} if pixels is None else pixels,
+    )
+    checks = parse_rules(KEY_RULES, "rules.yaml").dataset
+    return keys_of(checks, facts, relpath, pixel_hash)  # type: ignore[arg-type]
+
+
+def test_keys_of_every_check_type() -> None:
+    """What a file contributes: values as shown (identifying ones and every disjoint value as a
+    pseudonym), its split, and for consistency its group, instance number, position and values."""
+    assert keys() == {
+        "sop": ["1.2.3"],
+        "name": [digest("DOE^JANE")],
+        "px": [PIXEL_HASH],
+        "leak": [digest("S1"), "train"],
+        "leak-whole-match": [digest("S1"), "train/"],  # no group in the pattern: the whole match
+        "series": ["1.2.9", 7, 2.5, "1.0000\\0.0000\\0.0000\\0.0000\\1.0000\\0.0000", 8, "int16"],
+        "rows-by-study": ["S1", 7, None, None, 8],  # no slice_spacing: no position
+        "per-split": ["train"],
+        "per-modality": ["MR"],
+    }  # ct-only: its 'when' does not hold
+
+
+def test_keys_left_out_where_a_value_is_missing() -> None:
+    assert set(keys(SOPInstanceUID=None)) == set(keys()) - {"sop"}
+    assert set(keys(PatientName="")) == set(keys()) - {"name"}
+    assert set(keys(StudyID=None)) == set(keys()) - {"leak", "leak-whole-match", "rows-by-study"}
+    assert set(keys(SeriesInstanceUID=None)) == set(keys()) - {"series"}
+    assert set(keys(Modality="CT")) == set(keys()) | {"ct-only"}
+    assert (keys(Modality="CT")["ct-only"], keys(Modality="CT")["per-modality"]) == (["1.2.3"], ["CT"])
+    # a file in no split folder takes no part in what is judged by split
+    assert set(keys("a.dcm")) == set(keys()) - {"leak", "leak-whole-match", "per-split"}
+    assert keys("test/b.dcm")["leak-whole-match"] == [digest("S1"), "test/"]
+    # no pixel hash (nothing decoded): no part in unique_pixels; a pixel field missing is a value
+    undecodable = keys(no_hash=True, pixels={})
+    assert "px" not in undecodable and undecodable["series"][-1] is None
+
+
+def test_keys_of_files_whose_pixels_could_not_be_read() -> None:
+    from pytest_dicomqc.dataset_checks import keys_of
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    checks = parse_rules(KEY_RULES, "rules.yaml").dataset
+    facts = Facts(tags={TAG[name]: value for name, value in MR_FILE.items()}, pixels=None)  # None: undecodable
+    assert set(keys_of(checks, facts, "train/p1/a.dcm", "")) == set(keys()) - {"px", "series"}
+    # an InstanceNumber that is not a whole number is no number to compare
+    assert keys(InstanceNumber="7")["series"][1] is None
+    assert keys(InstanceNumber=7.0)["series"][1] is None
+
+
+def test_judge_names_every_group_and_file() -> None:
+    """Every check type over hand-made keys: each finding's group, problem and files, the verdict's
+    scope and message, and waivers that accept a problem only when they match all of its files."""
+    checks = parse_rules(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - {id: sop, unique: SOPInstanceUID}\n"
+        "  - {id: px, unique_pixels: true}\n"
+        "  - {id: leak, disjoint: PatientID}\n"
+        "  - {id: series, consistent: [Rows], instance_numbers: unique}\n"
+        "  - {id: per-split, count: {max: 2}}\n"
+        "waivers:\n"
+        "  - {id: dups, path: 'train/dup-*', rules: [px], reason: kept on purpose}\n"
+        "  - {id: gone, path: 'train/**', rules: [sop], reason: expired, expires: 2001-01-01}\n",
+        "rules.yaml",
+    ).dataset
+    waivers = parse_rules(
+        "version: 1\nrules: []\ndataset:\n  - {id: px, unique_pixels: true}\n  - {id: sop, unique: SOPInstanceUID}\n"
+        "waivers:\n"
+        "  - {id: dups, path: 'train/dup-*', rules: [px], reason: kept on purpose}\n"
+        "  - {id: gone, path: 'train/**', rules: [sop], reason: expired, expires: 2001-01-01}\n",
+        "rules.yaml",
+    ).waivers
+    a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    T1, D1, D2, X, V1, V2 = (
+        "test/t1.dcm",
+        "train/dup-1.dcm",
+        "train/dup-2.dcm",
+        "train/x.dcm",
+        "val/v1.dcm",
+        "val/v2.dcm",
+    )
+    files = [
+        (T1, {"sop": ["1.1"], "leak": ["P1", "test"], "series": ["S", 1, None, None, 8], "per-split": ["test"]}),
+        (
+            D1,
+            {
+                "sop": ["1.2"],
+                "px": [a],
+                "leak": ["P1", "train"],
+                "series": ["S", 2, None, None, 8],
+                "per-split": ["train"],
+            },
+        ),
+        (
+            D2,
+            {
+                "sop": ["1.2"],
+                "px": [a],
+                "leak": ["P1", "train"],
+                "series": ["S", 2, None, None, 9],
+                "per-split": ["train"],
+            },
+        ),
+        (
+            X,
+            {
+                "sop": ["1.3"],
+                "px": [b],
+                "leak": ["P2", "train"],
+                "series": ["S", 3, None, None, 8],
+                "per-split": ["train"],
+            },
+        ),
+        (V1, {"sop": ["1.2"], "px": [b], "leak": ["P1", "val"], "series": ["S", 3, None, None, 8]}),
+        (V2, {"sop": ["1.4"], "leak": ["P2", "val"], "series": ["S", 3, None, None, 8]}),
+        ("other.dcm", {}),
+    ]
+    verdicts = {v.check.id: v for v in judge(checks, files, waivers=waivers)}
+    found = {check: [(f.group, f.problem, f.files, f.waiver) for f in v.findings] for check, v in verdicts.items()}
+    assert found == {
+        "sop": [("SOPInstanceUID 1.2", "3 files have the same value", (D1, D2, V1), "")],
+        "px": [
+            ("pixel data sha256:aaaaaaaaa", "2 files have identical pixel data", (D1, D2), "dups"),
+            ("pixel data sha256:bbbbbbbbb", "2 files have identical pixel data", (X, V1), ""),
+        ],
+        "leak": [
+            (
+                "PatientID P1",
+                "in 3 splits: test (1 file), train (2 files), val (1 file)",
+                (T1, V1, D1, D2),  # the smallest split's first
+                "",
+            ),
+            ("PatientID P2", "in 2 splits: train (1 file), val (1 file)", (X, V2), ""),
+        ],
+        "series": [
+            ("SeriesInstanceUID S", "Rows differs: 8 (5 files), 9 (1 file)", (D2,), ""),
+            ("SeriesInstanceUID S", "InstanceNumber 2 appears 2 times", (D1, D2), ""),
+            ("SeriesInstanceUID S", "InstanceNumber 3 appears 3 times", (X, V1, V2), ""),
+        ],
+        "per-split": [("split train", "3 files, expected at most 2", (D1, D2, X), "")],
+    }
+    assert [(v.files, v.left_out, v.groups, v.status) for v in verdicts.values()] == [
+        (6, 1, 4, "failed"),
+        (4, 3, 2, "failed"),  # one problem waived, one not
+        (6, 1, 2, "failed"),
+        (6, 1, 1, "failed"),
+        (4, 3, 2, "failed"),
+    ]
+    assert verdicts["sop"].message == (
+        "1 problem in 6 files, 4 distinct values; 1 file left out (no value to check, or 'when' does not hold): "
+        "SOPInstanceUID 1.2: 3 files have the same value (train/dup-1.dcm, train/dup-2.dcm, val/v1.dcm)"
+    )
+    assert verdicts["px"].findings[0].text() == (
+        f"pixel data sha256:aaaaaaaaa: 2 files have identical pixel data ({D1}, {D2}) [waived: dups]"
+    )
+    assert verdicts["leak"].findings[0].text(files=2) == (
+        "PatientID P1: in 3 splits: test (1 file), train (2 files), val (1 file) (test/t1.dcm, val/v1.dcm and 2 more)"
+    )
+    assert verdicts["series"].details.splitlines()[1:] == [
+        "every problem:",
+        "  SeriesInstanceUID S: Rows differs: 8 (5 files), 9 (1 file) (train/dup-2.dcm)",
+        "  SeriesInstanceUID S: InstanceNumber 2 appears 2 times (train/dup-1.dcm, train/dup-2.dcm)",
+        "  SeriesInstanceUID S: InstanceNumber 3 appears 3 times (train/x.dcm, val/v1.dcm, val/v2.dcm)",
+    ]
+    # every problem waived: the check is waived
+    only_px_a = [(path, keys) for path, keys in files if path.startswith("train/dup")]
+    (waived,) = judge([checks[1]], only_px_a, waivers=waivers)
+    assert (waived.status, waived.findings[0].waiver) == ("waived", "dups")
