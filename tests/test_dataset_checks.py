@@ -301,6 +301,25 @@ def test_spacing_needs_three_positions() -> None:
             "  - id: dtype\n    unique_pixels: true\n",
             "rules.yaml:4:9: check id 'dtype' is a column of the report; choose another",
         ),
+        (
+            "  - just text\n",
+            "rules.yaml:4:5: each dataset check is a mapping with 'id' and one of "
+            "unique, unique_pixels, disjoint, consistent, count",
+        ),
+        ("  - {unique: PatientID}\n", "rules.yaml:4:5: check 'id' must be lowercase letters, digits and '-'"),
+        (
+            "  - {id: Bad_Id, unique: PatientID}\n",
+            "rules.yaml:4:10: check 'id' must be lowercase letters, digits and '-'",
+        ),
+        (
+            "  - {id: c, unique: PatientID, severity: fatal}\n",
+            "rules.yaml:4:42: 'severity' must be 'error' or 'warning', not 'fatal'",
+        ),
+        ("  - {id: c, unique: PatientID, description: [a]}\n", "rules.yaml:4:45: 'description' must be text"),
+        (
+            "  - {id: c, unique: PatientID, unique_pixels: true}\n",
+            "rules.yaml:4:5: dataset check 'c' needs exactly one of unique, unique_pixels, disjoint, consistent, count",
+        ),
     ],
 )
 def test_dataset_section_errors_name_the_line(text: str, error: str) -> None:
@@ -1246,3 +1265,35 @@ def test_judge_names_every_group_and_file() -> None:
     only_px_a = [(path, keys) for path, keys in files if path.startswith("train/dup")]
     (waived,) = judge([checks[1]], only_px_a, waivers=waivers)
     assert (waived.status, waived.findings[0].waiver) == ("waived", "dups")
+
+
+def test_dataset_section_must_be_a_list() -> None:
+    with pytest.raises(RulesError) as excinfo:
+        parse_rules("version: 1\nrules: []\ndataset: {id: c}\n", "rules.yaml")
+    assert str(excinfo.value) == "rules.yaml:3:10: 'dataset' must be a list of dataset checks"
+
+
+def test_dataset_checks_as_loaded() -> None:
+    """Every key of a dataset check reaches the loaded check; targets by keyword, pixel field or
+    ``pixel.`` name; the defaults where a key is absent."""
+    from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Condition, Target
+
+    series, study = parse_rules(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - {id: c, consistent: [Rows, dtype, pixel.mean], when: {Modality: CT}, description: why,"
+        " severity: warning}\n"
+        "  - {id: d, consistent: [Rows], group_by: StudyInstanceUID, instance_numbers: unique}\n",
+        "rules.yaml",
+    ).dataset
+    rows = Target(TAG, "Rows", 0x00280010)
+    assert series.targets == (rows, Target(PIXEL, "dtype"), Target(PIXEL, "mean"))
+    assert series.when == (Condition(Target(TAG, "Modality", 0x00080060), Check("equals", "CT")),)
+    assert (series.description, series.severity, series.instance_numbers) == ("why", "warning", False)
+    assert (series.group_by, series.slice_spacing) == (Target(TAG, "SeriesInstanceUID", 0x0020000E), None)
+    assert (study.group_by, study.instance_numbers, study.severity, study.description, study.when) == (
+        Target(TAG, "StudyInstanceUID", 0x0020000D),
+        True,
+        "error",
+        "",
+        (),
+    )
