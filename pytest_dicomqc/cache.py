@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable
 from importlib import metadata
@@ -80,7 +81,7 @@ class RecordCache:
         try:
             self._db = sqlite3.connect(database, timeout=30)
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS records_v3 (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                "CREATE TABLE IF NOT EXISTS records_v4 (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
                 " ctime_ns INTEGER, fingerprint TEXT, record TEXT)"
             )
         except sqlite3.Error:
@@ -91,7 +92,7 @@ class RecordCache:
             return None
         try:
             row = self._db.execute(
-                "SELECT record FROM records_v3 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
+                "SELECT record FROM records_v4 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
                 " AND fingerprint = ?",
                 (_key(path), *stat, self._fingerprint),
             ).fetchone()
@@ -105,7 +106,7 @@ class RecordCache:
         rows = [(_key(path), *stat, self._fingerprint, json.dumps(record.to_wire())) for path, stat, record in entries]
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO records_v3 VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO records_v4 VALUES (?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # a cache that cannot be written only costs the next run time
 
@@ -114,5 +115,6 @@ class RecordCache:
             self._db.close()
 
 
-def _key(path: Path) -> str:
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+def _key(path: Path) -> bytes:
+    """The path's bytes: a name that is not UTF-8 and the text that shows it (``caf\\xe9``) stay two keys."""
+    return os.fsencode(path)

@@ -42,7 +42,7 @@ def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
     cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
     cache.close()
     with sqlite3.connect(database) as db:
-        db.execute("UPDATE records_v3 SET record = '{\"path\": 1'")
+        db.execute("UPDATE records_v4 SET record = '{\"path\": 1'")
     assert RecordCache(database, "fp").get(path, stat) is None
     database.write_bytes(b"this is not a database" * 100)
     broken = RecordCache(database, "fp")
@@ -199,3 +199,23 @@ def test_strictness_is_in_the_fingerprint(pytester: pytest.Pytester, monkeypatch
     assert (statuses("--dicom-strict"), reads) == (strict, everything)
     assert (statuses("--dicom-strict"), reads) == (strict, [])
     assert (statuses(), reads) == (lenient, everything)
+
+
+def test_a_path_that_is_not_utf8_is_kept_and_found(tmp_path: Path) -> None:
+    """File names are bytes: one that is not UTF-8 (a Latin-1 export) is still a key of its own."""
+    path = write_dicom(tmp_path / os.fsdecode(b"caf\xe9.dcm"))
+    other = write_dicom(tmp_path / "caf\\xe9.dcm")  # the same text as the key shows the byte: another file
+    cache = RecordCache(tmp_path / "c.sqlite", "fp")
+    records = [(p, stat_of(p), check_file(p, p.name, RULES, TAGS)) for p in (path, other)]
+    cache.put([(p, s, r) for p, s, r in records if s is not None])
+    assert [cache.get(p, s) for p, s, _ in records if s is not None] == [r for _, _, r in records]
+
+
+def test_a_closed_cache_serves_nothing(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "a.dcm")
+    stat = stat_of(path)
+    assert stat is not None
+    cache = RecordCache(tmp_path / "c.sqlite", "fp")
+    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
+    cache.close()
+    assert cache.get(path, stat) is None

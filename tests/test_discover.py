@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from pytest_dicomqc.discover import Claim, claim_of, describe_non_dicom, printable
+from pytest_dicomqc.discover import (
+    Claim,
+    claim_of,
+    describe_non_dicom,
+    is_folder,
+    is_regular_file,
+    printable,
+    sorted_entries,
+)
 from tests.helpers import Runner, read_sheet
 
 PREAMBLE = b"\x00" * 128 + b"DICM"
@@ -107,3 +118,26 @@ def test_every_dicom_extension_claims_dicom_in_a_run(run: Runner) -> None:
         "e.txt": ("non-dicom", "skipped", None),
         "f": ("non-dicom", "skipped", None),
     }
+
+
+def test_what_a_walk_takes_for_a_file_or_a_folder(tmp_path: Path) -> None:
+    """Regular files and links to them are files; links to folders are not followed; FIFOs,
+    broken and looping links are neither (reading a FIFO would block)."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.dcm").write_bytes(b"x")
+    (tmp_path / "link-to-file").symlink_to("file.dcm")
+    (tmp_path / "link-to-folder").symlink_to("folder")
+    (tmp_path / "broken").symlink_to("nowhere")
+    (tmp_path / "loop").symlink_to("loop")
+    os.mkfifo(tmp_path / "pipe")
+    entries = sorted_entries(tmp_path)
+    assert [(e.name, is_folder(e), is_regular_file(e)) for e in entries] == [
+        ("broken", False, False),
+        ("file.dcm", False, True),
+        ("folder", True, False),
+        ("link-to-file", False, True),
+        ("link-to-folder", False, False),
+        ("loop", False, False),
+        ("pipe", False, False),
+    ]
+    assert sorted_entries(tmp_path / "absent") == []

@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
-from pytest_dicomqc.extract import MAX_TEXT, element_value
+from pytest_dicomqc.extract import MAX_TEXT, element_value, is_identifying
 
 
 def raw(value: bytes | None) -> RawDataElement:
@@ -27,3 +27,21 @@ def raw(value: bytes | None) -> RawDataElement:
 )
 def test_unconverted_element_is_kept_as_raw_text(value: bytes | None, expected: str) -> None:
     assert element_value(raw(value)) == expected
+
+
+@pytest.mark.parametrize(
+    ("tag", "identifying"),
+    [
+        (0x00100010, True),  # PatientName
+        (0x00080090, True),  # ReferringPhysicianName: any person name (VR PN)
+        (0x00100020, True),  # PatientID
+        (0x00100030, True),  # PatientBirthDate
+        (0x00080050, True),  # AccessionNumber
+        (0x00080060, False),  # Modality
+        (0x00200010, False),  # StudyID
+        (0x00091010, False),  # a private tag: not in the dictionary
+        (0x7FE10010, False),  # a private creator
+    ],
+)
+def test_identifying_tags(tag: int, identifying: bool) -> None:
+    assert is_identifying(tag) is identifying
