@@ -87,13 +87,6 @@ def test_non_dicom_policy_fail(run: Runner, pytester: pytest.Pytester, project: 
     result.assert_outcomes(failed=1)
 
 
-def test_missing_dicom_dir_is_usage_error(run: Runner, pytester: pytest.Pytester) -> None:
-    result = run("--dicom-dir=nope")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines([f"ERROR: --dicom-dir: dataset directory {pytester.path / 'nope'} does not exist"])
-    assert "Traceback" not in result.stderr.str()
-
-
 def test_bad_rules_file_is_one_error_line_with_location(run: Runner, pytester: pytest.Pytester, project: Path) -> None:
     write_dicom(project / "ok.dcm")
     bad_rules = "version: 1\nrules:\n  - id: x\n    tag: ImageType\n    contain: ORIGINAL\n"
@@ -110,32 +103,6 @@ def test_report_folders_are_created(run: Runner, project: Path) -> None:
     result = run("--dicom-dir=data", "--dicom-report=reports/qc/r.xlsx")
     assert result.ret == 0
     assert [row["path"] for row in read_sheet(run.pytester.path / "reports" / "qc" / "r.xlsx")] == ["ok.dcm"]
-
-
-@pytest.mark.parametrize(
-    ("report", "error"),
-    [
-        ("afile/r.xlsx", "ERROR: --dicom-report: cannot create the folder of report */afile/r.xlsx: */afile is a file"),
-        (
-            "report.csv",
-            "ERROR: --dicom-report: report */report.csv must be an .xlsx file (an Excel workbook is written)",
-        ),
-        ("adir.xlsx", "ERROR: --dicom-report: report path */adir.xlsx is a directory"),
-    ],
-)
-def test_unwritable_report_path_is_usage_error(run: Runner, project: Path, report: str, error: str) -> None:
-    write_dicom(project / "ok.dcm")
-    (run.pytester.path / "afile").write_text("")
-    (run.pytester.path / "adir.xlsx").mkdir()
-    result = run("--dicom-dir=data", f"--dicom-report={report}")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines([error])
-
-
-def test_empty_dicom_dir_is_usage_error(run: Runner, project: Path) -> None:
-    result = run("--dicom-dir=")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --dicom-dir: empty dataset directory (give the folder to check)"])
 
 
 def test_skip_reason_names_the_file(run: Runner, project: Path) -> None:

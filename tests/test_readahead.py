@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_dicomqc import readahead, settings
+from pytest_dicomqc import readahead
 from pytest_dicomqc.cache import stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.readahead import CHUNK, CheckOptions, Job, ReadAhead
@@ -227,36 +227,6 @@ def test_script_calling_pytest_main_unguarded_runs_once(pytester: pytest.Pyteste
     assert done.stdout.count("session start") == 1
     assert "40 passed" in done.stdout
     assert len(read_sheet(pytester.path / "metadata_dicom.xlsx", "Files")) == 40
-
-
-def settings_with(workers: int | None) -> settings.Settings:
-    return settings.Settings(
-        dataset=Path("data"),
-        dataset_from_command_line=True,
-        ruleset=RULES,
-        tags=OPTIONS.tags,
-        report=Path("metadata_dicom.xlsx"),
-        workers=workers,
-    )
-
-
-@pytest.mark.parametrize(
-    ("workers", "cores", "files", "expected"),
-    [
-        (None, 2, 63, 0),  # auto: too few files to be worth starting processes
-        (None, 2, 64, 2),  # auto: one per core from 64 files on
-        (None, 8, 1000, 8),
-        (None, 1, 64, 0),  # one core: the loop itself is the only reader worth having
-        (None, None, 64, 0),  # cores unknown
-        (3, 1, 0, 3),  # a number is taken as given
-        (0, 8, 1000, 0),
-    ],
-)
-def test_readers_auto_and_numbers(
-    monkeypatch: pytest.MonkeyPatch, workers: int | None, cores: int | None, files: int, expected: int
-) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
-    assert settings.readers(settings_with(workers), files) == expected
 
 
 READERS_PROBE = """

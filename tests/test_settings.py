@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from pytest_dicomqc.pipeline import wanted_tags
 from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
+from pytest_dicomqc.rules.load import load_rules
+from pytest_dicomqc.settings import Settings, readers
 from tests.helpers import Runner, count_reads, read_sheet, write_dicom
 
+RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
 
 
@@ -247,6 +252,7 @@ def test_every_option_has_its_ini_twin_in_help_and_readme(pytester: pytest.Pytes
 
     result = pytester.runpytest("--help")
     assert result.ret == 0
+    result.stdout.fnmatch_lines(["DICOM dataset quality gate (pytest-dicomqc):"])
     text = " ".join(" ".join(result.stdout.lines).split())  # help wraps lines: compare words
     declared = [(option, ini, f"{option}=PATH {help_text}; ini: {ini}") for option, ini, help_text in settings.OPTIONS]
     declared += [
@@ -262,3 +268,102 @@ def test_every_option_has_its_ini_twin_in_help_and_readme(pytester: pytest.Pytes
         if ini:
             assert f"{ini} ({types.get(ini, 'string')}):" in text
     assert sorted(_readme_options()) == sorted((option, ini) for option, ini, _shown in declared)
+
+
+def settings_with(workers: int | None) -> Settings:
+    return Settings(
+        dataset=Path("data"),
+        dataset_from_command_line=True,
+        ruleset=RULES,
+        tags=wanted_tags(RULES),
+        report=Path("metadata_dicom.xlsx"),
+        workers=workers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("workers", "cores", "files", "expected"),
+    [
+        (None, 2, 63, 0),  # auto: too few files to be worth starting processes
+        (None, 2, 64, 2),  # auto: one per core from 64 files on
+        (None, 8, 1000, 8),
+        (None, 1, 64, 0),  # one core: the loop itself is the only reader worth having
+        (None, None, 64, 0),  # cores unknown
+        (3, 1, 0, 3),  # a number is taken as given
+        (0, 8, 1000, 0),
+    ],
+)
+def test_readers_auto_and_numbers(
+    monkeypatch: pytest.MonkeyPatch, workers: int | None, cores: int | None, files: int, expected: int
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert readers(settings_with(workers), files) == expected
+
+
+# --- usage errors: one ERROR line naming the option, exit 4, before any file is read ---
+
+
+def test_missing_dicom_dir_is_usage_error(run: Runner, pytester: pytest.Pytester) -> None:
+    result = run("--dicom-dir=nope")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --dicom-dir: dataset directory {pytester.path / 'nope'} does not exist"])
+    assert "Traceback" not in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("report", "error"),
+    [
+        ("afile/r.xlsx", "ERROR: --dicom-report: cannot create the folder of report */afile/r.xlsx: */afile is a file"),
+        (
+            "report.csv",
+            "ERROR: --dicom-report: report */report.csv must be an .xlsx file (an Excel workbook is written)",
+        ),
+        ("adir.xlsx", "ERROR: --dicom-report: report path */adir.xlsx is a directory"),
+    ],
+)
+def test_unwritable_report_path_is_usage_error(run: Runner, pytester: pytest.Pytester, report: str, error: str) -> None:
+    write_dicom(run.pytester.path / "data" / "ok.dcm")
+    (run.pytester.path / "afile").write_text("")
+    (run.pytester.path / "adir.xlsx").mkdir()
+    result = run("--dicom-dir=data", f"--dicom-report={report}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([error])
+
+
+def test_dicom_dir_that_is_a_file_is_usage_error(run: Runner, pytester: pytest.Pytester) -> None:
+    (pytester.path / "data").write_text("not a folder")
+    result = run("--dicom-dir=data")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --dicom-dir: dataset directory {pytester.path / 'data'} is not a directory"])
+
+
+def test_report_that_exists_read_only_is_usage_error(pytester: pytest.Pytester) -> None:
+    write_dicom(pytester.path / "data" / "ok.dcm")
+    (pytester.path / "locked.xlsx").write_text("")
+    (pytester.path / "locked.xlsx").chmod(0o444)
+    if os.access(pytester.path / "locked.xlsx", os.W_OK):
+        pytest.skip("root writes a read-only file anyway")  # the Permission-denied test covers root
+    result = pytester.runpytest("--dicom-dir=data", "--dicom-report=locked.xlsx")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: --dicom-report: report {pytester.path / 'locked.xlsx'} is not writable"])
+
+
+def test_without_options_warnings_pass_and_the_cache_is_used(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defaults: not strict, and the records of unchanged files are taken from the cache."""
+    (pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - {id: tiny, pixel: rows, max: 4, severity: warning}\n"
+    )
+    write_dicom(pytester.path / "data" / "one.dcm")
+    assert pytester.runpytest("--dicom-dir=data").ret == 0
+    assert statuses(pytester.path / "metadata_dicom.xlsx") == [("one.dcm", "passed", None, "tiny")]
+    reads = count_reads(monkeypatch)
+    assert pytester.runpytest("--dicom-dir=data").ret == 0
+    assert reads == []
+
+
+def test_empty_dicom_dir_is_usage_error(run: Runner, pytester: pytest.Pytester) -> None:
+    result = run("--dicom-dir=")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --dicom-dir: empty dataset directory (give the folder to check)"])
