@@ -11,8 +11,8 @@ import pytest
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, Value
 from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
 from pytest_dicomqc.rules.globs import glob_matches
-from pytest_dicomqc.rules.load import RulesError, load_waivers, parse_rules
-from pytest_dicomqc.rules.model import Check, RuleSet, Threshold, Waiver
+from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers, parse_rules
+from pytest_dicomqc.rules.model import Check, NonDicomPolicy, RuleSet, Threshold, Waiver
 from pytest_dicomqc.verdicts import threshold_verdicts, waiver_uses
 
 IMAGE_TYPE = 0x00080008
@@ -476,3 +476,73 @@ def test_missing_waivers_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as excinfo:
         load_waivers(tmp_path / "absent.yaml", load(RULE))
     assert str(excinfo.value) == f"{tmp_path / 'absent.yaml'}: cannot read waivers file: No such file or directory"
+
+
+ROWS_RULE = "version: 1\nrules:\n  - id: r\n    tag: Rows\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", "rules.yaml:1:1: a rules file is a mapping with 'version' and 'rules'"),
+        ("just text\n", "rules.yaml: a rules file is a mapping with 'version' and 'rules'"),  # no place to name
+        (
+            "version: 1\nrules: []\ncolumns: Rows\n",
+            "rules.yaml:3:10: 'columns' must be a list of DICOM keywords or tags",
+        ),
+        (
+            "version: 1\nrules: []\nnon_dicom: maybe\n",
+            "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
+        ),
+        (
+            "version: 1\nrules: []\nnon_dicom: {pass: '*.json'}\n",
+            "rules.yaml:3:19: 'pass' must be a list of path patterns such as '**/*.json'",
+        ),
+        (
+            "version: 1\nrules:\n  - just text\n",
+            "rules.yaml:3:5: each rule must be a mapping with 'id', a target and an operator",
+        ),
+        (ROWS_RULE + "    min: 1\n    description: [a]\n", "rules.yaml:6:18: 'description' must be text"),
+        (ROWS_RULE + "    min: 1\n    message: 5\n", "rules.yaml:6:14: 'message' must be text"),
+        (
+            ROWS_RULE + "    min: 1\n    when: {Modality: {matches: [a]}}\n",
+            "rules.yaml:6:32: 'matches' needs a regular expression as text",
+        ),
+        (ROWS_RULE + "    glob: [a]\n", "rules.yaml:5:11: 'glob' needs a path pattern as text, e.g. 'train/**'"),
+        (ROWS_RULE + "    matches: 5\n", "rules.yaml:5:14: 'matches' needs a regular expression as text"),
+        (ROWS_RULE + "    range: [2, 1]\n", "rules.yaml:5:12: 'range' low 2 is above high 1"),
+        (
+            ROWS_RULE + "    tolerance: 1\n    value: x\n",
+            "rules.yaml:5:16: 'tolerance' needs a number >= 0 and a numeric 'value': value ± tolerance",
+        ),
+    ],
+)
+def test_rules_file_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
+    assert error(text) == message
+
+
+def test_rules_as_loaded() -> None:
+    """What reaches a loaded rule: description and message as written, the line, tags by number
+    (upper-cased, identifying where the dictionary says so); the non-DICOM exceptions; the edges
+    of range and tolerance that still load."""
+    ruleset = load(
+        "version: 1\nrules:\n"
+        "  - id: r\n    tag: '(0010,0010)'\n    present: false\n    description: ' why '\n    message: 'msg {id}'\n"
+        "  - id: s\n    tag: '(0009,1a10)'\n    equals: x\n"
+        "  - {id: t, tag: Rows, range: [2, 2]}\n"
+        "  - {id: u, tag: Rows, tolerance: 0, value: 3}\n"
+        "non_dicom: {pass: [a, b], fail: [c]}\n"
+    )
+    first, second, third, fourth = ruleset.rules
+    assert (first.target.name, first.target.tag, first.target.identifying) == ("(0010,0010)", 0x00100010, True)
+    assert (first.description, first.message, first.line, second.line) == (" why ", "msg {id}", 3, 8)
+    assert (second.target.name, second.target.tag, second.target.identifying) == ("(0009,1A10)", 0x00091A10, False)
+    assert (third.check, fourth.check) == (Check("range", (2, 2)), Check("tolerance", (3, 0)))
+    assert ruleset.non_dicom == NonDicomPolicy("skip", (("c", "fail"), ("a", "pass"), ("b", "pass")))
+
+
+def test_load_rules_decides_expiry_by_the_day_given(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: 2026-11-26}\n")
+    assert [w.expired for w in load_rules(path, TODAY).waivers] == [False]
+    assert [w.expired for w in load_rules(path, dt.date(2026, 11, 26)).waivers] == [True]
