@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import csv
 import os
-import pwd
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 import pytest
 
 from tests import hostile
 from tests.helpers import MODES, Runner, formula_cells, read_sheet, write_dicom
+from tests.processes import unprivileged
 
 
 def run_on_hostile_dataset(pytester: pytest.Pytester, mode: str) -> list[dict[str, object]]:
@@ -91,54 +90,6 @@ def test_libreoffice_reads_the_workbook_as_text(pytester: pytest.Pytester, tmp_p
     assert manufacturers["values/formula.dcm"] == hostile.HOSTILE_VALUES["formula"]  # text, not a link
     assert manufacturers["values/plus.dcm"] == "+1+2"  # not 3
     assert manufacturers["values/at.dcm"] == "@SUM(A1:A9)"
-
-
-# Run as root without the capabilities that let root read any file: dropped from the bounding set
-# in a small trampoline process that then execs the command, so that they stay dropped in
-# everything it starts (xdist workers, readers). No preexec_fn: forking a threaded process and
-# running Python before exec can deadlock where no timeout reaches.
-WITHOUT_FILE_CAPABILITIES = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
-    if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-os.execv(sys.argv[1], sys.argv[1:])
-"""
-Unprivileged = tuple[list[str], dict[str, Any]]
-"""The words before a command, and the Popen options, that run it without the right to read any file."""
-
-
-def _root_without_file_capabilities() -> Unprivileged:
-    return [sys.executable, "-c", WITHOUT_FILE_CAPABILITIES], {}
-
-
-def _nobody() -> Unprivileged:
-    user = pwd.getpwnam("nobody")
-    return [], {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-
-
-def unprivileged(work: Path) -> Unprivileged | None:
-    """How to run a command so that a file without read permission cannot be read: as it is for a
-    user; as root (CI), root without its file capabilities, else the user nobody (where it can run
-    this Python); None where there is no such way."""
-    if os.geteuid() != 0:
-        return [], {}
-    locked = work / "probe"
-    locked.write_text("secret")
-    locked.chmod(0)
-    probe = [sys.executable, "-c", "import pytest_dicomqc, xdist; open('probe')"]
-    for make in (_root_without_file_capabilities, _nobody):
-        try:
-            prefix, options = make()
-            done = subprocess.run([*prefix, *probe], cwd=work, capture_output=True, text=True, timeout=60, **options)
-        except (OSError, KeyError, subprocess.SubprocessError):
-            continue
-        if "PermissionError" in done.stderr and "probe" in done.stderr:
-            locked.unlink()
-            return prefix, options
-    locked.unlink()
-    return None
 
 
 @pytest.mark.parametrize("mode", [*MODES, "readers"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
 from pytest_dicomqc.settings import Settings, readers
 from tests.helpers import Runner, count_reads, read_sheet, write_dicom
+from tests.processes import unprivileged
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
@@ -338,14 +341,30 @@ def test_dicom_dir_that_is_a_file_is_usage_error(run: Runner, pytester: pytest.P
 
 
 def test_report_that_exists_read_only_is_usage_error(pytester: pytest.Pytester) -> None:
+    """Also as root (CI): run without root's right to write any file (tests/processes.py)."""
     write_dicom(pytester.path / "data" / "ok.dcm")
     (pytester.path / "locked.xlsx").write_text("")
     (pytester.path / "locked.xlsx").chmod(0o444)
-    if os.access(pytester.path / "locked.xlsx", os.W_OK):
-        pytest.skip("root writes a read-only file anyway")  # the Permission-denied test covers root
-    result = pytester.runpytest("--dicom-dir=data", "--dicom-report=locked.xlsx")
-    assert result.ret == 4
-    result.stderr.fnmatch_lines([f"ERROR: --dicom-report: report {pytester.path / 'locked.xlsx'} is not writable"])
+    pytester.path.chmod(0o777)  # the user nobody, where that is the way, may write its probe here
+    way = unprivileged(pytester.path)
+    assert way is not None, "no way to run pytest without the right to write any file"
+    prefix, options = way
+    environment = {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--dicom-dir=data",
+        "--dicom-report=locked.xlsx",
+    ]
+    done = subprocess.run(
+        [*prefix, *command], cwd=pytester.path, env=environment, capture_output=True, text=True, timeout=120, **options
+    )
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line]
+    assert errors == [f"ERROR: --dicom-report: report {pytester.path / 'locked.xlsx'} is not writable"]
 
 
 def test_without_options_warnings_pass_and_the_cache_is_used(
