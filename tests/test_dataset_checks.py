@@ -1297,3 +1297,35 @@ def test_dataset_checks_as_loaded() -> None:
         "",
         (),
     )
+
+
+def test_judge_strictness_expired_waivers_and_what_files_are_named() -> None:
+    from pytest_dicomqc.dataset_checks import _slice_position, involvement, waivers_used
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    ruleset = parse_rules(
+        "version: 1\nrules: []\ndataset:\n"
+        "  - {id: sop, unique: SOPInstanceUID, severity: warning}\n"
+        "  - {id: px, unique_pixels: true}\n"
+        "waivers:\n"
+        "  - {id: old, path: '**', rules: '*', reason: r, expires: 2001-01-01}\n"
+        "  - {id: kept, path: 'b*', rules: [px], reason: r}\n",
+        "rules.yaml",
+    )
+    files = [
+        ("a", {"sop": ["1"], "px": ["h1"]}),
+        ("a2", {"sop": ["1"]}),
+        ("b1", {"px": ["h2"]}),
+        ("b2", {"px": ["h2"]}),
+    ]
+    default, strict = (
+        judge(ruleset.dataset, files, waivers=ruleset.waivers),
+        judge(ruleset.dataset, files, strict=True, waivers=ruleset.waivers),
+    )
+    assert [v.status for v in default] == ["warning", "waived"]  # the expired waiver accepts nothing
+    assert [v.status for v in strict] == ["failed", "waived"]
+    assert involvement(default) == {"a": ["sop"], "a2": ["sop"], "b1": ["px"], "b2": ["px"]}
+    assert waivers_used(default) == {"kept": 1}
+    # parallel cosines span no plane: no position (not a division by zero)
+    facts = Facts(tags={0x00200032: [0.0, 0.0, 1.0], 0x00200037: [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]})
+    assert _slice_position(facts) == (None, None)

@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
-from pytest_dicomqc.extract import MAX_TEXT, element_value, is_identifying
+from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, element_value, is_identifying, normalise, raw_value
 
 
 def raw(value: bytes | None) -> RawDataElement:
@@ -19,6 +19,7 @@ def raw(value: bytes | None) -> RawDataElement:
         (b"12x45.5 ", "12x45.5"),  # a malformed DS: shown as written, padding dropped
         (b"\x00 1,5\x00 ", "1,5"),  # NULs and spaces at both ends
         (b"caf\xe9", "café"),  # bytes beyond ASCII read as Latin-1, never an error
+        (b"X1,5X", "X1,5X"),  # only NULs and spaces are padding
         (b"", ""),
         (None, ""),  # an element with no value at all
         (b"7" * MAX_TEXT, "7" * MAX_TEXT),  # the longest value kept as text
@@ -45,3 +46,41 @@ def test_unconverted_element_is_kept_as_raw_text(value: bytes | None, expected: 
 )
 def test_identifying_tags(tag: int, identifying: bool) -> None:
     assert is_identifying(tag) is identifying
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, True),
+        (False, False),
+        (float("inf"), "inf"),  # not a number a cell or JSON can hold: shown as text
+        (float("nan"), "nan"),
+        (2.5, 2.5),
+        ("x" * MAX_TEXT, "x" * MAX_TEXT),
+        ("x" * (MAX_TEXT + 1), "x" * MAX_TEXT + "…"),  # cut visibly
+        (b"\x00\x01", "<2 bytes>"),
+    ],
+)
+def test_normalised_scalars(value: object, expected: object) -> None:
+    result = normalise(value)
+    assert (result, type(result)) == (expected, type(expected))
+
+
+@pytest.mark.parametrize(
+    ("vr", "data", "expected"),
+    [
+        ("DS", b"  ", ""),  # blank text is "", as pydicom gives it
+        ("DS", b"", None),  # no bytes at all: None
+        ("CS", b"AX", "AX"),  # only NULs and spaces are padding
+        ("LO", b"AX\\BX", ["AX", "BX"]),
+        ("LT", b"TEXTX", "TEXTX"),
+        ("LT", b"TEXT \x00", "TEXT"),
+        ("US", b"\x01\x00\x02\x00", [1, 2]),
+        ("US", b"\x01\x00\x02", UNHANDLED),  # not a whole number of values: pydicom decides
+        ("LO", b"A\x1bB", UNHANDLED),  # an escape: character sets are pydicom's
+        ("LO", "é".encode("latin-1"), UNHANDLED),
+    ],
+)
+def test_raw_values(vr: str, data: bytes, expected: object) -> None:
+    raw = RawDataElement(Tag(0x00091010), vr, len(data), data, 0, False, True)
+    assert raw_value(raw, vr, little_endian=True) == expected

@@ -416,3 +416,8 @@ def test_identifying_value_is_never_the_observed_text() -> None:
         FAIL,
         Finding("r", "error", redacted, "to match 'ANON-.*'", f"PatientID = {redacted}, expected to match 'ANON-.*'"),
     )
+
+
+def test_an_operator_the_loader_never_admits_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"^unknown operator 'bogus'$"):
+        holds(Check("bogus", 1), 5)

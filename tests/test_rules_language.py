@@ -546,3 +546,98 @@ def test_load_rules_decides_expiry_by_the_day_given(tmp_path: Path) -> None:
     path.write_text(RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: 2026-11-26}\n")
     assert [w.expired for w in load_rules(path, TODAY).waivers] == [False]
     assert [w.expired for w in load_rules(path, dt.date(2026, 11, 26)).waivers] == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # nesting: 32 levels load (and fail for what they are), 33 are refused before anything is built
+        (
+            "version: 1\nrules: []\ncolumns: " + "[" * 31 + "]" * 31 + "\n",
+            "rules.yaml:3:10: a tag is a DICOM keyword or '(gggg,eeee)', not " + "[" * 30 + "]" * 30,
+        ),
+        (
+            "version: 1\nrules: []\ncolumns: " + "[" * 32 + "]" * 32 + "\n",
+            "rules.yaml:3:41: nesting is deeper than 32 levels",
+        ),
+        ("version: 1\nrules: []\n1: a\n", "rules.yaml:3:1: invalid YAML: keys must be text, not 1"),
+        (
+            ROWS_RULE + "    min: 1\n    when: {Bogus: 1}\n",
+            "rules.yaml:6:12: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+        ),
+        (ROWS_RULE + "    min: 1\n    when: {Modality: {bogus: 1}}\n", "rules.yaml:6:23: unknown operator 'bogus'"),
+        (
+            "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: {Bogus: 1}}\n",
+            "rules.yaml:4:39: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+        ),
+        (
+            "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rows], group_by: Bogus}\n",
+            "rules.yaml:4:43: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+        ),
+        (
+            "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rowz]}\n",
+            "rules.yaml:4:25: unknown DICOM keyword 'Rowz' (did you mean 'Rows'?)",
+        ),
+        (
+            "version: 1\nrules: []\nnon_dicom: [a]\n",
+            "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
+        ),
+    ],
+)
+def test_structure_errors_name_the_place(text: str, message: str) -> None:
+    assert error(text) == message
+
+
+def test_alias_is_checked_once() -> None:
+    """An alias repeats a node: the nesting check visits it once (no alias bomb), the rules load."""
+    text = "version: 1\nrules: []\ncolumns: &c [Rows]\nnon_dicom: {pass: *c}\n"
+    assert load(text).non_dicom.exceptions == (("Rows", "pass"),)
+
+
+def test_defaults_and_spellings_as_loaded() -> None:
+    ruleset = load(
+        "version: 1\ncolumns: ['(7fe1,0010)']\nrules:\n  - {id: r, tag: Rows, min: 1}\n"
+        "waivers:\n  - {sop_instance_uid: 0012345, rules: '*', reason: leading zeros kept}\n"
+    )
+    assert [c.name for c in ruleset.columns] == ["(7FE1,0010)"]
+    assert (ruleset.rules[0].description, ruleset.rules[0].message) == ("", "")
+    assert ruleset.waivers[0].sop_instance_uid == "0012345"  # as written, not the number 12345
+
+
+def test_waivers_file_details(tmp_path: Path) -> None:
+    """The waivers file's own day of expiry, YAML errors and clashes name that file."""
+    ruleset = load(
+        RULE + "waivers:\n  - {id: a, path: x, rules: '*', reason: r}\n  - {id: b, path: y, rules: '*', reason: r}\n"
+    )
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("version: 1\nwaivers:\n  - {id: c, path: z, rules: '*', reason: r, expires: 2998-01-01}\n")
+    assert [w.expired for w in load_waivers(waivers, ruleset, dt.date(2999, 1, 1)).waivers] == [False, False, True]
+    for text, message in (
+        (
+            "version: 1\nwaivers: [\n",
+            f"{waivers}:3:1: invalid YAML: expected the node content, but found '<stream end>'",
+        ),
+        ("version: 1\nwaivers: {a: 1}\n", f"{waivers}:2:10: 'waivers' must be a list of waivers"),
+        (
+            "version: 1\nwaivers:\n  - {id: a, path: x, rules: '*', reason: r}\n"
+            "  - {id: b, path: x, rules: '*', reason: r}\n",
+            f"{waivers}:3:3: waiver ids also used in rules.yaml: a, b",
+        ),
+    ):
+        waivers.write_text(text)
+        with pytest.raises(RulesError) as excinfo:
+            load_waivers(waivers, ruleset, TODAY)
+        assert str(excinfo.value) == message
+
+
+def test_a_rules_file_at_the_size_limit_loads(tmp_path: Path) -> None:
+    from pytest_dicomqc.rules import load as loader
+
+    path = tmp_path / "rules.yaml"
+    text = "version: 1\nrules: []\n"
+    path.write_text(text + "#" * (loader._MAX_BYTES - len(text) - 1) + "\n")
+    assert load_rules(path).rules == ()
+    path.write_text(text + "#" * (loader._MAX_BYTES - len(text)) + "\n")
+    with pytest.raises(RulesError) as excinfo:
+        load_rules(path)
+    assert str(excinfo.value) == f"{path}: rules file is larger than {loader._MAX_BYTES} bytes"

@@ -386,3 +386,31 @@ def test_empty_dicom_dir_is_usage_error(run: Runner, pytester: pytest.Pytester) 
     result = run("--dicom-dir=")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --dicom-dir: empty dataset directory (give the folder to check)"])
+
+
+@pytest.mark.parametrize("option", ["--help", "--markers"])
+def test_help_works_where_the_ini_dataset_is_missing(pytester: pytest.Pytester, option: str) -> None:
+    pytester.makeini("[pytest]\ndicom_dir = not-checked-out\n")
+    result = pytester.runpytest(option)
+    assert result.ret == 0
+    assert "ERROR" not in result.stderr.str()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        (
+            ("--dicom-workers=many",),
+            "ERROR: --dicom-workers: expected 'auto' or a number of processes >= 0, not 'many'",
+        ),
+        (("--dicom-workers=-1",), "ERROR: --dicom-workers: expected 'auto' or a number of processes >= 0, not '-1'"),
+        (("--dicom-waivers=nope.yaml",), "ERROR: --dicom-waivers: waivers file {root}/nope.yaml does not exist"),
+        (("--dicom-rules=bad.yaml",), "ERROR: {root}/bad.yaml:2:8: 'rules' must be a list of rules"),
+    ],
+)
+def test_option_errors_name_the_option(pytester: pytest.Pytester, arguments: tuple[str, ...], error: str) -> None:
+    write_dicom(pytester.path / "data" / "one.dcm")
+    (pytester.path / "bad.yaml").write_text("version: 1\nrules: 5\n")
+    result = pytester.runpytest("--dicom-dir=data", *arguments)
+    assert result.ret == 4
+    assert [line for line in result.stderr.lines if line.startswith("ERROR")] == [error.format(root=pytester.path)]
