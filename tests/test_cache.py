@@ -219,3 +219,10 @@ def test_a_closed_cache_serves_nothing(tmp_path: Path) -> None:
     cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
     cache.close()
     assert cache.get(path, stat) is None
+
+
+def test_fingerprint_of_rules_holding_a_lone_surrogate() -> None:
+    """YAML's "\\udce9" escape gives text that is not UTF-8: the fingerprint still takes it."""
+    surrogate = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf\\udce9"}\n', "r.yaml")
+    plain = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf"}\n', "r.yaml")
+    assert fingerprint(surrogate, False) != fingerprint(plain, False)

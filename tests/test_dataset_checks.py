@@ -1329,3 +1329,10 @@ def test_judge_strictness_expired_waivers_and_what_files_are_named() -> None:
     # parallel cosines span no plane: no position (not a division by zero)
     facts = Facts(tags={0x00200032: [0.0, 0.0, 1.0], 0x00200037: [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]})
     assert _slice_position(facts) == (None, None)
+
+
+def test_pseudonym_of_text_that_is_not_utf8() -> None:
+    """A value holding a lone surrogate (bytes that were not text) is hashed as its escaped form."""
+    from pytest_dicomqc.dataset_checks import pseudonym
+
+    assert pseudonym("caf\udce9") == digest("caf\\udce9") == "sha256:b38e4d2820ffbc0b"
