@@ -414,3 +414,24 @@ def test_option_errors_name_the_option(pytester: pytest.Pytester, arguments: tup
     result = pytester.runpytest("--dicom-dir=data", *arguments)
     assert result.ret == 4
     assert [line for line in result.stderr.lines if line.startswith("ERROR")] == [error.format(root=pytester.path)]
+
+
+def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: pytest.Pytester) -> None:
+    """The frozen Settings every part of the plugin reads: where the dataset came from decides
+    what is collected (the command line: only the dataset; the ini: added to the test paths)."""
+    from pytest_dicomqc.nodes import SETTINGS_KEY
+
+    write_dicom(pytester.path / "data" / "one.dcm")
+    pytester.makeini("[pytest]\ndicom_dir = data\ndicom_workers = 3\ndicom_strict = true\n")
+    from_ini = pytester.parseconfigure().stash[SETTINGS_KEY]
+    assert (from_ini.dataset, from_ini.dataset_from_command_line, from_ini.workers) == (
+        pytester.path / "data",
+        False,
+        3,
+    )
+    assert (from_ini.strict, from_ini.no_cache, from_ini.report) == (True, False, pytester.path / "metadata_dicom.xlsx")
+    from_cli = pytester.parseconfigure("--dicom-dir=data", "--dicom-workers=auto", "--dicom-no-cache").stash[
+        SETTINGS_KEY
+    ]
+    assert (from_cli.dataset_from_command_line, from_cli.workers, from_cli.no_cache) == (True, None, True)
+    assert 0x00080008 in from_cli.tags  # ImageType: a default column and a default rule's tag
