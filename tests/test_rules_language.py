@@ -560,7 +560,16 @@ def test_load_rules_decides_expiry_by_the_day_given(tmp_path: Path) -> None:
             "version: 1\nrules: []\ncolumns: " + "[" * 32 + "]" * 32 + "\n",
             "rules.yaml:3:41: nesting is deeper than 32 levels",
         ),
+        # the deep branch comes first: every branch is checked, not only the last one seen
+        (
+            "columns: " + "[" * 32 + "]" * 32 + "\nrules: []\nversion: 1\nnon_dicom: {default: skip}\n",
+            "rules.yaml:1:41: nesting is deeper than 32 levels",
+        ),
         ("version: 1\nrules: []\n1: a\n", "rules.yaml:3:1: invalid YAML: keys must be text, not 1"),
+        (
+            "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: 5}\n",
+            "rules.yaml:4:38: 'when' must be a mapping of tag or pixel field to condition",
+        ),
         (
             ROWS_RULE + "    min: 1\n    when: {Bogus: 1}\n",
             "rules.yaml:6:12: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
