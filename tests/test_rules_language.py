@@ -588,6 +588,23 @@ def test_load_rules_decides_expiry_by_the_day_given(tmp_path: Path) -> None:
             "rules.yaml:4:25: unknown DICOM keyword 'Rowz' (did you mean 'Rows'?)",
         ),
         (
+            ROWS_RULE + "    min: 1\n    when: {Modality: []}\n",
+            "rules.yaml:6:12: 'in' needs a non-empty list of values",
+        ),
+        (
+            ROWS_RULE + "    min: 1\n    when: {path: 5}\n",
+            "rules.yaml:6:12: 'glob' needs a path pattern as text, e.g. 'train/**'",
+        ),
+        (
+            ROWS_RULE + "    min: 1\n    when: {Modality: null}\n",
+            "rules.yaml:6:12: 'equals' needs a value or a list of values",
+        ),
+        (
+            ROWS_RULE + "    min: 1\n    when: {Modality: {}}\n",
+            "rules.yaml:6:22: condition on 'Modality' needs exactly one operator (equals, in, not_in, contains, "
+            "not_contains, contains_any, contains_all, matches, glob, min, max, range, tolerance, present); found none",
+        ),
+        (
             "version: 1\nrules: []\nnon_dicom: [a]\n",
             "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
         ),
@@ -650,3 +667,16 @@ def test_a_rules_file_at_the_size_limit_loads(tmp_path: Path) -> None:
     with pytest.raises(RulesError) as excinfo:
         load_rules(path)
     assert str(excinfo.value) == f"{path}: rules file is larger than {loader._MAX_BYTES} bytes"
+
+
+def test_allow_missing_does_not_excuse_present_in_examples() -> None:
+    """``present: true`` with ``allow_missing``: a missing value still fails the rule, so an empty
+    example belongs under ``fail``."""
+    rule = "version: 1\nrules:\n  - id: r\n    tag: ImageType\n    present: true\n    allow_missing: true\n"
+    assert load(rule + "    examples: {fail: ['']}\n").rules[0].id == "r"
+
+
+def test_non_dicom_mapping_keeps_its_default() -> None:
+    assert load("version: 1\nrules: []\nnon_dicom: {default: fail, pass: [a]}\n").non_dicom == NonDicomPolicy(
+        "fail", (("a", "pass"),)
+    )
