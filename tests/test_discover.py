@@ -44,6 +44,7 @@ PREAMBLE = b"\x00" * 128 + b"DICM"
         (b"\x08\x00\x08\x00\x00\x00\x01\x00", "0001", Claim.NONE),
         # a VR must be two upper-case letters; "A1" is not one, and read as a length it is absurd
         (b"\x08\x00\x08\x00A1\xff\xff", "0001", Claim.NONE),
+        (b"\x08\x00\x08\x001A\xff\xff", "0001", Claim.NONE),  # both bytes of the VR count
         (b"\x08\x00\x08\x00CS\xff\xff", "0001", Claim.HEADERLESS),
         (b"\x08\x00\x08\x00cs\xff\xff", "0001", Claim.NONE),
         # another group first: not a data set start
