@@ -305,82 +305,77 @@ RULE = "version: 1\nrules:\n  - id: original\n    tag: ImageType\n    contains: 
 DATASET = "version: 1\nrules: []\ndataset:\n  - id: c\n"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (RULE + "waivers: {path: a}\n", "rules.yaml:6:10: 'waivers' must be a list of waivers"),
+WAIVER_AND_DATASET_ERRORS: list[tuple[str, str]] = [
+    (RULE + "waivers: {path: a}\n", "rules.yaml:6:10: 'waivers' must be a list of waivers"),
+    (
+        RULE + "waivers:\n  - just text\n",
+        "rules.yaml:7:5: each waiver is a mapping with 'path' or 'sop_instance_uid', 'rules' and 'reason'",
+    ),
+    (
+        RULE + "waivers:\n  - {id: 'bad id', path: a, rules: '*', reason: r}\n",
+        "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
+    ),
+    (
+        RULE + "waivers:\n  - {id: [x], path: a, rules: '*', reason: r}\n",
+        "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
+    ),
+    (RULE + "waivers:\n  - {path: [a], rules: '*', reason: r}\n", "rules.yaml:7:12: 'path' must be text"),
+    (
+        RULE + "waivers:\n  - {sop_instance_uid: {a: 1}, rules: '*', reason: r}\n",
+        "rules.yaml:7:24: 'sop_instance_uid' must be text",
+    ),
+    (
+        RULE + "waivers:\n  - {path: a, rules: [], reason: r}\n",
+        "rules.yaml:7:22: 'rules' must be a list of rule ids, or '*' for every rule",
+    ),
+    (
+        RULE + "waivers:\n  - {path: a, reason: r}\n",
+        "rules.yaml:7:5: 'rules' must be a list of rule ids, or '*' for every rule",
+    ),
+    (
+        RULE + "waivers:\n  - {id: w, path: a, rules: '*', reason: r}\n  - {id: w, path: b, rules: '*', reason: r}\n",
+        "rules.yaml:8:10: duplicate waiver id 'w'",
+    ),
+    (
+        RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: 2026-01-01 10:00:00}\n",
+        "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not '2026-01-01 10:00:00'",
+    ),
+    (
+        RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: soon}\n",
+        "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not 'soon'",
+    ),
+    (DATASET + "    count: {}\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
+    (DATASET + "    count: 5\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
+    (
+        DATASET + "    count: {min: 1, most: 3}\n",
+        "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group",
+    ),
+    (DATASET + "    count: {min: -1}\n", "rules.yaml:5:18: 'min' must be a whole number of files >= 0"),
+    (DATASET + "    count: {max: true}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
+    (DATASET + "    count: {max: 2.5}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
+    (DATASET + "    count: {min: 3, max: 2}\n", "rules.yaml:5:12: 'count' min 3 is above max 2"),
+    (
+        DATASET.replace("id: c", "id: d") + "    disjoint: PatientID\n    split: ''\n",
+        "rules.yaml:6:12: 'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'",
+    ),
+    *(
         (
-            RULE + "waivers:\n  - just text\n",
-            "rules.yaml:7:5: each waiver is a mapping with 'path' or 'sop_instance_uid', 'rules' and 'reason'",
-        ),
-        (
-            RULE + "waivers:\n  - {id: 'bad id', path: a, rules: '*', reason: r}\n",
-            "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
-        ),
-        (
-            RULE + "waivers:\n  - {id: [x], path: a, rules: '*', reason: r}\n",
-            "rules.yaml:7:10: waiver 'id' must be letters, digits and '-'",
-        ),
-        (RULE + "waivers:\n  - {path: [a], rules: '*', reason: r}\n", "rules.yaml:7:12: 'path' must be text"),
-        (
-            RULE + "waivers:\n  - {sop_instance_uid: {a: 1}, rules: '*', reason: r}\n",
-            "rules.yaml:7:24: 'sop_instance_uid' must be text",
-        ),
-        (
-            RULE + "waivers:\n  - {path: a, rules: [], reason: r}\n",
-            "rules.yaml:7:22: 'rules' must be a list of rule ids, or '*' for every rule",
-        ),
-        (
-            RULE + "waivers:\n  - {path: a, reason: r}\n",
-            "rules.yaml:7:5: 'rules' must be a list of rule ids, or '*' for every rule",
-        ),
-        (
-            RULE
-            + "waivers:\n  - {id: w, path: a, rules: '*', reason: r}\n  - {id: w, path: b, rules: '*', reason: r}\n",
-            "rules.yaml:8:10: duplicate waiver id 'w'",
-        ),
-        (
-            RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: 2026-01-01 10:00:00}\n",
-            "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not '2026-01-01 10:00:00'",
-        ),
-        (
-            RULE + "waivers:\n  - {path: a, rules: '*', reason: r, expires: soon}\n",
-            "rules.yaml:7:47: 'expires' must be a date YYYY-MM-DD, not 'soon'",
-        ),
-        (DATASET + "    count: {}\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
-        (DATASET + "    count: 5\n", "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group"),
-        (
-            DATASET + "    count: {min: 1, most: 3}\n",
-            "rules.yaml:5:12: 'count' is a mapping with 'min' and/or 'max' files per group",
-        ),
-        (DATASET + "    count: {min: -1}\n", "rules.yaml:5:18: 'min' must be a whole number of files >= 0"),
-        (DATASET + "    count: {max: true}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
-        (DATASET + "    count: {max: 2.5}\n", "rules.yaml:5:18: 'max' must be a whole number of files >= 0"),
-        (DATASET + "    count: {min: 3, max: 2}\n", "rules.yaml:5:12: 'count' min 3 is above max 2"),
-        (
-            DATASET.replace("id: c", "id: d") + "    disjoint: PatientID\n    split: ''\n",
-            "rules.yaml:6:12: 'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'",
-        ),
-        *(
-            (
-                RULE + f"    max_failing: {written}\n",
-                f"rules.yaml:6:18: 'max_failing' is a count of files or a percentage such as '2%', not {shown}",
-            )
-            for written, shown in (("100.5%", "'100.5%'"), ("-1", "-1"), ("true", "True"), ("2.5", "2.5"))
-        ),
-        (
-            RULE + "    examples: {}\n",
-            "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
-        ),
-        (
-            RULE + "    examples: {pass: [[ORIGINAL]], maybe: [x]}\n",
-            "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
-        ),
-        (RULE + "    examples: {pass: ORIGINAL}\n", "rules.yaml:6:22: 'examples: pass' must be a list of values"),
-    ],
-)
-def test_load_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
-    assert error(text) == message
+            RULE + f"    max_failing: {written}\n",
+            f"rules.yaml:6:18: 'max_failing' is a count of files or a percentage such as '2%', not {shown}",
+        )
+        for written, shown in (("100.5%", "'100.5%'"), ("-1", "-1"), ("true", "True"), ("2.5", "2.5"))
+    ),
+    (
+        RULE + "    examples: {}\n",
+        "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
+    ),
+    (
+        RULE + "    examples: {pass: [[ORIGINAL]], maybe: [x]}\n",
+        "rules.yaml:6:15: 'examples' is a mapping with 'pass' and/or 'fail' lists of values",
+    ),
+    (RULE + "    examples: {pass: ORIGINAL}\n", "rules.yaml:6:22: 'examples: pass' must be a list of values"),
+]
+"""Waivers, dataset-check counts and splits, thresholds and examples: (rules text, the error)."""
 
 
 def test_bounds_that_are_allowed() -> None:
@@ -481,44 +476,40 @@ def test_missing_waivers_file_says_so(tmp_path: Path) -> None:
 ROWS_RULE = "version: 1\nrules:\n  - id: r\n    tag: Rows\n"
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("- a\n- b\n", "rules.yaml:1:1: a rules file is a mapping with 'version' and 'rules'"),
-        ("just text\n", "rules.yaml: a rules file is a mapping with 'version' and 'rules'"),  # no place to name
-        (
-            "version: 1\nrules: []\ncolumns: Rows\n",
-            "rules.yaml:3:10: 'columns' must be a list of DICOM keywords or tags",
-        ),
-        (
-            "version: 1\nrules: []\nnon_dicom: maybe\n",
-            "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
-        ),
-        (
-            "version: 1\nrules: []\nnon_dicom: {pass: '*.json'}\n",
-            "rules.yaml:3:19: 'pass' must be a list of path patterns such as '**/*.json'",
-        ),
-        (
-            "version: 1\nrules:\n  - just text\n",
-            "rules.yaml:3:5: each rule must be a mapping with 'id', a target and an operator",
-        ),
-        (ROWS_RULE + "    min: 1\n    description: [a]\n", "rules.yaml:6:18: 'description' must be text"),
-        (ROWS_RULE + "    min: 1\n    message: 5\n", "rules.yaml:6:14: 'message' must be text"),
-        (
-            ROWS_RULE + "    min: 1\n    when: {Modality: {matches: [a]}}\n",
-            "rules.yaml:6:32: 'matches' needs a regular expression as text",
-        ),
-        (ROWS_RULE + "    glob: [a]\n", "rules.yaml:5:11: 'glob' needs a path pattern as text, e.g. 'train/**'"),
-        (ROWS_RULE + "    matches: 5\n", "rules.yaml:5:14: 'matches' needs a regular expression as text"),
-        (ROWS_RULE + "    range: [2, 1]\n", "rules.yaml:5:12: 'range' low 2 is above high 1"),
-        (
-            ROWS_RULE + "    tolerance: 1\n    value: x\n",
-            "rules.yaml:5:16: 'tolerance' needs a number >= 0 and a numeric 'value': value ± tolerance",
-        ),
-    ],
-)
-def test_rules_file_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
-    assert error(text) == message
+RULE_ERRORS: list[tuple[str, str]] = [
+    ("- a\n- b\n", "rules.yaml:1:1: a rules file is a mapping with 'version' and 'rules'"),
+    ("just text\n", "rules.yaml: a rules file is a mapping with 'version' and 'rules'"),  # no place to name
+    (
+        "version: 1\nrules: []\ncolumns: Rows\n",
+        "rules.yaml:3:10: 'columns' must be a list of DICOM keywords or tags",
+    ),
+    (
+        "version: 1\nrules: []\nnon_dicom: maybe\n",
+        "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
+    ),
+    (
+        "version: 1\nrules: []\nnon_dicom: {pass: '*.json'}\n",
+        "rules.yaml:3:19: 'pass' must be a list of path patterns such as '**/*.json'",
+    ),
+    (
+        "version: 1\nrules:\n  - just text\n",
+        "rules.yaml:3:5: each rule must be a mapping with 'id', a target and an operator",
+    ),
+    (ROWS_RULE + "    min: 1\n    description: [a]\n", "rules.yaml:6:18: 'description' must be text"),
+    (ROWS_RULE + "    min: 1\n    message: 5\n", "rules.yaml:6:14: 'message' must be text"),
+    (
+        ROWS_RULE + "    min: 1\n    when: {Modality: {matches: [a]}}\n",
+        "rules.yaml:6:32: 'matches' needs a regular expression as text",
+    ),
+    (ROWS_RULE + "    glob: [a]\n", "rules.yaml:5:11: 'glob' needs a path pattern as text, e.g. 'train/**'"),
+    (ROWS_RULE + "    matches: 5\n", "rules.yaml:5:14: 'matches' needs a regular expression as text"),
+    (ROWS_RULE + "    range: [2, 1]\n", "rules.yaml:5:12: 'range' low 2 is above high 1"),
+    (
+        ROWS_RULE + "    tolerance: 1\n    value: x\n",
+        "rules.yaml:5:16: 'tolerance' needs a number >= 0 and a numeric 'value': value ± tolerance",
+    ),
+]
+"""The rules file, its rules and their conditions and operators."""
 
 
 def test_rules_as_loaded() -> None:
@@ -548,70 +539,66 @@ def test_load_rules_decides_expiry_by_the_day_given(tmp_path: Path) -> None:
     assert [w.expired for w in load_rules(path, dt.date(2026, 11, 26)).waivers] == [True]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        # nesting: 32 levels load (and fail for what they are), 33 are refused before anything is built
-        (
-            "version: 1\nrules: []\ncolumns: " + "[" * 31 + "]" * 31 + "\n",
-            "rules.yaml:3:10: a tag is a DICOM keyword or '(gggg,eeee)', not " + "[" * 30 + "]" * 30,
-        ),
-        (
-            "version: 1\nrules: []\ncolumns: " + "[" * 32 + "]" * 32 + "\n",
-            "rules.yaml:3:41: nesting is deeper than 32 levels",
-        ),
-        # the deep branch comes first: every branch is checked, not only the last one seen
-        (
-            "columns: " + "[" * 32 + "]" * 32 + "\nrules: []\nversion: 1\nnon_dicom: {default: skip}\n",
-            "rules.yaml:1:41: nesting is deeper than 32 levels",
-        ),
-        ("version: 1\nrules: []\n1: a\n", "rules.yaml:3:1: invalid YAML: keys must be text, not 1"),
-        (
-            "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: 5}\n",
-            "rules.yaml:4:38: 'when' must be a mapping of tag or pixel field to condition",
-        ),
-        (
-            ROWS_RULE + "    min: 1\n    when: {Bogus: 1}\n",
-            "rules.yaml:6:12: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
-        ),
-        (ROWS_RULE + "    min: 1\n    when: {Modality: {bogus: 1}}\n", "rules.yaml:6:23: unknown operator 'bogus'"),
-        (
-            "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: {Bogus: 1}}\n",
-            "rules.yaml:4:39: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
-        ),
-        (
-            "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rows], group_by: Bogus}\n",
-            "rules.yaml:4:43: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
-        ),
-        (
-            "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rowz]}\n",
-            "rules.yaml:4:25: unknown DICOM keyword 'Rowz' (did you mean 'Rows'?)",
-        ),
-        (
-            ROWS_RULE + "    min: 1\n    when: {Modality: []}\n",
-            "rules.yaml:6:12: 'in' needs a non-empty list of values",
-        ),
-        (
-            ROWS_RULE + "    min: 1\n    when: {path: 5}\n",
-            "rules.yaml:6:12: 'glob' needs a path pattern as text, e.g. 'train/**'",
-        ),
-        (
-            ROWS_RULE + "    min: 1\n    when: {Modality: null}\n",
-            "rules.yaml:6:12: 'equals' needs a value or a list of values",
-        ),
-        (
-            ROWS_RULE + "    min: 1\n    when: {Modality: {}}\n",
-            "rules.yaml:6:22: condition on 'Modality' needs exactly one operator (equals, in, not_in, contains, "
-            "not_contains, contains_any, contains_all, matches, glob, min, max, range, tolerance, present); found none",
-        ),
-        (
-            "version: 1\nrules: []\nnon_dicom: [a]\n",
-            "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
-        ),
-    ],
-)
-def test_structure_errors_name_the_place(text: str, message: str) -> None:
-    assert error(text) == message
+STRUCTURE_ERRORS: list[tuple[str, str]] = [
+    # nesting: 32 levels load (and fail for what they are), 33 are refused before anything is built
+    (
+        "version: 1\nrules: []\ncolumns: " + "[" * 31 + "]" * 31 + "\n",
+        "rules.yaml:3:10: a tag is a DICOM keyword or '(gggg,eeee)', not " + "[" * 30 + "]" * 30,
+    ),
+    (
+        "version: 1\nrules: []\ncolumns: " + "[" * 32 + "]" * 32 + "\n",
+        "rules.yaml:3:41: nesting is deeper than 32 levels",
+    ),
+    # the deep branch comes first: every branch is checked, not only the last one seen
+    (
+        "columns: " + "[" * 32 + "]" * 32 + "\nrules: []\nversion: 1\nnon_dicom: {default: skip}\n",
+        "rules.yaml:1:41: nesting is deeper than 32 levels",
+    ),
+    ("version: 1\nrules: []\n1: a\n", "rules.yaml:3:1: invalid YAML: keys must be text, not 1"),
+    (
+        "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: 5}\n",
+        "rules.yaml:4:38: 'when' must be a mapping of tag or pixel field to condition",
+    ),
+    (
+        ROWS_RULE + "    min: 1\n    when: {Bogus: 1}\n",
+        "rules.yaml:6:12: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+    ),
+    (ROWS_RULE + "    min: 1\n    when: {Modality: {bogus: 1}}\n", "rules.yaml:6:23: unknown operator 'bogus'"),
+    (
+        "version: 1\nrules: []\ndataset:\n  - {id: c, unique: PatientID, when: {Bogus: 1}}\n",
+        "rules.yaml:4:39: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+    ),
+    (
+        "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rows], group_by: Bogus}\n",
+        "rules.yaml:4:43: unknown DICOM keyword 'Bogus' (did you mean 'BolusID'?)",
+    ),
+    (
+        "version: 1\nrules: []\ndataset:\n  - {id: c, consistent: [Rowz]}\n",
+        "rules.yaml:4:25: unknown DICOM keyword 'Rowz' (did you mean 'Rows'?)",
+    ),
+    (
+        ROWS_RULE + "    min: 1\n    when: {Modality: []}\n",
+        "rules.yaml:6:12: 'in' needs a non-empty list of values",
+    ),
+    (
+        ROWS_RULE + "    min: 1\n    when: {path: 5}\n",
+        "rules.yaml:6:12: 'glob' needs a path pattern as text, e.g. 'train/**'",
+    ),
+    (
+        ROWS_RULE + "    min: 1\n    when: {Modality: null}\n",
+        "rules.yaml:6:12: 'equals' needs a value or a list of values",
+    ),
+    (
+        ROWS_RULE + "    min: 1\n    when: {Modality: {}}\n",
+        "rules.yaml:6:22: condition on 'Modality' needs exactly one operator (equals, in, not_in, contains, "
+        "not_contains, contains_any, contains_all, matches, glob, min, max, range, tolerance, present); found none",
+    ),
+    (
+        "version: 1\nrules: []\nnon_dicom: [a]\n",
+        "rules.yaml:3:12: 'non_dicom' must be one of skip, fail, pass, or a mapping with 'default'",
+    ),
+]
+"""Nesting, keys, conditions and dataset checks by where they stand."""
 
 
 def test_alias_is_checked_once() -> None:
@@ -680,3 +667,8 @@ def test_non_dicom_mapping_keeps_its_default() -> None:
     assert load("version: 1\nrules: []\nnon_dicom: {default: fail, pass: [a]}\n").non_dicom == NonDicomPolicy(
         "fail", (("a", "pass"),)
     )
+
+
+@pytest.mark.parametrize(("text", "message"), WAIVER_AND_DATASET_ERRORS + RULE_ERRORS + STRUCTURE_ERRORS)
+def test_load_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
+    assert error(text) == message
