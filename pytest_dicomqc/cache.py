@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 from pytest_dicomqc import __version__
 from pytest_dicomqc.record import FileRecord
@@ -72,6 +73,12 @@ def stat_of(path: Path) -> Stat | None:
     return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
+class Cached(NamedTuple):
+    record: FileRecord
+    checked: float
+    """When the run that made the record started (seconds since the epoch)."""
+
+
 class RecordCache:
     """One SQLite table; a new layout gets a new table name, so older caches are simply not read."""
 
@@ -81,32 +88,36 @@ class RecordCache:
         try:
             self._db = sqlite3.connect(database, timeout=30)
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS records_v4 (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                " ctime_ns INTEGER, fingerprint TEXT, record TEXT)"
+                "CREATE TABLE IF NOT EXISTS records_v5 (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " ctime_ns INTEGER, fingerprint TEXT, record TEXT, checked REAL)"
             )
         except sqlite3.Error:
             self._db = None  # unusable (corrupt, locked, read-only): read every file
 
-    def get(self, path: Path, stat: Stat) -> FileRecord | None:
+    def get(self, path: Path, stat: Stat) -> Cached | None:
         if self._db is None:
             return None
         try:
             row = self._db.execute(
-                "SELECT record FROM records_v4 WHERE path = ? AND size = ? AND mtime_ns = ? AND ctime_ns = ?"
-                " AND fingerprint = ?",
+                "SELECT record, checked FROM records_v5 WHERE path = ? AND size = ? AND mtime_ns = ?"
+                " AND ctime_ns = ? AND fingerprint = ?",
                 (_key(path), *stat, self._fingerprint),
             ).fetchone()
-            return FileRecord.from_wire(json.loads(row[0])) if row else None
+            return Cached(FileRecord.from_wire(json.loads(row[0])), float(row[1])) if row else None
         except (sqlite3.Error, ValueError, KeyError, TypeError):
             return None  # a damaged entry is read again, not trusted
 
-    def put(self, entries: Iterable[tuple[Path, Stat, FileRecord]]) -> None:
+    def put(self, entries: Iterable[tuple[Path, Stat, FileRecord]], checked: float) -> None:
+        """Store records made by the run that started at ``checked`` (seconds since the epoch)."""
         if self._db is None:
             return
-        rows = [(_key(path), *stat, self._fingerprint, json.dumps(record.to_wire())) for path, stat, record in entries]
+        rows = [
+            (_key(path), *stat, self._fingerprint, json.dumps(record.to_wire()), checked)
+            for path, stat, record in entries
+        ]
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO records_v4 VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO records_v5 VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error:
             pass  # a cache that cannot be written only costs the next run time
 

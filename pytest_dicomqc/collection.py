@@ -15,30 +15,33 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.nodes import ITEM_NAME, DatasetFolder, PathToDataset, child_name_and_id
-from pytest_dicomqc.settings import Settings
+from pytest_dicomqc.nodes import ITEM_NAME, SESSION_KEY, DatasetFolder, PathToDataset, child_name_and_id
+from pytest_dicomqc.settings import Settings, args_reaching
 
+LEFT_OUT_OUTPUT = "dicomqc_left_out"
+"""Key of an xdist worker's ``workeroutput``: dataset files it collected but did not keep."""
 PytestIgnores = Callable[[Path], bool]
 """Whether pytest, without this plugin, would ignore a path."""
 
 
 def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
-    """``--dicom-dir`` alone collects only the dataset; with test paths or from ini, adds it.
+    """``--dicom-dir`` alone collects only the dataset, and with test paths adds it to them;
+    ``dicom_dir`` from the ini file adds it the way ``testpaths`` are used: only when no test
+    paths are given (``pytest tests/test_model.py`` runs just that file).
 
     Nothing is added when a path given already selects part of the dataset (re-running one
     failed file) or contains it (pytest's walk reaches it, see :func:`ignore`).
     """
     dataset = settings.dataset
     _select_items_by_path(config, dataset)
-    if settings.dataset_from_command_line and config.args_source != pytest.Config.ArgsSource.ARGS:
+    paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
+    if settings.dataset_from_command_line and not paths_given:
         config.args[:] = [str(dataset)]
         return
-    base = config.invocation_params.dir
-    for arg in config.args:
-        given = (base / arg.split("::")[0]).absolute()
-        if given == dataset or dataset in given.parents or (given.is_dir() and given in dataset.parents):
-            return
-    config.args.append(str(dataset))
+    if paths_given and not settings.dataset_from_command_line:
+        return
+    if not any(args_reaching(config, dataset)):
+        config.args.append(str(dataset))
 
 
 def _select_items_by_path(config: pytest.Config, dataset: Path) -> None:
@@ -67,7 +70,9 @@ def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores
             return True
         if not path.is_dir():
             return False  # pytest's other reasons (venv, norecursedirs) are about folders
-        return pytest_ignores(path) and not _norecursedirs_match(path, config)
+        # pytest skips __pycache__ folders (Python's, not data) and those norecursedirs names
+        python_folder = path.name == "__pycache__" or _norecursedirs_match(path, config)
+        return pytest_ignores(path) and not python_folder
     if _within(str(dataset), path) and pytest_ignores(path):
         return False  # collected as a PathToDataset, which leads to the dataset and nowhere else
     return None
@@ -108,19 +113,17 @@ class UserIgnores:
         return any(fnmatch.fnmatch(str(path), glob) for glob in self.globs)
 
 
-_USER_IGNORES = pytest.StashKey[UserIgnores]()
-
-
 def _user_ignores(config: pytest.Config, conftest_folder: Path) -> UserIgnores:
     """The conftests are those of the folder holding the dataset: none inside it is loaded."""
-    known = config.stash.get(_USER_IGNORES, None)
+    session = config.stash[SESSION_KEY]
+    known = session.user_ignores
     if known is None:
         conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
         paths = [Path(p).absolute() for p in config.getoption("ignore") or []]
         paths += conftest_paths("collect_ignore", path=conftest_folder) or []
         globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
         globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
-        known = config.stash[_USER_IGNORES] = UserIgnores(frozenset(paths), tuple(globs))
+        known = session.user_ignores = UserIgnores(frozenset(paths), tuple(globs))
     return known
 
 
@@ -131,7 +134,8 @@ def _norecursedirs_match(path: Path, config: pytest.Config) -> bool:
 
 def pytest_ignores(config: pytest.Config, plugin: object) -> PytestIgnores:
     """pytest's own ``pytest_ignore_collect`` answer, and other plugins', without ``plugin``'s."""
-    asker = config.stash.get(_PYTEST_IGNORES, None)
+    session = config.stash[SESSION_KEY]
+    asker = session.pytest_ignores
     if asker is None:
         others = config.pluginmanager.subset_hook_caller("pytest_ignore_collect", remove_plugins=[plugin])
         legacy_path = _legacy_path() if "path" in (others.spec.argnames if others.spec else ()) else None
@@ -141,7 +145,7 @@ def pytest_ignores(config: pytest.Config, plugin: object) -> PytestIgnores:
             asker = lambda path: bool(others(collection_path=path, path=legacy_path(path), config=config))  # noqa: E731
         else:
             asker = lambda path: bool(others(collection_path=path, config=config))  # noqa: E731
-        config.stash[_PYTEST_IGNORES] = asker
+        session.pytest_ignores = asker
     return asker
 
 
@@ -152,6 +156,3 @@ def _legacy_path() -> Callable[[Path], object] | None:
     except ImportError:
         return None
     return legacy_path
-
-
-_PYTEST_IGNORES = pytest.StashKey[PytestIgnores]()

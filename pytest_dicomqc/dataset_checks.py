@@ -15,12 +15,15 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal, get_args
 
 from pytest_dicomqc.record import Scalar, Value, display, is_empty
 from pytest_dicomqc.rules.evaluate import Facts, Unread, applies
 from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.model import (
+    CONSISTENT,
     COUNT,
+    DEFAULT_SPLIT,
     DISJOINT,
     IMAGE_ORIENTATION,
     IMAGE_POSITION,
@@ -41,35 +44,78 @@ _ROUNDING = 1e-9
 _SAME_COSINE = 1e-3
 """Direction cosines this close are one orientation (-0 and 0, float noise)."""
 
+DatasetStatus = Literal["passed", "failed", "warning", "waived", "empty"]
+"""A check's verdict; ``empty``: no file took part, so nothing was compared (see :attr:`DatasetVerdict.reason`)."""
+DATASET_STATUSES: tuple[DatasetStatus, ...] = get_args(DatasetStatus)
+
+LeftOut = Literal["when", "split", "value", "pixels"]
+"""Why a file took no part in a check: ``when`` did not hold; its path matched no split; the value
+the check needs (its tag, or its ``group_by`` tag) is missing; its pixel data could not be decoded."""
+LEFT_OUT_REASONS: tuple[LeftOut, ...] = get_args(LeftOut)
+_UNKNOWN = "unknown"
+"""A file with no key at all for a check (keys not made by :func:`keys_of`): the reason is not known."""
+_NONE, _SOME, _COUNTED = range(3)
+_LEFT_OUT_TEXT = {
+    # why: (no file took part, the files left out all for this reason, counted beside other reasons)
+    "when": ("'when' held for no file", "'when' does not hold", "'when' does not hold for {files}"),
+    "split": (
+        "no path matched the split pattern {pattern}",
+        "path matches no split pattern {pattern}",
+        "{paths} matching no split pattern {pattern}",
+    ),
+    "value": ("no DICOM file has {tag}", "no {tag}", "{files} without {tag}"),
+    "pixels": (
+        "no DICOM file has decodable pixel data",
+        "no decodable pixel data",
+        "{files} without decodable pixel data",
+    ),
+    _UNKNOWN: (
+        "no value to check, or 'when' does not hold",
+        "no value to check, or 'when' does not hold",
+        "{files} with no value to check, or 'when' does not hold",
+    ),
+}
+"""What a data manager reads; ``{pattern}``: the split pattern as the rules file wrote it."""
+_LEFT_OUT_KEYS: dict[str, list[Scalar]] = {why: [None, why] for why in LEFT_OUT_REASONS}
+"""The key of a file that takes no part, one list per reason shared by every such file (never mutated)."""
+
 
 def keys_of(checks: Sequence[DatasetCheck], facts: Facts, relpath: str, pixel_hash: str) -> dict[str, list[Scalar]]:
-    """Per check id, what this file contributes; checks whose ``when`` or key does not apply are left out."""
+    """Per check id, what this file contributes: its key, or ``[None, why]`` where it takes no part
+    (``why``: one of :data:`LEFT_OUT_REASONS`). A key taking part never starts with ``None``."""
     keys: dict[str, list[Scalar]] = {}
     for check in checks:
-        if applies(check.when, facts):
-            key = _key(check, facts, relpath, pixel_hash)
-            if key is not None:
-                keys[check.id] = key
+        key = _key(check, facts, relpath, pixel_hash) if applies(check.when, facts) else "when"
+        keys[check.id] = _LEFT_OUT_KEYS[key] if isinstance(key, str) else key
     return keys
 
 
-def _key(check: DatasetCheck, facts: Facts, relpath: str, pixel_hash: str) -> list[Scalar] | None:
+def _key(check: DatasetCheck, facts: Facts, relpath: str, pixel_hash: str) -> list[Scalar] | LeftOut:
     if check.type == UNIQUE_PIXELS:
-        return [pixel_hash] if pixel_hash else None
+        return [pixel_hash] if pixel_hash else "pixels"
     if check.type == UNIQUE:
         value = _shown(check.targets[0], facts)
-        return None if value is None else [value]
+        return "value" if value is None else [value]
     if check.type == DISJOINT:
         # always a pseudonym: a value that must not cross splits identifies a patient or study
-        value, split = _shown(check.targets[0], facts, hidden=True), split_of(check.split, relpath)
-        return None if value is None or split is None else [value, split]
-    group = _shown(check.group_by, facts) if check.group_by is not None else split_of(check.split, relpath)
-    if group is None:
-        return None
+        split = split_of(check.split, relpath)
+        if split is None:
+            return "split"  # before the value: a dataset without split folders says so, whatever its tags
+        value = _shown(check.targets[0], facts, hidden=True)
+        return "value" if value is None else [value, split]
+    group: Scalar
+    if check.group_by is None:
+        group = split_of(check.split, relpath)
+        if group is None:
+            return "split"
+    else:
+        group = _shown(check.group_by, facts)
+        if group is None:
+            return "value"
     if check.type == COUNT:
         return [group]
     if any(isinstance(facts.lookup(target), Unread) for target in check.targets):
-        return None  # undecodable pixels: the file fails on its own already
+        return "pixels"  # undecodable pixels: the file fails on its own already
     instance = facts.lookup(INSTANCE_NUMBER)
     position, orientation = _slice_position(facts) if check.slice_spacing is not None else (None, None)
     return [
@@ -141,8 +187,9 @@ class DatasetFinding:
     def text(self, files: int = _SHOWN_FILES) -> str:
         shown = ", ".join(self.files[:files])
         more = f" and {len(self.files) - files} more" if len(self.files) > files else ""
+        named = f" ({shown}{more})" if self.files else ""  # a count below min in no file names none
         waived = f" [waived: {self.waiver}]" if self.waiver else ""
-        return f"{self.group}: {self.problem} ({shown}{more}){waived}"
+        return f"{self.group}: {self.problem}{named}{waived}"
 
 
 _GROUP_NOUN = {UNIQUE: "value", UNIQUE_PIXELS: "image", DISJOINT: "value"}
@@ -159,35 +206,73 @@ class DatasetVerdict:
     left_out: int = 0
     """DICOM files that did not: ``when`` did not hold, or the value (or split) the check needs is missing."""
     strict: bool = False
-    """``--dicom-strict``: a warning check with findings fails too."""
+    """``--dicom-strict``: a warning check with findings fails too (an empty check stays empty)."""
+    left_out_why: tuple[tuple[str, int], ...] = ()
+    """Why the ``left_out`` files took no part: (one of :data:`LEFT_OUT_REASONS`, or ``unknown``
+    for a file with no key for the check; how many files), in that order, counts above 0."""
 
     @property
-    def status(self) -> str:
-        """passed, failed, warning (problems of a warning check, not strict), or waived (every
-        problem accepted by a waiver)."""
-        if not self.findings:
-            return "passed"
-        if all(finding.waiver for finding in self.findings):
-            return "waived"
-        return "failed" if self.check.severity == "error" or self.strict else "warning"
+    def status(self) -> DatasetStatus:
+        """passed, failed, warning (problems of a warning check, not strict), waived (every
+        problem accepted by a waiver), or empty (no file took part, and so no problem)."""
+        if self.findings:
+            if all(finding.waiver for finding in self.findings):
+                return "waived"
+            return "failed" if self.check.severity == "error" or self.strict else "warning"
+        return "empty" if self.files == 0 else "passed"
+
+    @property
+    def reason(self) -> str:
+        """Why no file took part ("" when some did), in the words of the rules file:
+        "no path matched the split pattern '(train|test)/'", "no DICOM file has SOPInstanceUID"…"""
+        if self.files:
+            return ""
+        if not self.left_out:
+            return "no DICOM file was checked"
+        return self._why(_NONE)
 
     @property
     def scope(self) -> str:
-        """How much was checked: "180 files, 179 distinct values; 10 files left out (…)"."""
+        """How much was checked: "180 files, 179 distinct values; 10 files left out (no PatientID)";
+        with no file, "0 files; 3 files left out (…)" (the message says why in full)."""
         noun = _GROUP_NOUN.get(self.check.type, "group")
-        scope = f"{_files(self.files)}, {_count(self.groups, ('distinct ' if noun != 'group' else '') + noun)}"
+        scope = _files(self.files)
+        if self.files:
+            scope += f", {_count(self.groups, ('distinct ' if noun != 'group' else '') + noun)}"
         if self.left_out:
-            scope += f"; {_files(self.left_out)} left out (no value to check, or 'when' does not hold)"
+            scope += f"; {_files(self.left_out)} left out ({self._why(_SOME)})"
         return scope
 
     @property
     def message(self) -> str:
-        """One line: the scope when all is well, else the first problems."""
+        """One line: the scope when all is well, why when no file took part, else the first problems."""
         if not self.findings:
-            return f"no problem in {self.scope}"
+            return f"no problem in {self.scope}" if self.files else f"no file took part: {self.reason}"
         shown = "; ".join(f.text() for f in self.findings[:_SHOWN_PROBLEMS])
         more = f"; and {len(self.findings) - _SHOWN_PROBLEMS} more" if len(self.findings) > _SHOWN_PROBLEMS else ""
         return f"{_count(len(self.findings), 'problem')} in {self.scope}: {shown}{more}"
+
+    def _why(self, form: int) -> str:
+        """Why the left-out files took no part: one reason in ``form`` (:data:`_NONE` or
+        :data:`_SOME`), several counted one by one."""
+        pattern = self.check.split.pattern
+        if self.check.type in (COUNT, CONSISTENT):
+            needed = str(self.check.group_by or "")
+        else:
+            needed = str(self.check.targets[0]) if self.check.targets else ""
+        texts = [
+            (_LEFT_OUT_TEXT.get(why) or _LEFT_OUT_TEXT[_UNKNOWN])[form if len(self.left_out_why) == 1 else _COUNTED]
+            for why, _ in self.left_out_why
+        ] or [_LEFT_OUT_TEXT[_UNKNOWN][form]]
+        return ", ".join(
+            text.format(
+                pattern=f"'{pattern}'" + (" (default)" if pattern == DEFAULT_SPLIT else ""),
+                tag=needed,
+                files=_files(count),
+                paths=_count(count, "path"),
+            )
+            for text, (_, count) in zip(texts, self.left_out_why or ((_UNKNOWN, self.left_out),), strict=True)
+        )
 
     @property
     def details(self) -> str:
@@ -203,19 +288,24 @@ def judge(
     strict: bool = False,
     waivers: Sequence[Waiver] = (),
 ) -> list[DatasetVerdict]:
-    """Every check over every DICOM file's keys (``files``: dataset-relative path, keys).
+    """Every check over every DICOM file's keys (``files``: dataset-relative path, keys as
+    :func:`keys_of` makes them; a file with no key for a check takes no part, for a reason unknown).
 
     A problem is waived by a waiver in force that covers the check and whose path glob matches
     every file the problem names (waivers by SOPInstanceUID are for file rules only)."""
     keyed: dict[str, list[tuple[str, list[Scalar]]]] = {check.id: [] for check in checks}
+    why_left_out: dict[str, Counter[Scalar]] = {check.id: Counter() for check in checks}
     total = 0
     for path, keys in files:
         total += 1
         for check_id, key in keys.items():
             if check_id in keyed:
-                keyed[check_id].append((path, key))
+                if key and key[0] is None:
+                    why_left_out[check_id][key[1] if len(key) > 1 else _UNKNOWN] += 1
+                else:
+                    keyed[check_id].append((path, key))
     in_force = [w for w in waivers if not w.expired and w.path is not None]
-    return [_waive(_judge(check, keyed[check.id], total, strict), in_force) for check in checks]
+    return [_waive(_judge(check, keyed[check.id], total, strict, why_left_out[check.id]), in_force) for check in checks]
 
 
 def _waive(verdict: DatasetVerdict, waivers: Sequence[Waiver]) -> DatasetVerdict:
@@ -224,6 +314,8 @@ def _waive(verdict: DatasetVerdict, waivers: Sequence[Waiver]) -> DatasetVerdict
         return verdict
 
     def waiver_of(finding: DatasetFinding) -> str:
+        if not finding.files:
+            return ""  # a path glob accepts problems of the files it matches: a problem of no file is none
         matching = (w.id for w in covering if all(glob_matches(w.path or "", path) for path in finding.files))
         return next(matching, "")
 
@@ -248,14 +340,28 @@ Members = list[tuple[str, list[Scalar]]]
 """The files of one group: (dataset-relative path, key)."""
 
 
-def _judge(check: DatasetCheck, entries: Members, total: int, strict: bool) -> DatasetVerdict:
+def _judge(check: DatasetCheck, entries: Members, total: int, strict: bool, why: Counter[Scalar]) -> DatasetVerdict:
     groups: dict[Scalar, Members] = defaultdict(list)
     for path, key in entries:
         groups[key[0]].append((path, key))
     findings: list[DatasetFinding] = []
     for value, members in groups.items():
         findings += _group_findings(check, value, members)
-    return DatasetVerdict(check, len(groups), tuple(findings), len(entries), total - len(entries), strict)
+    left_out = total - len(entries)
+    why[_UNKNOWN] += left_out - why.total()  # files with no key for this check at all
+    order = [*LEFT_OUT_REASONS, _UNKNOWN]
+    known = tuple((str(w), n) for w, n in sorted(why.items(), key=lambda item: _rank(order, item[0])) if n > 0)
+    verdict = DatasetVerdict(check, len(groups), tuple(findings), len(entries), left_out, strict, known)
+    if check.type == COUNT and check.minimum and not entries:
+        # no group at all is below any min: "0 files, expected at least 100"; the scope says why
+        group = "split" if check.group_by is None else str(check.group_by)
+        problem = f"0 files, expected at least {check.minimum}"
+        verdict = replace(verdict, findings=(DatasetFinding(group, problem, ()),))
+    return verdict
+
+
+def _rank(order: list[str], why: Scalar) -> tuple[int, str]:
+    return (order.index(why), "") if why in order else (len(order), str(why))
 
 
 def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> list[DatasetFinding]:

@@ -2,17 +2,37 @@
 
 No pydicom here: the sniff looks at the 128-byte preamble's ``DICM`` marker and, for files
 written without a preamble, at whether the first element looks like a DICOM data set start.
+Git LFS pointers (files ``git lfs pull`` has not replaced by their content) are told by content.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import re
 import struct
 from pathlib import Path
 
 DICOM_EXTENSIONS = frozenset({".dcm", ".dicom", ".dic"})
 HEAD_SIZE = 132
+LFS_POINTER_MAX_SIZE = 1024
+"""Git LFS never treats a larger file as a pointer (its ``blobSizeCutoff``)."""
+LFS_POINTER_START = b"version "
+"""Every Git LFS pointer starts so: only such small files are read whole to tell."""
+LFS_POINTER_NOTE = "Git LFS pointer (not downloaded: run git lfs pull)"
+"""The ``notes`` of a Git LFS pointer file begin with this: the file is a placeholder for data
+that was never fetched. Such a file is ``non-dicom`` and fails unless a ``non_dicom`` glob says
+otherwise. Count them with :func:`is_lfs_pointer_note` on a record's ``values["notes"]``."""
+_LFS_VERSIONS = frozenset(
+    {
+        "https://git-lfs.github.com/spec/v1",
+        "https://hawser.github.com/spec/v1",  # pre-release pointers, still accepted by git-lfs
+        "http://git-media.io/v/2",  # alpha
+    }
+)
+_LFS_EXTENSION = re.compile(r"ext-[0-9]-\w+ \S+")
+_LFS_OID = re.compile(r"oid sha256:[0-9a-fA-F]{64}")
+_LFS_SIZE = re.compile(r"size ([0-9]+)")
 # Groups a data set written without preamble starts with: file meta, or the identifying group.
 _FIRST_GROUPS = frozenset({0x0002, 0x0008})
 
@@ -65,11 +85,17 @@ def is_regular_file(entry: os.DirEntry[str]) -> bool:
 
 
 def printable(name: str) -> str:
-    """A file name as valid UTF-8 text: bytes that are not UTF-8 are shown as ``\\xNN``.
+    """A file name as valid UTF-8 text: bytes that are not UTF-8 are shown as ``\\xNN``, and a
+    backslash in the name as ``\\\\``, so that no two names look the same (``caf\\xe9.dcm``
+    written with a backslash is not the byte 0xE9). Names without either are unchanged.
 
     Python keeps such bytes as lone surrogates, which execnet (xdist), terminals and XML refuse.
+    On Windows a backslash separates folders and is never part of a name: it is kept as it is.
     """
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    raw = os.fsencode(name)
+    if os.sep != "\\":
+        raw = raw.replace(b"\\", b"\\\\")  # ASCII: never part of a multi-byte UTF-8 character
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def claim_of(head: bytes, name: str) -> Claim:
@@ -81,6 +107,32 @@ def claim_of(head: bytes, name: str) -> Claim:
     if _looks_like_dataset_start(head):
         return Claim.HEADERLESS
     return Claim.NONE
+
+
+def lfs_pointer_size(content: bytes) -> int | None:
+    """The size of the file a Git LFS pointer stands for, or None if ``content`` (a whole file)
+    is not a pointer: the placeholder a clone without ``git lfs pull`` leaves, e.g.
+    ``version https://git-lfs.github.com/spec/v1``, ``oid sha256:<64 hex>``, ``size <bytes>``,
+    one per line, as git-lfs itself parses them (whatever the file's name).
+    """
+    if len(content) > LFS_POINTER_MAX_SIZE or not content.startswith(LFS_POINTER_START):
+        return None
+    try:
+        lines = [line.strip() for line in content.decode("ascii").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        return None
+    if len(lines) < 3 or lines[0].partition(" ")[2] not in _LFS_VERSIONS:
+        return None
+    *extensions, oid, size = lines[1:]
+    if not all(_LFS_EXTENSION.fullmatch(line) for line in extensions) or not _LFS_OID.fullmatch(oid):
+        return None
+    found = _LFS_SIZE.fullmatch(size)
+    return int(found.group(1)) if found else None
+
+
+def is_lfs_pointer_note(notes: object) -> bool:
+    """Whether a record's ``values["notes"]`` says the file is a Git LFS pointer."""
+    return isinstance(notes, str) and notes.startswith(LFS_POINTER_NOTE)
 
 
 def describe_non_dicom(head: bytes) -> str:

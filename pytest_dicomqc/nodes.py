@@ -6,18 +6,20 @@ import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from pytest_dicomqc import reading
 from pytest_dicomqc.discover import is_folder, is_regular_file, printable, sorted_entries
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
-from pytest_dicomqc.settings import Settings
+
+if TYPE_CHECKING:
+    from pytest_dicomqc.cache import Stat
+    from pytest_dicomqc.session import DicomQCSession  # noqa: F401 - named in SESSION_KEY's type
 
 ITEM_NAME = "dicomqc"
-SETTINGS_KEY = pytest.StashKey[Settings]()
-RECORD_KEY = pytest.StashKey[FileRecord]()
+SESSION_KEY = pytest.StashKey["DicomQCSession"]()
+"""The plugin's one piece of state per process: :class:`~pytest_dicomqc.session.DicomQCSession`."""
 
 
 class _OutsideHooks:
@@ -72,14 +74,8 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
         }
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        ihook = self.ihook
-        for entry in sorted_entries(self.path):
-            folder = is_folder(entry)
-            if not folder and not is_regular_file(entry):
-                continue
+        for entry, folder in dataset_entries(self.path, self.ihook, self.config):
             path = Path(entry.path)
-            if ihook.pytest_ignore_collect(collection_path=path, config=self.config):
-                continue
             name, nodeid = child_name_and_id(self, entry.name)
             if folder:
                 yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid, **self.child_paths(name))
@@ -87,6 +83,32 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
                 yield DicomItem.from_parent(
                     self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}", **self.child_paths(name)
                 )
+        if not self.relpath:  # the root: the results over the whole dataset come after its files
+            yield DatasetResults.from_parent(self, name=ITEM_NAME, path=self.path, nodeid=ITEM_NAME)
+
+
+def dataset_entries(folder: Path, ihook: Any, config: pytest.Config) -> Iterator[tuple[os.DirEntry[str], bool]]:
+    """A folder's entries that belong to the dataset, sorted, and whether each is a folder: real
+    folders and regular files, less those an ignore rule drops (``--ignore``, ``collect_ignore``)."""
+    for entry in sorted_entries(folder):
+        is_dir = is_folder(entry)
+        if not is_dir and not is_regular_file(entry):
+            continue
+        if ihook.pytest_ignore_collect(collection_path=Path(entry.path), config=config):
+            continue
+        yield entry, is_dir
+
+
+def walk_dataset(folder: Path, ihook: Any, config: pytest.Config, relpath: str = "") -> Iterator[tuple[Path, str]]:
+    """Every file of the dataset and its dataset-relative path, as collection finds them: for the
+    full picture of a run that collected or selected only some of them."""
+    for entry, is_dir in dataset_entries(folder, ihook, config):
+        name = printable(entry.name)
+        child = f"{relpath}/{name}" if relpath else name
+        if is_dir:
+            yield from walk_dataset(Path(entry.path), ihook, config, child)
+        else:
+            yield Path(entry.path), child
 
 
 class PathToDataset(_OutsideHooks, pytest.Collector):
@@ -94,7 +116,7 @@ class PathToDataset(_OutsideHooks, pytest.Collector):
     the dataset: it yields only the next step towards the dataset, none of its own tests."""
 
     def collect(self) -> Iterator[pytest.Collector]:
-        dataset = self.config.stash[SETTINGS_KEY].dataset
+        dataset = self.config.stash[SESSION_KEY].settings.dataset
         step = self.path / dataset.relative_to(self.path).parts[0]
         if step == dataset:
             yield DatasetFolder.root(self, step)
@@ -105,7 +127,7 @@ class PathToDataset(_OutsideHooks, pytest.Collector):
 
 def dataset_nodeid(config: pytest.Config) -> str:
     """The dataset root's node id by pytest's rule: its path relative to the rootdir, else empty."""
-    dataset = config.stash[SETTINGS_KEY].dataset
+    dataset = config.stash[SESSION_KEY].settings.dataset
     try:
         relative = dataset.relative_to(config.rootpath).as_posix()
     except ValueError:
@@ -140,13 +162,15 @@ class DicomItem(_OutsideHooks, pytest.Item):
         self.file_name = file_name
         self.relpath = relpath
         self.shown_as = shown_as
+        self.record: FileRecord | None = None
+        """Set when the item runs (or from the cache before); the call report carries it on."""
+        self.stat: Stat | None = None
 
     def __repr__(self) -> str:  # the --collect-only tree shows the file, not only "dicomqc"
         return f"<{type(self).__name__} {self.file_name}>"
 
     def runtest(self) -> None:
-        record = reading.record_for(self, self.config, self.config.stash[SETTINGS_KEY])
-        self.stash[RECORD_KEY] = record
+        record = self.config.stash[SESSION_KEY].check(self)
         if record.verdict == STATUS_FAILED:
             raise DicomQCFailure(failure_text(record))
         if record.verdict == STATUS_SKIPPED:
@@ -175,6 +199,36 @@ class DicomItem(_OutsideHooks, pytest.Item):
         return self.shown_as, None, f"{ITEM_NAME}: {self.relpath}"
 
 
+class DatasetResults(_OutsideHooks, pytest.Collector):
+    """The results over the whole dataset, after its files: ``dicomqc::dicom-files``,
+    ``dicomqc::dataset::<check id>`` and ``dicomqc::rule::<rule id>`` (``max_failing``).
+
+    Collected like any test, so that ``--collect-only``, progress, ``-k``, ``-m`` and
+    ``--deselect`` count and select them; judged by the controller once every file has reported
+    (see :mod:`pytest_dicomqc.reporter`), never run by a worker.
+    """
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from pytest_dicomqc.conclusion import result_names  # judged only where a dataset runs
+
+        for name in result_names(self.config.stash[SESSION_KEY].settings.ruleset):
+            yield ResultItem.from_parent(self, name=name, nodeid=f"{ITEM_NAME}::{name}")
+
+
+class ResultItem(_OutsideHooks, pytest.Item):
+    """One result over the whole dataset; its reports are made by the controller's reporter."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(ITEM_NAME)
+
+    def runtest(self) -> None:
+        """Not called: the plugin's ``pytest_runtest_protocol`` reports this item itself."""
+
+    def reportinfo(self) -> tuple[str, int | None, str]:
+        return ITEM_NAME, None, self.name.replace("::", " ")
+
+
 def failure_text(record: FileRecord) -> str:
     """The compact failure shown by pytest: one line per reason, observed vs expected.
 
@@ -183,7 +237,7 @@ def failure_text(record: FileRecord) -> str:
     lines = []
     if record.error:
         lines.append(f"{record.kind}: {record.error}")
-    if record.kind == KIND_NON_DICOM:
+    elif record.kind == KIND_NON_DICOM:
         lines.append(f"non-DICOM file ({record.values.get('notes')}) and the rules say non_dicom: fail")
     results = record.results
     lines += [f"{f.rule_id}: {f.message}" for f in record.findings if results.get(f.rule_id) == FAIL]

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydicom.datadict import tag_for_keyword
 
 from pytest_dicomqc.dataset_checks import keys_of
+from pytest_dicomqc.discover import is_lfs_pointer_note
 from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS
 from pytest_dicomqc.reader import Extraction, read
 from pytest_dicomqc.record import (
@@ -98,14 +99,24 @@ def _values(extraction: Extraction, ruleset: RuleSet) -> dict[str, Scalar]:
     values["transfer_syntax"] = extraction.transfer_syntax
     values["SOPClass"] = extraction.sop_class
     values["size_bytes"] = extraction.size_bytes
-    values["notes"] = "; ".join(extraction.notes)
+    values["notes"] = _notes(extraction)
     return values
 
 
+def _notes(extraction: Extraction) -> str:
+    """The ``notes`` cell: a Git LFS pointer's begins with ``discover.LFS_POINTER_NOTE``."""
+    return "; ".join(extraction.notes)
+
+
 def _verdict(extraction: Extraction, results: dict[str, str], non_dicom: NonDicomPolicy, relpath: str) -> str:
-    """passed, failed, skipped or waived: what the test item will report."""
+    """passed, failed, skipped or waived: what the test item will report.
+
+    A Git LFS pointer fails whatever ``non_dicom``'s default says (the data it stands for was
+    never downloaded); only a ``non_dicom`` glob that names it may skip or pass it.
+    """
     if extraction.kind == KIND_NON_DICOM:
-        policy = next((p for glob, p in non_dicom.exceptions if glob_matches(glob, relpath)), non_dicom.default)
+        default = "fail" if is_lfs_pointer_note(_notes(extraction)) else non_dicom.default
+        policy = next((p for glob, p in non_dicom.exceptions if glob_matches(glob, relpath)), default)
         return {"skip": STATUS_SKIPPED, "fail": STATUS_FAILED, "pass": STATUS_PASSED}[policy]
     if extraction.kind != KIND_DICOM or extraction.error or FAIL in results.values():
         return STATUS_FAILED

@@ -1,4 +1,8 @@
-"""pytest hooks and options of pytest-dicomqc; the work lives in the modules they call."""
+"""pytest hooks and options of pytest-dicomqc; the work lives in the modules they call.
+
+Installed, the plugin is loaded by every pytest run of the environment: at import it needs only
+pytest, and the modules that read DICOM (pydicom, numpy) are imported once a dataset is configured.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc import collection, lint, reading
-from pytest_dicomqc import settings as settings_module
-from pytest_dicomqc.nodes import ITEM_NAME, RECORD_KEY, SETTINGS_KEY, DicomItem
-from pytest_dicomqc.reporter import (
-    COLLECTED_KEY,
-    LEFT_OUT_KEY,
-    LEFT_OUT_OUTPUT,
-    STAT_ATTRIBUTE,
-    WIRE_ATTRIBUTE,
-    Reporter,
-    XdistHooks,
-)
+from pytest_dicomqc import collection, settings
+from pytest_dicomqc.nodes import ITEM_NAME, SESSION_KEY, DicomItem, ResultItem
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    settings_module.add_options(parser)
+    settings.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -31,74 +25,95 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dicom-rules-check``: validate rules and waivers, read no dataset, exit 0 (errors exit 4)."""
     if not config.getoption("dicom_rules_check"):
         return None
-    print(lint.summary(settings_module.load_configured_rules(config)))
+    from pytest_dicomqc import lint
+
+    print(lint.summary(settings.load_configured_rules(config)))
     return pytest.ExitCode.OK
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{ITEM_NAME}: a file of the DICOM dataset checked by pytest-dicomqc")
-    settings = settings_module.resolve(config)
-    if settings is None:
+    resolved = settings.resolve(config)
+    if resolved is None:
         return
-    config.stash[SETTINGS_KEY] = settings
-    collection.add_dataset_to_args(config, settings)
-    reading.exit_without_collecting()
+    from pytest_dicomqc.session import DicomQCSession, exit_without_collecting
+
+    session = config.stash[SESSION_KEY] = DicomQCSession(config, resolved)
+    collection.add_dataset_to_args(config, resolved)
+    exit_without_collecting()
     if not hasattr(config, "workerinput"):
-        reading.interrupt_on_sigterm(config)
-        reporter = Reporter(config, settings)
-        config.pluginmanager.register(reporter, "dicomqc-reporter")
+        from pytest_dicomqc.reporter import Reporter, XdistHooks
+
+        session.interrupt_on_sigterm()
+        session.reporter = Reporter(session)
+        config.pluginmanager.register(session.reporter, "dicomqc-reporter")
         if config.pluginmanager.hasplugin("xdist"):
-            config.pluginmanager.register(XdistHooks(reporter), "dicomqc-xdist")
+            config.pluginmanager.register(XdistHooks(session.reporter), "dicomqc-xdist")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or session.reporter is None:
+        return None
+    header: list[str] = session.reporter.header()
+    return header
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
         return None
     return collection.ignore(
-        collection_path, config, settings, collection.pytest_ignores(config, sys.modules[__name__])
+        collection_path, config, session.settings, collection.pytest_ignores(config, sys.modules[__name__])
     )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    settings = parent.config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
+    session = parent.config.stash.get(SESSION_KEY, None)
+    if session is None:
         return None
     return collection.directory_collector(
-        path, parent, settings, collection.pytest_ignores(parent.config, sys.modules[__name__])
+        path, parent, session.settings, collection.pytest_ignores(parent.config, sys.modules[__name__])
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None]:
+    """Count the dataset files collected before ``-k``, ``-m``, ``--lf``, ``--deselect`` or any
+    plugin drops some; afterwards, put the results over the whole dataset last, whatever order
+    other plugins (pytest-randomly) chose: they are judged once every file has reported."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.collected = sum(1 for item in items if isinstance(item, DicomItem))
+    yield
+    if session is not None:
+        results: list[pytest.Item] = [item for item in items if isinstance(item, ResultItem)]
+        if results:
+            items[:] = [item for item in items if not isinstance(item, ResultItem)] + results
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Take unchanged files from the cache and start reading the rest ahead, in run order."""
-    settings = session.config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
+    dicomqc = session.config.stash.get(SESSION_KEY, None)
+    if dicomqc is None:
         return
     items = [item for item in session.items if isinstance(item, DicomItem)]
-    # Dataset files collected but not run: dataset-level verdicts are not given then. Counted
-    # where collection happens; an xdist worker tells the controller through ``workeroutput``.
-    left_out = session.config.stash.get(COLLECTED_KEY, len(items)) - len(items)
-    session.config.stash[LEFT_OUT_KEY] = left_out
+    dicomqc.selected = len(items)
     workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:
-        workeroutput[LEFT_OUT_OUTPUT] = left_out
-    reading.prepare(session.config, settings, items)
+    if workeroutput is not None:  # an xdist worker tells the controller what it left out
+        workeroutput[collection.LEFT_OUT_OUTPUT] = dicomqc.left_out
+    dicomqc.prepare(items)
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Count the dataset files collected, before ``-k``, ``-m``, ``--lf``, ``--deselect`` or any
-    plugin or conftest drops some: see :func:`pytest_collection_finish`."""
-    if SETTINGS_KEY in config.stash:
-        config.stash[COLLECTED_KEY] = sum(1 for item in items if isinstance(item, DicomItem))
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    reading.finish(config)
+def pytest_runtest_protocol(item: pytest.Item) -> bool | None:
+    """A result over the whole dataset is reported by the controller, once every file has been:
+    no process runs it as a test (see :class:`~pytest_dicomqc.nodes.DatasetResults`)."""
+    return True if isinstance(item, ResultItem) else None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -108,15 +123,18 @@ def pytest_runtest_makereport(
     """Attach the file's record to its call-phase report; xdist carries it to the controller."""
     report = yield
     if isinstance(item, DicomItem) and report.when == "call":
-        record = item.stash.get(RECORD_KEY, None)
-        if record is not None:
-            del item.stash[RECORD_KEY]  # the report carries it on; items live until the session ends
-            setattr(report, WIRE_ATTRIBUTE, record.to_wire())
-            stat = item.stash.get(reading.STAT_KEY, None)
-            if stat is not None:
-                setattr(report, STAT_ATTRIBUTE, list(stat))
+        if item.record is not None:
+            from pytest_dicomqc import wire
+
+            wire.attach(report, item.record, item.stat)
+            item.record = None  # the report carries it on; items live until the session ends
         if report.skipped and isinstance(report.longrepr, tuple):
-            # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image", not the plugin's source line;
-            # no line number: the terminal reporter prints none when it is None (typed int, though)
+            # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image", not the plugin's source line
             report.longrepr = (item.reportinfo()[0], None, report.longrepr[2])  # type: ignore[assignment]
     return report
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.finish()

@@ -22,15 +22,26 @@ from pydicom import dcmread, uid
 from pydicom.datadict import dictionary_has_tag, dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_fragmented_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import iter_pixels, pixel_array
 
-from pytest_dicomqc.discover import HEAD_SIZE, Claim, claim_of, describe_non_dicom
+from pytest_dicomqc.discover import (
+    HEAD_SIZE,
+    LFS_POINTER_MAX_SIZE,
+    LFS_POINTER_NOTE,
+    LFS_POINTER_START,
+    Claim,
+    claim_of,
+    describe_non_dicom,
+    lfs_pointer_size,
+)
 from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, Unhandled, element_value, raw_value
 from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar, Value
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+MISSING_SYNTAX_NOTE = "file meta lacks TransferSyntaxUID (0002,0010)"
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
 _PIXEL_MODULE_TAGS = {
@@ -82,6 +93,12 @@ def read(path: Path, tags: frozenset[int], hash_pixels: bool = False) -> Extract
         return Extraction(kind=KIND_UNREADABLE, error=f"cannot open file: {exc.strerror or exc}")
     if head is None:
         return Extraction(kind=KIND_UNREADABLE, error="not a regular file (FIFO, socket or device)")
+    pointer_to = lfs_pointer_size(head) if size <= LFS_POINTER_MAX_SIZE else None  # head is the whole file
+    if pointer_to is not None:  # whatever its name: a missing download, not a corrupt file
+        return Extraction(
+            kind=KIND_NON_DICOM, size_bytes=size, error=lfs_pointer_error(pointer_to), notes=[LFS_POINTER_NOTE]
+        )
+    head = head[:HEAD_SIZE]
     claim = claim_of(head, path.name)
     if claim is Claim.NONE:
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
@@ -91,14 +108,25 @@ def read(path: Path, tags: frozenset[int], hash_pixels: bool = False) -> Extract
     return extraction
 
 
+def lfs_pointer_error(size: int) -> str:
+    """The ``error`` of a Git LFS pointer file standing for ``size`` bytes of content."""
+    return f"Git LFS pointer file, not the data: its {size} bytes of content were never downloaded; run git lfs pull"
+
+
 def _head(path: Path) -> tuple[bytes | None, int]:
-    """First bytes and size of a regular file; ``None`` for FIFOs and devices, without blocking."""
+    """First bytes and size of a regular file; ``None`` for FIFOs and devices, without blocking.
+
+    A small file that starts like a Git LFS pointer is read whole: a pointer is told by all its lines.
+    """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None, 0
-        return os.read(fd, HEAD_SIZE), info.st_size
+        head = os.read(fd, HEAD_SIZE)
+        if head.startswith(LFS_POINTER_START) and info.st_size <= LFS_POINTER_MAX_SIZE:
+            head += os.read(fd, LFS_POINTER_MAX_SIZE + 1 - len(head))  # one more: a grown file is no pointer
+        return head, info.st_size
     finally:
         os.close(fd)
 
@@ -142,13 +170,25 @@ def _truncation(ds: Dataset) -> str:
 def _plausible(ds: Dataset, claim: Claim) -> bool:
     """Whether the parse found a real data set, not the one or two nonsense elements garbage yields.
 
-    A valid file meta group (with a transfer syntax) vouches for any element after it, private
-    ones included; without it, standard elements must be found (garbage often parses as an
-    odd, "private" group).
+    After the ``DICM`` marker (read without ``force``, as pydicom reads it by default), a file meta
+    group vouches for any element after it, private ones included: one with a transfer syntax,
+    or, without one, with standard file meta elements (pydicom then guesses the encoding, and so
+    do we). Otherwise standard elements must be found (garbage often parses as an odd,
+    "private" group).
     """
     tags = list(ds.keys())  # keys(), not iteration: iterating converts values and can raise on bad ones
-    if claim is Claim.PREAMBLE and "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
+    if claim is Claim.PREAMBLE and _real_file_meta(ds):
         return len(tags) >= 1
+    return sum(1 for tag in tags if dictionary_has_tag(tag)) >= 2
+
+
+def _real_file_meta(ds: Dataset) -> bool:
+    """A file meta group with a transfer syntax, or with two standard elements of the group (one
+    could be garbage that happens to start with group 0002)."""
+    file_meta = getattr(ds, "file_meta", None) or {}
+    if "TransferSyntaxUID" in file_meta:
+        return True
+    tags = file_meta.keys()  # not iteration: iterating a Dataset converts (and can raise on) values
     return sum(1 for tag in tags if dictionary_has_tag(tag)) >= 2
 
 
@@ -168,7 +208,7 @@ def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
         except Exception as exc:  # noqa: BLE001 - a malformed value must not lose the file
             extraction.tags[tag] = element_value(item)
             extraction.notes.append(_describe(exc, f"tag {tag:08X} kept as raw text"))
-    extraction.transfer_syntax = _transfer_syntax(ds)
+    extraction.transfer_syntax = _transfer_syntax(ds, extraction.notes)
     sop_class = ds.get("SOPClassUID")
     extraction.sop_class = _uid_name(sop_class) if sop_class else ""
     extraction.has_pixel_data = any(keyword in ds for keyword in PIXEL_KEYWORDS)
@@ -187,11 +227,13 @@ def _dictionary_vr(tag: int) -> str | None:
         return None
 
 
-def _transfer_syntax(ds: Dataset) -> str:
-    """Name of the file's transfer syntax; for files without file meta, the one pydicom read them with.
+def _transfer_syntax(ds: Dataset, notes: list[str]) -> str:
+    """Name of the file's transfer syntax; for files whose file meta has none, the one pydicom
+    read them with (its guess from the first element: see ``pydicom.filereader.read_partial``).
 
     Such files get that syntax set in their (in-memory) file meta, so that their native pixel data
-    can be decoded like any other's.
+    can be decoded like any other's. Without any file meta the name says so; a file meta that
+    lacks the transfer syntax is noted.
     """
     syntax = _syntax(ds)
     if syntax:
@@ -202,10 +244,15 @@ def _transfer_syntax(ds: Dataset) -> str:
     guessed = (
         uid.ImplicitVRLittleEndian if implicit else (uid.ExplicitVRLittleEndian if little else uid.ExplicitVRBigEndian)
     )
-    if not hasattr(ds, "file_meta"):
-        ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = guessed
-    return f"{guessed.name} (no file meta)"
+    file_meta = getattr(ds, "file_meta", None)
+    if file_meta is None:
+        file_meta = ds.file_meta = FileMetaDataset()
+    had_file_meta = len(file_meta) > 0
+    file_meta.TransferSyntaxUID = guessed
+    if not had_file_meta:
+        return f"{guessed.name} (no file meta)"
+    notes.append(f"{MISSING_SYNTAX_NOTE}: read as {guessed.name}, as pydicom does")
+    return str(guessed.name)
 
 
 def _uid_name(value: object) -> str:
@@ -233,6 +280,9 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction, hasher: hashlib._Hash
             high = frame_high if high is None else max(high, frame_high)
             if hasher is not None:
                 hasher.update(_canonical(frame).data)
+    except _MissingFrames as exc:
+        extraction.error = _missing_frames_error(ds, exc)
+        return
     except BaseException as exc:  # decoders raise anything (see _decoder_failure); the file fails with the reason
         if not _decoder_failure(exc):
             raise
@@ -240,6 +290,10 @@ def _summarise_pixels(ds: Dataset, extraction: Extraction, hasher: hashlib._Hash
         return
     if first is None or count == 0:
         extraction.error = "pixel data holds no frames"
+        return
+    declared = _declared_frames(extraction.tags)
+    if frames < declared:  # encapsulated frames run out early: pixel_array raises StopIteration
+        extraction.error = _missing_frames_error(ds, _MissingFrames(declared, frames))
         return
     if hasher is not None:
         hasher.update(f"|{first.dtype.name}|{first.shape}|{frames}".encode())
@@ -288,11 +342,39 @@ def _frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray]:
     except ValueError as exc:
         if "read-only" not in str(exc):
             raise
-        array = pixel_array(ds, decoding_plugin=plugin)  # the same safer decoder as the frames
+        try:
+            array = pixel_array(ds, decoding_plugin=plugin)  # the same safer decoder as the frames
+        except StopIteration:  # fewer frames stored than NumberOfFrames says
+            raise _MissingFrames(_frame_count(ds)) from None
         yield from (array if _frame_count(ds) > 1 else [array])
         return
     yield first
     yield from frames
+
+
+class _MissingFrames(Exception):
+    """Fewer frames of encapsulated pixel data than NumberOfFrames declares (``pixel_array``
+    then raises a bare StopIteration)."""
+
+    def __init__(self, declared: int, decoded: int | None = None) -> None:
+        super().__init__(f"NumberOfFrames {declared}")
+        self.declared = declared
+        self.decoded = decoded
+
+
+def _missing_frames_error(ds: Dataset, missing: _MissingFrames) -> str:
+    """Why a file with fewer encapsulated frames than it declares fails: how many frames pydicom
+    finds in its fragments (and in how many fragments, where these differ)."""
+    found, fragments = missing.decoded, None
+    with contextlib.suppress(Exception):  # only for the message: the file fails either way
+        split = list(generate_fragmented_frames(ds.PixelData, number_of_frames=missing.declared))
+        found, fragments = len(split), sum(len(frame) for frame in split)
+    stored = "fewer frames stored" if found is None else f"{found} frame{'' if found == 1 else 's'} stored"
+    if fragments is not None and fragments != found:
+        stored += f" (in {fragments} fragments)"
+    syntax = _syntax(ds)
+    where = f" [{uid.UID(str(syntax)).name}]" if syntax else ""
+    return f"pixel data cannot be decoded: NumberOfFrames {missing.declared} but {stored}{where}"
 
 
 def _native_frames(ds: Dataset, tags: dict[int, Value]) -> Iterator[np.ndarray] | None:
@@ -373,9 +455,19 @@ def _decoding_plugin(ds: Dataset) -> str:
 
 
 def _frame_count(ds: Dataset) -> int:
+    """NumberOfFrames as pydicom's decoders take it: absent, empty or 0 means one frame."""
     try:
         return int(ds.get("NumberOfFrames") or 1)
     except (TypeError, ValueError):
+        return 1
+
+
+def _declared_frames(tags: dict[int, Value]) -> int:
+    """NumberOfFrames as pydicom's decoders take it (absent, empty or 0: one frame), from the tags
+    already read; a value that is not a number is pydicom's to reject."""
+    try:
+        return _whole(tags.get(_PIXEL_MODULE_TAGS["NumberOfFrames"]), 1) or 1
+    except ValueError:
         return 1
 
 

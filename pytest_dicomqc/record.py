@@ -7,14 +7,13 @@ that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, get_args
 
 Scalar: TypeAlias = str | int | float | bool | None
 Value: TypeAlias = Scalar | list[Scalar]
 """A tag's value as rules see it: multi-valued tags are lists."""
 
 PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
-FIXED_COLUMNS = ("path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks")
 FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
 """Columns of the Files sheet besides tags and rules; no rule id may take one of these names."""
 
@@ -95,23 +94,23 @@ class FileRecord:
         )
 
 
-STATUS_PASSED = "passed"
-STATUS_FAILED = "failed"
-STATUS_SKIPPED = "skipped"
-STATUS_WAIVED = "waived"
-STATUS_NOT_RUN = "not run"
-STATUS_CRASHED = "crashed"
-STATUSES = (STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED)
+Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
+"""A file's status in the report: what pytest said of its item, or why it has none."""
+STATUSES: tuple[Status, ...] = get_args(Status)
+STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED = STATUSES
 
 
 @dataclass(frozen=True)
 class ReportRow:
-    """One line of the Files sheet: a file, what pytest said of it, and its record if it ran."""
+    """One line of the Files sheet: a file, what pytest said of it, and its record if it has one."""
 
     path: str
-    status: str
+    status: Status
     record: FileRecord | None = None
     error: str = ""
+    earlier: str = ""
+    """When the file was not checked in this run: the time (ISO 8601) of the earlier run whose
+    result, still valid for the file as it is, stands in (from the cache)."""
 
 
 def display(value: Value) -> Scalar:

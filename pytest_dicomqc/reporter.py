@@ -1,79 +1,75 @@
 """Controller-only collector of report rows, fed by ``pytest_runtest_logreport``.
 
-It learns which files to expect from collection (or, under xdist, from the workers' collection
-reports), takes each file's record from the call-phase report, and at session end writes one
-row per expected file: files that never reported are ``not run``, crashed workers ``crashed``.
+It learns which files and results to expect from collection (or, under xdist, from the workers'
+collection), takes each file's record from its call-phase report, and once the test loop is over
+draws one :class:`~pytest_dicomqc.conclusion.Conclusion` from the rows. The dataset-level results
+are reported from it, like tests; the terminal section, junitxml and the workbook format it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 import time
-from collections import Counter
+from collections.abc import Generator, Iterable
 from importlib import metadata
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
-from pytest_dicomqc import __version__, reading
+from pytest_dicomqc import __version__, junit, wire
 from pytest_dicomqc.cache import Stat
-from pytest_dicomqc.collection import selects_part_of_dataset
-from pytest_dicomqc.dataset_checks import DatasetVerdict, judge, waivers_used
-from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, dataset_nodeid
+from pytest_dicomqc.collection import LEFT_OUT_OUTPUT, selects_part_of_dataset
+from pytest_dicomqc.conclusion import Conclusion, Result, Scope, conclude
+from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, ResultItem, dataset_nodeid, walk_dataset
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
-    KIND_DICOM,
     STATUS_CRASHED,
     STATUS_FAILED,
     STATUS_NOT_RUN,
     STATUS_WAIVED,
-    STATUSES,
-    FileRecord,
     ReportRow,
     Scalar,
+    Status,
 )
-from pytest_dicomqc.settings import Settings
-from pytest_dicomqc.verdicts import (
-    ACTIVE,
-    EXPIRED,
-    STALE,
-    ThresholdVerdict,
-    WaiverUse,
-    threshold_verdicts,
-    waiver_uses,
-)
-from pytest_dicomqc.writers.excel import Verdicts, write_workbook
+from pytest_dicomqc.session import DicomQCSession
+from pytest_dicomqc.writers.excel import write_workbook
 
-WIRE_ATTRIBUTE = "dicomqc_record"
-COLLECTED_KEY = pytest.StashKey[int]()
-LEFT_OUT_KEY = pytest.StashKey[int]()
-LEFT_OUT_OUTPUT = "dicomqc_left_out"
-"""Key of an xdist worker's ``workeroutput``: dataset files it collected but did not keep."""
-STAT_ATTRIBUTE = "dicomqc_stat"
 _SUFFIX = "::" + ITEM_NAME
+_RESULT_PREFIX = ITEM_NAME + "::"
 
 
 class Reporter:
     """Registered only on the controller (``not hasattr(config, "workerinput")``)."""
 
-    def __init__(self, config: pytest.Config, settings: Settings) -> None:
-        self.config = config
-        self.settings = settings
-        self.expected: dict[str, str] = {}
-        self.rows: dict[str, ReportRow] = {}
+    def __init__(self, session: DicomQCSession) -> None:
+        self.session = session
+        self.config = session.config
+        self.settings = session.settings
         self.started = time.time()
+        self.expected: dict[str, str] = {}
+        """Node id -> dataset-relative path of every dataset file collected and selected."""
+        self.results: dict[str, None] = {}
+        """Node ids of the dataset-level results collected and selected, in order."""
+        self.rows: dict[str, ReportRow] = {}
+        """Dataset-relative path -> this run's row."""
+        self.stats: dict[str, Stat] = {}
+        """Dataset-relative path -> the stat its record is valid for (the cache's key)."""
+        self.left_out_by_workers = 0
+        self.conclusion: Conclusion | None = None
         self.write_error = ""
         self.written = False
-        self.stats: dict[str, Stat] = {}
-        self.thresholds: list[ThresholdVerdict] = []
-        self.dataset: list[DatasetVerdict] = []
-        self.partial = False
-        self.left_out_by_workers = 0
-        self.waivers: list[WaiverUse] = []
-        self.prefix = dataset_nodeid(config)
+        self.shown_folder: str | None = None
+        self.prefix = dataset_nodeid(self.config)
 
-    def expect(self, nodeids: list[str]) -> None:
+    # -- what to expect ---------------------------------------------------------------------
+
+    def expect(self, nodeids: Iterable[str]) -> None:
         for nodeid in nodeids:
+            if nodeid.startswith(_RESULT_PREFIX) and not nodeid.endswith(_SUFFIX):
+                self.results[nodeid] = None
+                continue
             relpath = self.relpath_of(nodeid)
             if relpath is not None:
                 self.expected.setdefault(nodeid, relpath)
@@ -89,74 +85,134 @@ class Reporter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.expect([item.nodeid for item in session.items if isinstance(item, DicomItem)])
+        self.expect(item.nodeid for item in session.items if isinstance(item, DicomItem | ResultItem))
 
+    # -- while the files run ----------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """Progress by folder, as pytest shows it by test file: ``data/train/p001 ....  [ 10%]``,
+        not one line per file (the terminal takes a file's node id for a test file of its own)."""
+        terminal: Any = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is None or not terminal.showfspath or terminal.verbosity > 0 or not nodeid.endswith(_SUFFIX):
+            return
+        path = nodeid[: -len(_SUFFIX)]
+        folder = path.rpartition("/")[0] or "."
+        if folder != self.shown_folder:
+            terminal.write_fspath_result(folder, "")
+            self.shown_folder = folder
+        terminal.currentfspath = self.config.rootpath / path  # the terminal's own logstart then writes nothing
+
+    @pytest.hookimpl(trylast=True)  # after junitxml's, which :func:`junit.name` amends
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.passed and report.when != "call":
             return  # setup and teardown that went well: two of every item's three reports
+        if report.nodeid.startswith(_RESULT_PREFIX):
+            junit.name(self.config, report, ITEM_NAME, report.nodeid[len(_RESULT_PREFIX) :])
+            return
         relpath = self.relpath_of(report.nodeid)
         if relpath is None:
             return
-        wire = getattr(report, WIRE_ATTRIBUTE, None)
-        if wire is not None:
-            delattr(report, WIRE_ATTRIBUTE)  # the terminal keeps every report: keep one copy of each record
-            record = FileRecord.from_wire(wire)
-            status = STATUS_WAIVED if hasattr(report, "wasxfail") else report.outcome
-            self.rows[report.nodeid] = ReportRow(record.path, status, record)
-            stat = getattr(report, STAT_ATTRIBUTE, None)
+        junit.name(self.config, report, ITEM_NAME, relpath)
+        carried = wire.take(report)
+        if carried is not None:
+            record, stat = carried
+            status: Status = STATUS_WAIVED if hasattr(report, "wasxfail") else cast(Status, report.outcome)
+            self.rows[relpath] = ReportRow(record.path, status, record)
             if stat is not None:
-                self.stats[report.nodeid] = (int(stat[0]), int(stat[1]), int(stat[2]))
+                self.stats[relpath] = stat
         elif str(report.when) == "???":  # xdist's report for a crashed worker
-            self.rows[report.nodeid] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
-        elif report.failed and report.nodeid not in self.rows:
-            self.rows[report.nodeid] = ReportRow(relpath, STATUS_FAILED, error=_reason(report))
+            self.rows[relpath] = ReportRow(relpath, STATUS_CRASHED, error=_reason(report))
+        elif report.failed and relpath not in self.rows:
+            self.rows[relpath] = ReportRow(relpath, STATUS_FAILED, error=_reason(report))
         self.expected.setdefault(report.nodeid, relpath)
 
-    def final_rows(self) -> list[ReportRow]:
-        return [
-            self.rows.get(nodeid) or ReportRow(relpath, STATUS_NOT_RUN) for nodeid, relpath in self.expected.items()
-        ]
+    # -- the conclusion and its results ------------------------------------------------------
 
-    @pytest.hookimpl(tryfirst=True)  # before junitxml writes: the rule verdicts are results too
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.rows:
-            return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
-        rows = self.final_rows()
-        records = [row.record for row in rows if row.record is not None]
-        # Dataset-level verdicts need every file: after -k, --lf, -x or a crash they would lie.
-        left_out = self.config.stash.get(LEFT_OUT_KEY, 0) + self.left_out_by_workers
-        complete = (
-            len(records) == len(rows)
-            and not left_out
-            and not selects_part_of_dataset(self.config, self.settings.dataset)
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """Once every file has reported (in this process or from the workers), report the results
+        over the whole dataset, like tests: progress, junitxml, ``--lf`` and the exit status
+        count them. A stopped run (``-x``, Ctrl-C) reports none: they were not reached."""
+        outcome = yield
+        if not self.config.option.collectonly and not session.shouldfail and not session.shouldstop:
+            self.report_results(self.conclude())
+        return outcome
+
+    def conclude(self) -> Conclusion:
+        if self.conclusion is None:
+            collected_results = bool(self.results)
+            scope = Scope(
+                dataset=_shown(self.settings.dataset, self.config),
+                selected=frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results),
+                unselected_reason="deselected (-k, -m, --deselect, --lf)"
+                if collected_results or self.session.left_out or self.left_out_by_workers
+                else "not collected: only part of the dataset was given",
+                strict=self.settings.strict,
+            )
+            self.conclusion = conclude(self.final_rows(), self.settings.ruleset, scope)
+        return self.conclusion
+
+    def final_rows(self) -> list[ReportRow]:
+        """One row per file of the dataset: this run's, else the cached result of an earlier run
+        that is still valid for the file as it is, else ``not run``."""
+        partial = (
+            self.session.left_out
+            or self.left_out_by_workers
+            or selects_part_of_dataset(self.config, self.settings.dataset)
+            or len(self.rows) < len(self.expected)
         )
-        self.partial = not complete
-        checks = [c for c in self.settings.ruleset.dataset if not self.deselected(f"dataset::{c.id}")]
-        if complete:
-            thresholds = threshold_verdicts(self.settings.ruleset, records)
-            self.thresholds = [t for t in thresholds if not self.deselected(f"rule::{t.rule_id}")]
-            keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
-            self.dataset = judge(checks, keys, self.settings.strict, self.settings.ruleset.waivers)
-            self.report_verdicts(session)
-        # a waiver can be called stale only when everything it could waive was judged
-        everything = complete and len(checks) == len(self.settings.ruleset.dataset)
-        self.waivers = waiver_uses(self.settings.ruleset, records, everything, waivers_used(self.dataset))
-        reading.remember(
-            self.config,
-            self.settings,
-            (
-                (self.settings.dataset / row.path, self.stats[nodeid], row.record)
-                for nodeid, row in self.rows.items()
-                if row.record is not None and nodeid in self.stats
-            ),
+        if not partial:
+            return [self.rows[relpath] for relpath in self.expected.values() if relpath in self.rows]
+        proxy = self.config.pluginmanager.hook
+        files = list(walk_dataset(self.settings.dataset, proxy, self.config))
+        missing = [(path, relpath) for path, relpath in files if relpath not in self.rows]
+        earlier = dict(zip((relpath for _, relpath in missing), self.session.earlier(missing), strict=True))
+        rows = []
+        for _, relpath in files:
+            row = self.rows.get(relpath)
+            if row is None:
+                cached = earlier.get(relpath)
+                if cached is None:
+                    row = ReportRow(relpath, STATUS_NOT_RUN)
+                else:
+                    when = _iso(cached.checked)
+                    row = ReportRow(relpath, cast(Status, cached.record.verdict), cached.record, earlier=when)
+            rows.append(row)
+        seen = {relpath for _, relpath in files}
+        rows += [row for relpath, row in self.rows.items() if relpath not in seen]  # gone since
+        return rows
+
+    def report_results(self, conclusion: Conclusion) -> None:
+        """Each selected result as a test: start, a call report with the outcome (the failure
+        text), a teardown report whose properties junitxml writes, finish."""
+        hook = self.config.hook
+        for result in conclusion.results:
+            nodeid = _RESULT_PREFIX + result.name
+            if nodeid not in self.results:
+                continue
+            location = (ITEM_NAME, None, result.name.replace("::", " "))
+            hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+            for when in ("call", "teardown"):
+                hook.pytest_runtest_logreport(report=_result_report(result, nodeid, location, when))
+            hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
+
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if (not self.rows and not self.results) or self.config.option.collectonly:
+            return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
+        conclusion = self.conclude()
+        rows = self.rows
+        self.session.remember(
+            ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
         )
         try:
             write_workbook(
                 self.settings.report,
-                rows,
+                conclusion,
                 self.settings.ruleset,
                 value_columns(self.settings.ruleset),
-                Verdicts(self.thresholds, self.waivers, self.run_facts(session.exitstatus), self.dataset),
+                self.run_facts(session.exitstatus),
             )
         except OSError as exc:
             self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
@@ -164,51 +220,13 @@ class Reporter:
         else:
             self.written = True
 
-    def deselected(self, name: str) -> bool:
-        """``--deselect dicomqc::dataset::<id>`` (or ``dicomqc::rule::<id>``) leaves that verdict out."""
-        return f"{ITEM_NAME}::{name}".startswith(tuple(self.config.getoption("deselect", None) or ()))
-
-    def report_verdicts(self, session: pytest.Session) -> None:
-        """Each ``max_failing`` rule and each dataset check is a result of its own, like a test:
-        ``dicomqc::rule::<id>`` and ``dicomqc::dataset::<id>``."""
-        for threshold in self.thresholds:
-            status = "passed" if threshold.passed else "failed"
-            self.report_result(session, f"rule::{threshold.rule_id}", status, threshold.message, threshold.message)
-        for verdict in self.dataset:
-            self.report_result(
-                session, f"dataset::{verdict.check.id}", verdict.status, verdict.message, verdict.details
-            )
-
-    def report_result(self, session: pytest.Session, name: str, status: str, message: str, details: str) -> None:
-        """A call report (the outcome; ``details`` is the failure text), then a teardown report
-        that carries the status and message as properties: junitxml writes a test case's
-        properties when its teardown is reported, so a warning is visible there too."""
-        now = time.time()
-        properties = [("dicomqc_status", status), ("dicomqc_message", message)]
-        failed = status == "failed"
-        for when in ("call", "teardown"):
-            report = pytest.TestReport(
-                nodeid=f"{ITEM_NAME}::{name}",
-                location=(ITEM_NAME, None, name.replace("::", " ")),
-                keywords={ITEM_NAME: 1},
-                outcome="failed" if failed and when == "call" else "passed",
-                longrepr=details if failed and when == "call" else None,
-                when=when,
-                start=now,
-                stop=now,
-                user_properties=properties,
-            )
-            self.config.hook.pytest_runtest_logreport(report=report)
-        if failed and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
         return [
             ("dataset", str(self.settings.dataset)),
             ("rules file", self.settings.ruleset.source),
             ("report", str(self.settings.report)),
-            ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))),
+            ("started", _iso(self.started)),
             ("duration (s)", round(time.time() - self.started, 3)),
             ("pytest arguments", " ".join(self.config.invocation_params.args)),
             ("pytest exit status", int(exitstatus)),
@@ -219,48 +237,104 @@ class Reporter:
             ("python", sys.version.split()[0]),
         ]
 
+    # -- what the user reads ----------------------------------------------------------------
+
+    def header(self) -> list[str]:
+        """The top of a CI log: what is checked, against what, how."""
+        ruleset, settings = self.settings.ruleset, self.settings
+        workers = settings.workers if settings.workers is not None else "auto"
+        cache = "off" if settings.no_cache or getattr(self.config, "cache", None) is None else "on"
+        return [
+            f"dicomqc: dataset {settings.dataset}, report {settings.report}",
+            f"dicomqc: rules {ruleset.source} ({len(ruleset.rules)} rules, {len(ruleset.dataset)} dataset checks,"
+            f" {len(ruleset.waivers)} waivers), readers {workers}, cache {cache}",
+        ]
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.rows:
+        conclusion = self.conclusion
+        if conclusion is None:
             return
-        rows = self.final_rows()
-        counts = Counter(row.status for row in rows)
-        summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
-        warned = Counter(rule for row in rows if row.record is not None for rule in row.record.warned_rules)
-        files_warned = sum(1 for row in rows if row.record is not None and row.record.warned_rules)
-        if files_warned:
-            per_rule = ", ".join(f"{rule}: {count}" for rule, count in sorted(warned.items()))
-            summary += f"; {files_warned} with rule warnings ({per_rule})"
+        width = None if terminalreporter.verbosity > 0 else terminalreporter._tw.fullwidth - 1
+
+        def line(text: str, **markup: bool) -> None:
+            if width is not None and len(text) > width:
+                text = text[: width - 1] + "…"
+            terminalreporter.write_line(text, **markup)
+
         terminalreporter.write_sep("-", "dicomqc")
-        terminalreporter.write_line(f"dicomqc: {_files(len(rows))}: {summary}")
-        terminalreporter.write_line(f"dicomqc rules: {self.settings.ruleset.source}")
-        for verdict in self.thresholds:
-            terminalreporter.write_line(f"dicomqc rule {verdict.rule_id}: {verdict.message}", red=not verdict.passed)
-        for dataset in self.dataset:
-            markup = {"red": True} if dataset.status == "failed" else {"yellow": True} if dataset.findings else {}
-            terminalreporter.write_line(
-                f"dicomqc dataset {dataset.check.id} {dataset.status}: {dataset.message}", **markup
+        failed = conclusion.headline.startswith("FAILED")
+        line(f"dicomqc: {conclusion.headline}", red=failed, green=conclusion.headline.startswith("PASSED"))
+        counts = ", ".join(f"{count:,} {status}" for status, count in conclusion.statuses.items() if count)
+        total = len(conclusion.rows)
+        line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
+        if conclusion.earlier:
+            line(
+                f"dicomqc: partial run: {conclusion.earlier:,} files not checked in this run;"
+                " their rows show the result of the earlier run that checked them (the file is unchanged)",
+                yellow=True,
             )
-        if self.partial and self.settings.ruleset.dataset:
-            terminalreporter.write_line(
-                "dicomqc dataset checks not run: they need every file (partial run)", yellow=True
-            )
-        for use in self.waivers:
-            if use.status != ACTIVE:
+        for tally in conclusion.tallies:
+            if tally.failing:
+                parts = [f"{tally.failed:,} failed"] if tally.failed else []
+                parts += [f"{tally.warned:,} warned"] if tally.warned else []
+                line(
+                    f"dicomqc rule {tally.rule.id} ({tally.rule.severity}): {', '.join(parts)}"
+                    f" of {tally.applicable:,} applicable files",
+                    red=bool(tally.failed),
+                    yellow=not tally.failed,
+                )
+        for result in conclusion.results:
+            if result.outcome == "failed":
+                line(f"dicomqc {result.name}: failed (above: {_RESULT_PREFIX}{result.name})", red=True)
+            else:
+                markup = {"yellow": True} if result.status in ("warning", "empty", "not judged") else {}
+                line(f"dicomqc {result.name}: {result.status}: {result.message}", **markup)
+        for use in conclusion.waivers:
+            if use.status != "active":
                 waiver = use.waiver
-                what = {
-                    EXPIRED: f"expired on {waiver.expires}",
-                    STALE: "matched no finding (stale)",
-                }.get(use.status, "waived nothing in this partial run")
-                where = f"{waiver.source}:{waiver.line}"
-                terminalreporter.write_line(f"dicomqc waiver {waiver.id} ({where}) {what}", yellow=True)
+                what = {"expired": f"expired on {waiver.expires}", "stale": "matched no finding (stale)"}.get(
+                    use.status, "waived nothing in this partial run"
+                )
+                line(f"dicomqc waiver {waiver.id} ({waiver.source}:{waiver.line}) {what}", yellow=True)
+        line(f"dicomqc rules: {self.settings.ruleset.source}")
         if self.write_error:
-            terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
+            line(f"ERROR: {self.write_error}", red=True)
         elif self.written:
-            terminalreporter.write_line(f"dicomqc report: {self.settings.report}")
+            line(f"dicomqc report: {self.settings.report}")
 
 
-def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count} files"
+def _result_report(result: Result, nodeid: str, location: tuple[str, int | None, str], when: str) -> pytest.TestReport:
+    now = time.time()
+    call = when == "call"
+    longrepr: Any = None
+    outcome = "passed"
+    if call and result.outcome == "failed":
+        outcome, longrepr = "failed", result.text
+    elif call and result.outcome == "skipped":
+        outcome, longrepr = "skipped", (ITEM_NAME, None, result.message)
+    return pytest.TestReport(
+        nodeid=nodeid,
+        location=location,
+        keywords={ITEM_NAME: 1},
+        outcome=outcome,  # type: ignore[arg-type]
+        longrepr=longrepr,
+        when=when,  # type: ignore[arg-type]
+        start=now,
+        stop=now,
+        user_properties=[("dicomqc_status", result.status), ("dicomqc_message", result.message)],
+    )
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
+
+
+def _shown(dataset: Path, config: pytest.Config) -> str:
+    """The dataset folder as the user gave it, relative to where pytest runs when it is below."""
+    try:
+        return f"{dataset.relative_to(config.invocation_params.dir).as_posix()}/"
+    except ValueError:
+        return f"{dataset}/"
 
 
 def _reason(report: pytest.TestReport) -> str:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_dicomqc.pipeline import wanted_tags
-from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
-from pytest_dicomqc.rules.model import RuleSet
+if TYPE_CHECKING:
+    from pytest_dicomqc.rules.model import RuleSet
 
 DEFAULT_REPORT = "metadata_dicom.xlsx"
 DEFAULT_RULES = "rules.yaml"
@@ -102,20 +103,26 @@ def resolve(config: pytest.Config) -> Settings | None:
     if config.getoption("help") or config.getoption("markers"):
         return None  # help must work even where the configured dataset is missing
     dataset = _Value(config, "--dicom-dir", "dicom_dir")
-    if dataset.raw is None:
+    if dataset.raw is None or _deselects_dataset(config):
         return None
     if not dataset.raw.strip():
         raise pytest.UsageError(f"{dataset.origin}: empty dataset directory (give the folder to check)")
+    paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
+    if paths_given and not dataset.from_command_line and not any(args_reaching(config, _root(dataset.path))):
+        return None  # test paths given: the ini file's dataset is not collected, present or not
     if not dataset.path.is_dir():
         what = "does not exist" if not dataset.path.exists() else "is not a directory"
-        raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}")
+        fix = "" if dataset.from_command_line else _WITHOUT_DATA
+        raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}{fix}")
+    from pytest_dicomqc.pipeline import wanted_tags  # pydicom: only when a dataset is checked
+
     ruleset = load_configured_rules(config)
     report = _Value(config, "--dicom-report", "dicom_report")
     report_path = report.path if report.raw is not None else config.invocation_params.dir / DEFAULT_REPORT
     if not hasattr(config, "workerinput"):
         _check_writable(report_path, report.origin)
     return Settings(
-        dataset=Path(os.path.normpath(dataset.path)),
+        dataset=_root(dataset.path),
         dataset_from_command_line=dataset.from_command_line,
         ruleset=ruleset,
         tags=wanted_tags(ruleset),
@@ -124,6 +131,40 @@ def resolve(config: pytest.Config) -> Settings | None:
         no_cache=bool(config.getoption("dicom_no_cache") or config.getini("dicom_no_cache")),
         workers=_workers(config),
     )
+
+
+def _root(path: Path) -> Path:
+    return Path(os.path.normpath(path))
+
+
+def args_reaching(config: pytest.Config, dataset: Path) -> Iterator[str]:
+    """The test paths given that select part of the dataset, all of it, or a folder holding it."""
+    base = config.invocation_params.dir
+    for arg in config.args:
+        given = (base / arg.split("::")[0]).absolute()
+        if given == dataset or dataset in given.parents or (given.is_dir() and given in dataset.parents):
+            yield arg
+
+
+_WITHOUT_DATA = (
+    " (fetch the data first, e.g. git lfs pull or dvc pull; to run only the tests without it:"
+    " pytest -m 'not dicomqc', or give test paths)"
+)
+
+
+def _deselects_dataset(config: pytest.Config) -> bool:
+    """``-m "not dicomqc"`` (or any marker expression a dataset file does not match): the dataset
+    would be collected only to be deselected, so it is not configured at all, and need not exist."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own parser of -m
+
+        compiled = Expression.compile(expression)
+    except Exception:  # noqa: BLE001 - a bad expression is pytest's to report, when it deselects
+        return False
+    return not compiled.evaluate(lambda name, /, **kwargs: name == "dicomqc" and not kwargs)
 
 
 def _workers(config: pytest.Config) -> int | None:
@@ -150,6 +191,8 @@ def readers(settings: Settings, files: int) -> int:
 
 def load_configured_rules(config: pytest.Config) -> RuleSet:
     """The rules file the options name (or the default), with the waivers file's waivers added."""
+    from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
+
     rules = _Value(config, "--dicom-rules", "dicom_rules")
     waivers = _Value(config, "--dicom-waivers", "dicom_waivers")
     for value, what in ((rules, "rules"), (waivers, "waivers")):

@@ -14,7 +14,8 @@ import pydicom
 import pytest
 from pydicom import uid
 
-from pytest_dicomqc.dataset_checks import judge, split_of
+import pytest_dicomqc
+from pytest_dicomqc.dataset_checks import DatasetVerdict, judge, split_of
 from pytest_dicomqc.rules.load import RulesError, parse_rules
 from pytest_dicomqc.rules.model import DatasetCheck
 from tests.decoders import installed
@@ -851,9 +852,9 @@ def test_when_scopes_a_check_and_count_groups_by_split(run: Runner) -> None:
     result = run("--dicom-dir=data", "-rA")
     assert result.ret == 1
     result.assert_outcomes(passed=6 + 1, failed=1)
-    left_out = "left out (no value to check, or 'when' does not hold)"
-    ct_scope = f"3 files, 2 groups; 3 files {left_out}"
-    mr_scope = f"2 files, 2 groups; 4 files {left_out}"
+    no_split = "1 path matching no split pattern '([^/]+)/' (default)"
+    ct_scope = f"3 files, 2 groups; 3 files left out ('when' does not hold for 2 files, {no_split})"
+    mr_scope = "2 files, 2 groups; 4 files left out ('when' does not hold)"
     result.stdout.fnmatch_lines(
         [
             f"dicomqc dataset ct-per-split failed: 1 problem in {ct_scope}: "
@@ -966,9 +967,9 @@ def test_files_cell_is_cut_at_excel_limit_while_every_file_is_named(run: Runner)
     assert {r["path"]: r["dataset_checks"] for r in read_sheet(report)} == dict.fromkeys(paths, "same-study")
 
 
-def test_a_check_no_file_took_part_in_passes_and_says_so(run: Runner) -> None:
-    """Today's behaviour: 0 files took part (``when`` never holds; no split folder), the check
-    passes and its message and ``checked`` cell say 0 files."""
+def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None:
+    """0 files took part (``when`` never holds; no split folder): the check is ``empty``, and its
+    message and ``checked`` cell say why. (Its test outcome, passed, is the reporter's choice.)"""
     (run.pytester.path / "rules.yaml").write_text(
         "version: 1\nrules: []\ndataset:\n"
         "  - id: mr-patients\n    unique: PatientID\n    when: {Modality: MR}\n"
@@ -979,19 +980,20 @@ def test_a_check_no_file_took_part_in_passes_and_says_so(run: Runner) -> None:
     result = run("--dicom-dir=data", "-rA", "--junitxml=j.xml")
     assert result.ret == 0
     result.assert_outcomes(passed=3 + 2)
-    scope = "0 files, 0 distinct values; 3 files left out (no value to check, or 'when' does not hold)"
+    when = "no file took part: 'when' held for no file"
+    split = "no file took part: no path matched the split pattern '([^/]+)/' (default)"
     result.stdout.fnmatch_lines(
         [
-            f"dicomqc dataset mr-patients passed: no problem in {scope}",
-            f"dicomqc dataset leakage passed: no problem in {scope}",
+            f"dicomqc dataset mr-patients empty: {when}",
+            f"dicomqc dataset leakage empty: {split}",
             "PASSED dicomqc::dataset::mr-patients",
             "PASSED dicomqc::dataset::leakage",
         ]
     )
     rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
     assert [(r["check"], r["status"], r["checked"], r["file count"]) for r in rows] == [
-        ("mr-patients", "passed", scope, 0),
-        ("leakage", "passed", scope, 0),
+        ("mr-patients", "empty", when, 0),
+        ("leakage", "empty", split, 0),
     ]
     cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
     statuses = {
@@ -999,7 +1001,7 @@ def test_a_check_no_file_took_part_in_passes_and_says_so(run: Runner) -> None:
         for case in cases
         if case.get("classname") == "dicomqc.dataset"
     }
-    assert statuses == {"mr-patients": "passed", "leakage": "passed"}
+    assert statuses == {"mr-patients": "empty", "leakage": "empty"}
 
 
 def test_slice_position_along_an_oblique_normal() -> None:
@@ -1117,22 +1119,39 @@ def test_keys_of_every_check_type() -> None:
         "rows-by-study": ["S1", 7, None, None, 8],  # no slice_spacing: no position
         "per-split": ["train"],
         "per-modality": ["MR"],
-    }  # ct-only: its 'when' does not hold
+        "ct-only": [None, "when"],  # its 'when' does not hold: no part, and why
+    }
+
+
+def left_out(file_keys: dict[str, object]) -> dict[str, object]:
+    """Per check in which the file takes no part, why (a key ``[None, why]``)."""
+    return {check_id: key[1] for check_id, key in file_keys.items() if key[0] is None}  # type: ignore[index]
 
 
 def test_keys_left_out_where_a_value_is_missing() -> None:
-    assert set(keys(SOPInstanceUID=None)) == set(keys()) - {"sop"}
-    assert set(keys(PatientName="")) == set(keys()) - {"name"}
-    assert set(keys(StudyID=None)) == set(keys()) - {"leak", "leak-whole-match", "rows-by-study"}
-    assert set(keys(SeriesInstanceUID=None)) == set(keys()) - {"series"}
-    assert set(keys(Modality="CT")) == set(keys()) | {"ct-only"}
+    when = {"ct-only": "when"}
+    assert left_out(keys()) == when
+    assert left_out(keys(SOPInstanceUID=None)) == {"sop": "value", **when}
+    assert left_out(keys(PatientName="")) == {"name": "value", **when}
+    assert left_out(keys(StudyID=None)) == {"leak": "value", "leak-whole-match": "value", "rows-by-study": "value",
+                                            **when}  # fmt: skip
+    assert left_out(keys(SeriesInstanceUID=None)) == {"series": "value", **when}
+    assert left_out(keys(Modality="CT")) == {}
+    assert left_out(keys(Modality="CT", SOPInstanceUID=None)) == {"sop": "value", "ct-only": "value"}
+    assert left_out(keys(SOPInstanceUID=None, Modality="MR")) == {"sop": "value", **when}  # 'when' first
     assert (keys(Modality="CT")["ct-only"], keys(Modality="CT")["per-modality"]) == (["1.2.3"], ["CT"])
-    # a file in no split folder takes no part in what is judged by split
-    assert set(keys("a.dcm")) == set(keys()) - {"leak", "leak-whole-match", "per-split"}
+    # a file in no split folder takes no part in what is judged by split, whatever its values
+    in_no_split = {"leak": "split", "leak-whole-match": "split", "per-split": "split", **when}
+    assert left_out(keys("a.dcm")) == in_no_split
+    assert left_out(keys("a.dcm", StudyID=None)) == {**in_no_split, "rows-by-study": "value"}
     assert keys("test/b.dcm")["leak-whole-match"] == [digest("S1"), "test/"]
     # no pixel hash (nothing decoded): no part in unique_pixels; a pixel field missing is a value
     undecodable = keys(no_hash=True, pixels={})
-    assert "px" not in undecodable and undecodable["series"][-1] is None
+    assert left_out(undecodable) == {"px": "pixels", **when} and undecodable["series"][-1] is None
+    # every key, of files taking part or not, is made of exact builtins (they cross xdist)
+    for file_keys in (keys(), keys("a.dcm", StudyID=None), undecodable):
+        for key in file_keys.values():
+            assert type(key) is list and {type(v) for v in key} <= {str, int, float, bool, type(None)}  # type: ignore[attr-defined]
 
 
 def test_keys_of_files_whose_pixels_could_not_be_read() -> None:
@@ -1141,7 +1160,8 @@ def test_keys_of_files_whose_pixels_could_not_be_read() -> None:
 
     checks = parse_rules(KEY_RULES, "rules.yaml").dataset
     facts = Facts(tags={TAG[name]: value for name, value in MR_FILE.items()}, pixels=None)  # None: undecodable
-    assert set(keys_of(checks, facts, "train/p1/a.dcm", "")) == set(keys()) - {"px", "series"}
+    unread = keys_of(checks, facts, "train/p1/a.dcm", "")
+    assert left_out(unread) == {"px": "pixels", "series": "pixels", "ct-only": "when"}  # type: ignore[arg-type]
     # an InstanceNumber that is not a whole number is no number to compare
     assert keys(InstanceNumber="7")["series"][1] is None
     assert keys(InstanceNumber=7.0)["series"][1] is None
@@ -1336,3 +1356,172 @@ def test_pseudonym_of_text_that_is_not_utf8() -> None:
     from pytest_dicomqc.dataset_checks import pseudonym
 
     assert pseudonym("caf\udce9") == digest("caf\\udce9") == "sha256:b38e4d2820ffbc0b"
+
+
+def judged(
+    yaml_text: str, *files: tuple[str, dict[str, object], str], strict: bool = False, waivers: str = ""
+) -> list[DatasetVerdict]:
+    """The checks of a ``dataset:`` section judged over files made of (path, tags, pixel hash),
+    their keys made by keys_of as in a run."""
+    from pydicom.datadict import tag_for_keyword
+
+    from pytest_dicomqc.dataset_checks import keys_of
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    ruleset = parse_rules(f"version: 1\nrules: []\ndataset:\n{yaml_text}{waivers}", "rules.yaml")
+    keyed_files = []
+    for path, tags, pixel_hash in files:
+        facts = Facts(tags={tag_for_keyword(k): v for k, v in tags.items()}, pixels=None if not pixel_hash else {})
+        keyed_files.append((path, keys_of(ruleset.dataset, facts, path, pixel_hash)))
+    return judge(ruleset.dataset, keyed_files, strict, ruleset.waivers)
+
+
+CT = {"Modality": "CT", "SOPInstanceUID": "1.1", "PatientID": "P1", "SeriesInstanceUID": "1.9"}
+DEFAULT_LEAKAGE = "(?i)(train|training|val|valid|validation|dev|test|testing|holdout)/"
+
+
+def test_statuses_are_declared_once() -> None:
+    from pytest_dicomqc.dataset_checks import DATASET_STATUSES
+
+    assert DATASET_STATUSES == ("passed", "failed", "warning", "waived", "empty")
+
+
+def test_packaged_leakage_check_on_a_folder_without_splits_is_empty() -> None:
+    """``--dicom-dir=data/train``: no path starts with a split folder, so nothing was compared,
+    and the verdict says so with the pattern as the packaged rules file writes it."""
+    text = (Path(pytest_dicomqc.__file__).parent / "rules.yaml").read_text()
+    ruleset = parse_rules(text, "rules.yaml")
+    from pydicom.datadict import tag_for_keyword
+
+    from pytest_dicomqc.dataset_checks import keys_of
+    from pytest_dicomqc.rules.evaluate import Facts
+
+    facts = Facts(tags={tag_for_keyword(k): v for k, v in CT.items()}, pixels={})
+    files = [(path, keys_of(ruleset.dataset, facts, path, f"h{path}")) for path in ("a.dcm", "ct/b.dcm")]
+    verdicts = {v.check.id: v for v in judge(ruleset.dataset, files)}
+    leakage = verdicts["patient-split-leakage"]
+    assert (leakage.status, leakage.files, leakage.left_out, leakage.findings) == ("empty", 0, 2, ())
+    assert leakage.message == f"no file took part: no path matched the split pattern '{DEFAULT_LEAKAGE}'"
+    assert leakage.scope == f"0 files; 2 files left out (path matches no split pattern '{DEFAULT_LEAKAGE}')"
+    assert leakage.left_out_why == (("split", 2),)
+    assert verdicts["unique-pixels"].status == "passed"  # the other defaults did compare files
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "files", "reason"),
+    [
+        pytest.param("  - {id: c, unique: SOPInstanceUID}\n", [("a", {"Modality": "CT"}, "h")],
+                     "no DICOM file has SOPInstanceUID", id="unique-value"),
+        pytest.param("  - {id: c, unique_pixels: true}\n", [("a", CT, ""), ("b", CT, "")],
+                     "no DICOM file has decodable pixel data", id="unique-pixels"),
+        pytest.param("  - {id: c, unique: SOPInstanceUID, when: {Modality: MR}}\n", [("a", CT, "h")],
+                     "'when' held for no file", id="when"),
+        pytest.param("  - {id: c, unique: SOPInstanceUID}\n", [], "no DICOM file was checked", id="no-file"),
+        pytest.param("  - {id: c, disjoint: PatientID, split: '(train|val)/'}\n",
+                     [("train/a", {"Modality": "CT"}, "h"), ("val/b", {}, "h")],
+                     "no DICOM file has PatientID", id="disjoint-value"),
+        pytest.param("  - {id: c, disjoint: PatientID, split: '(train|val)/'}\n",
+                     [("test/a", CT, "h"), ("b", {}, "h")],  # no split comes first, also without a value
+                     "no path matched the split pattern '(train|val)/'", id="disjoint-split"),
+        pytest.param("  - {id: c, disjoint: PatientID}\n", [("a", CT, "h")],
+                     "no path matched the split pattern '([^/]+)/' (default)", id="default-split"),
+        pytest.param("  - {id: c, count: {max: 3}, split: '(?i)(train|val)/'}\n", [("TEST/a", CT, "h")],
+                     "no path matched the split pattern '(?i)(train|val)/'", id="count-split"),
+        pytest.param("  - {id: c, count: {max: 3}, group_by: BodyPartExamined}\n", [("a", CT, "h")],
+                     "no DICOM file has BodyPartExamined", id="count-value"),
+        pytest.param("  - {id: c, consistent: [Rows]}\n", [("a", {"Modality": "CT"}, "h")],
+                     "no DICOM file has SeriesInstanceUID", id="consistent-value"),
+        pytest.param("  - {id: c, consistent: [dtype]}\n", [("a", CT, "")],
+                     "no DICOM file has decodable pixel data", id="consistent-pixels"),
+        pytest.param("  - {id: c, disjoint: PatientID, split: '(train|val)/', when: {Modality: CT}}\n",
+                     [("train/a", {"Modality": "MR"}, "h"), ("test/b", CT, "h"), ("val/c", {"Modality": "CT"}, "h"),
+                      ("val/d", {"Modality": "CT"}, "h")],
+                     "'when' does not hold for 1 file, 1 path matching no split pattern '(train|val)/', "
+                     "2 files without PatientID", id="mixed"),
+    ],
+)  # fmt: skip
+def test_empty_check_says_why_no_file_took_part(
+    yaml_text: str, files: list[tuple[str, dict[str, object], str]], reason: str
+) -> None:
+    """No file took part: the check is ``empty``, not passed, whatever its severity or
+    ``--dicom-strict``, and its message and scope say why in the rules file's words."""
+    (verdict,) = judged(yaml_text, *files)
+    assert (verdict.status, verdict.files, verdict.groups, verdict.findings) == ("empty", 0, 0, ())
+    assert verdict.message == f"no file took part: {reason}"
+    left = f"; {len(files)} file{'s' * (len(files) > 1)} left out (" if files else ""
+    assert verdict.scope.startswith(f"0 files{left}") and verdict.scope.endswith(")" if files else "0 files")
+    assert verdict.details.splitlines()[0] == verdict.message
+    warning = yaml_text.replace("}\n", ", severity: warning}\n")
+    for strict in (False, True):
+        (again,) = judged(warning, *files, strict=strict)
+        assert (again.status, again.message) == ("empty", verdict.message)
+
+
+def test_files_with_no_key_at_all_are_left_out_for_a_reason_unknown() -> None:
+    (verdict,) = judge([check("  - id: c\n    unique: SOPInstanceUID\n")], [("a", {}), ("b", {"other": ["x"]})])
+    assert (verdict.status, verdict.left_out_why) == ("empty", (("unknown", 2),))
+    assert verdict.message == "no file took part: no value to check, or 'when' does not hold"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "files", "message"),
+    [
+        pytest.param("  - {id: c, count: {min: 100}, split: '(train|val)/'}\n", [("a", CT, "h"), ("test/b", CT, "h")],
+                     "0 files; 2 files left out (path matches no split pattern '(train|val)/'): "
+                     "split: 0 files, expected at least 100", id="split"),
+        pytest.param("  - {id: c, count: {min: 100}}\n", [], "0 files: split: 0 files, expected at least 100",
+                     id="no-file"),
+        pytest.param("  - {id: c, count: {min: 1}, group_by: Modality, when: {Modality: MR}}\n", [("a", CT, "h")],
+                     "0 files; 1 file left out ('when' does not hold): Modality: 0 files, expected at least 1",
+                     id="when"),
+    ],
+)  # fmt: skip
+def test_count_min_fails_on_no_file(
+    yaml_text: str, files: list[tuple[str, dict[str, object], str]], message: str
+) -> None:
+    """``count: {min: N}`` with no group at all is short of N files: it fails (a warning check
+    warns, and fails with --dicom-strict), and no path waiver accepts a problem of no file."""
+    always = "waivers:\n  - {id: all, path: '**', rules: [c], reason: any}\n"
+    (verdict,) = judged(yaml_text, *files, waivers=always)
+    assert (verdict.status, verdict.files, verdict.groups) == ("failed", 0, 0)
+    assert [(f.problem, f.files, f.waiver) for f in verdict.findings] == [
+        (f"0 files, expected at least {1 if 'min: 1}' in yaml_text else 100}", (), "")
+    ]
+    assert verdict.message == f"1 problem in {message}"
+    warning = yaml_text.replace("}\n", ", severity: warning}\n")
+    assert [judged(warning, *files, strict=strict)[0].status for strict in (False, True)] == ["warning", "failed"]
+
+
+def test_count_min_zero_on_no_file_is_empty() -> None:
+    (verdict,) = judged("  - {id: c, count: {min: 0}}\n")
+    assert (verdict.status, verdict.message) == ("empty", "no file took part: no DICOM file was checked")
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "files", "left_out"),
+    [
+        pytest.param("  - {id: c, disjoint: PatientID, split: '(train|val)/'}\n",
+                     [("train/a", CT, "h"), ("train/b", CT, "h"), ("c", CT, "h")],
+                     "1 file left out (path matches no split pattern '(train|val)/')", id="split"),
+        pytest.param("  - {id: c, unique: SOPInstanceUID}\n", [("a", CT, "h"), ("b", {}, "h"), ("c", {}, "h")],
+                     "2 files left out (no SOPInstanceUID)", id="value"),
+        pytest.param("  - {id: c, unique_pixels: true}\n", [("a", CT, "h"), ("b", CT, "")],
+                     "1 file left out (no decodable pixel data)", id="pixels"),
+        pytest.param("  - {id: c, unique: SOPInstanceUID, when: {Modality: CT}}\n", [("a", CT, "h"), ("b", {}, "h")],
+                     "1 file left out ('when' does not hold)", id="when"),
+        pytest.param("  - {id: c, disjoint: PatientID, split: '(train|val)/', when: {Modality: CT}}\n",
+                     [("train/a", CT, "h"), ("train/b", {}, "h"), ("c", CT, "h"), ("val/d", {"Modality": "CT"}, "h")],
+                     "3 files left out ('when' does not hold for 1 file, 1 path matching no split pattern "
+                     "'(train|val)/', 1 file without PatientID)", id="mixed"),
+    ],
+)  # fmt: skip
+def test_partial_scope_says_why_files_were_left_out(
+    yaml_text: str, files: list[tuple[str, dict[str, object], str]], left_out: str
+) -> None:
+    (verdict,) = judged(yaml_text, *files)
+    noun = "image" if "pixels" in yaml_text else "value"
+    assert verdict.status == "passed"
+    assert (
+        verdict.message
+        == f"no problem in {verdict.files} file{'s' * (verdict.files > 1)}, 1 distinct {noun}; {left_out}"
+    )

@@ -146,6 +146,30 @@ def test_defaults_when_options_are_absent() -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "expected"),
+    [("", 1), ("min_dicom_files: 0\n", 0), ("min_dicom_files: 250\n", 250)],
+    ids=["default", "zero", "250"],
+)
+def test_min_dicom_files(written: str, expected: int) -> None:
+    ruleset = parse("version: 1\n" + written + "rules: []\n")
+    assert ruleset.min_dicom_files == expected
+    assert type(ruleset.min_dicom_files) is int  # not the loader's int that remembers its spelling
+
+
+@pytest.mark.parametrize(("written", "shown"), [("-1", "-1"), ("true", "True"), ("2.5", "2.5"), ('"3"', "'3'")])
+def test_min_dicom_files_errors(written: str, shown: str) -> None:
+    assert parse_error(f"version: 1\nrules: []\nmin_dicom_files: {written}\n") == (
+        f"rules.yaml:3:18: 'min_dicom_files' must be a whole number of files >= 0, not {shown}"
+    )
+
+
+def test_min_dicom_files_misspelt() -> None:
+    assert parse_error("version: 1\nrules: []\nmin_dicom_file: 1\n") == (
+        "rules.yaml:3:1: unknown top-level key 'min_dicom_file' (did you mean 'min_dicom_files'?)"
+    )
+
+
+@pytest.mark.parametrize(
     ("spelling", "name"),
     [
         ("Rows", "Rows"),
@@ -215,6 +239,7 @@ def test_packaged_default_rules_load() -> None:
     ]
     assert ruleset.source == str(path)
     assert ruleset.non_dicom == NonDicomPolicy()
+    assert ruleset.min_dicom_files == 1
 
 
 def test_load_rules_reads_a_file(tmp_path: Path) -> None:

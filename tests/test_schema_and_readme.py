@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 import pytest_dicomqc
-from pytest_dicomqc.rules.load import RulesError, parse_rules
+from pytest_dicomqc.rules.load import RULE_KEYS, TOP_KEYS, RulesError, parse_rules
+from pytest_dicomqc.rules.operators import COMPANION_KEYS, OPERATOR_NAMES
 
 ROOT = Path(__file__).parent.parent
 SCHEMA = json.loads((Path(pytest_dicomqc.__file__).parent / "rules.schema.json").read_text())
@@ -79,6 +80,52 @@ def test_schema_and_loader_both_reject(mistake: str) -> None:
 )
 def test_schema_and_loader_both_reject_dataset_checks(check: str) -> None:
     text = "version: 1\nrules: []\ndataset:\n" + check
+    with pytest.raises(jsonschema.ValidationError):
+        validate(text)
+    with pytest.raises(RulesError):
+        parse_rules(text, "rules.yaml")
+
+
+def when_operator_properties() -> dict[str, Any]:
+    """The schema of a ``when:`` condition written as a mapping: ``{matches: ...}``."""
+    (mapping,) = [b for b in SCHEMA["$defs"]["when"]["additionalProperties"]["anyOf"] if b.get("type") == "object"]
+    return dict(mapping["properties"])
+
+
+@pytest.mark.parametrize(
+    ("where", "keys", "others"),
+    [
+        ("rule", lambda: SCHEMA["$defs"]["rule"]["properties"], RULE_KEYS),
+        ("when", when_operator_properties, COMPANION_KEYS),
+    ],
+    ids=["rule", "when"],
+)
+def test_schema_operators_agree_with_the_operator_table(where: str, keys: Any, others: tuple[str, ...]) -> None:
+    """Both ways: an operator only in the table, or only in the schema, fails."""
+    in_schema = set(keys()) - set(others)
+    assert sorted(in_schema - set(OPERATOR_NAMES)) == [], f"in the schema's {where}, not in the operator table"
+    assert sorted(set(OPERATOR_NAMES) - in_schema) == [], f"in the operator table, not in the schema's {where}"
+    assert set(others) <= set(keys()), f"keys the loader takes missing from the schema's {where}"
+
+
+def test_schema_describes_an_operator_alike_in_rules_and_conditions() -> None:
+    rule = SCHEMA["$defs"]["rule"]["properties"]
+    assert {key: rule[key] for key in (*OPERATOR_NAMES, *COMPANION_KEYS)} == when_operator_properties()
+
+
+def test_schema_top_level_keys_are_the_loaders() -> None:
+    assert set(SCHEMA["properties"]) == set(TOP_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("written", "valid"), [("0", True), ("250", True), ("-1", False), ("true", False), ("2.5", False), ('"3"', False)]
+)
+def test_schema_and_loader_agree_on_min_dicom_files(written: str, valid: bool) -> None:
+    text = f"version: 1\nmin_dicom_files: {written}\nrules: []\n"
+    if valid:
+        validate(text)
+        assert parse_rules(text, "rules.yaml").min_dicom_files == int(written)
+        return
     with pytest.raises(jsonschema.ValidationError):
         validate(text)
     with pytest.raises(RulesError):

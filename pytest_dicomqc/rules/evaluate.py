@@ -1,17 +1,13 @@
 """Pure rule evaluation: facts in, PASS/FAIL/WARN/N/A and findings out.
 
-Multi-valued tags: ``contains``/``not_contains`` look for one value among them,
-``contains_any``/``contains_all`` for one/all of a list, ``in`` needs every value in the list,
-``not_in`` needs none, ``min``/``max``/``range``/``tolerance`` need every value in bounds,
-``equals`` (with a list: value by value), ``matches`` and ``glob`` compare the whole value as
-DICOM writes it (``A\\B``). An absent or empty value is *missing*: it passes only
+What each operator means, on single and multi-valued tags, is in the operator table
+(:mod:`pytest_dicomqc.rules.operators`). An absent or empty value is *missing*: it passes only
 ``present: false`` or ``allow_missing``.
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -29,6 +25,7 @@ from pytest_dicomqc.record import (
 )
 from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Condition, Rule, RuleSet, Target, Waiver
+from pytest_dicomqc.rules.operators import operator
 
 SOP_INSTANCE_UID = 0x00080018
 
@@ -115,7 +112,7 @@ def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, 
     value = facts.lookup(rule.target)
     if isinstance(value, Unread) or not applies(rule.when, facts):
         return NOT_APPLICABLE, None  # an unread value: the file fails already, for the reason it could not be read
-    if is_empty(value) and rule.allow_missing and rule.check.operator != "present":
+    if is_empty(value) and excused_when_missing(rule):
         return PASS, None
     if holds(rule.check, value):
         return PASS, None
@@ -136,109 +133,17 @@ def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, 
     return result, Finding(rule.id, rule.severity, observed, expected, message)
 
 
+def excused_when_missing(rule: Rule) -> bool:
+    """``allow_missing`` passes a missing value, except for an operator that judges missing values
+    itself (``present: true`` with ``allow_missing`` still fails an absent tag)."""
+    return rule.allow_missing and not operator(rule.check.operator).judges_missing
+
+
 def holds(check: Check, value: Value) -> bool:
     """Whether ``value`` satisfies ``check``; a missing value satisfies only ``present: false``."""
-    operator, operand = check.operator, check.operand
-    if operator == "present":
-        return (not is_empty(value)) is operand
-    if is_empty(value):
-        return False
-    values = value if isinstance(value, list) else [value]
-    if operator == "equals":
-        if isinstance(operand, tuple):  # value by value: [1, 1] equals DS "1.0\\1.0"
-            return len(values) == len(operand) and all(_same(v, o) for v, o in zip(values, operand, strict=True))
-        return _same(display(value), operand)
-    if operator == "in":
-        assert isinstance(operand, tuple)
-        return all(any(_same(v, item) for item in operand) for v in values)
-    if operator == "not_in":
-        assert isinstance(operand, tuple)
-        return not any(_same(v, item) for v in values for item in operand)
-    if operator == "contains":
-        return any(_same(v, operand) for v in values)
-    if operator == "not_contains":
-        return not any(_same(v, operand) for v in values)
-    if operator == "contains_any":
-        assert isinstance(operand, tuple)
-        return any(_same(v, item) for v in values for item in operand)
-    if operator == "contains_all":
-        assert isinstance(operand, tuple)
-        return all(any(_same(v, item) for v in values) for item in operand)
-    if operator == "glob":
-        assert isinstance(operand, str)
-        return glob_matches(operand, str(display(value)))
-    if operator == "matches":
-        assert isinstance(operand, re.Pattern)
-        return operand.fullmatch(str(display(value))) is not None
-    numbers = [_number(v) for v in values]
-    if any(n is None for n in numbers):
-        return False
-    if operator == "min":
-        return all(n >= operand for n in numbers if n is not None)  # type: ignore[operator]
-    if operator == "max":
-        return all(n <= operand for n in numbers if n is not None)  # type: ignore[operator]
-    if operator == "range":
-        assert isinstance(operand, tuple)
-        low, high = operand
-        return all(low <= n <= high for n in numbers if n is not None)  # type: ignore[operator]
-    if operator == "tolerance":
-        assert isinstance(operand, tuple)
-        centre, spread = operand
-        return all(abs(n - centre) <= spread for n in numbers if n is not None)  # type: ignore[operator]
-    raise ValueError(f"unknown operator {operator!r}")  # the loader admits none
+    return operator(check.operator).holds(check.operand, value)
 
 
 def expectation(check: Check) -> str:
-    """The expected side of a finding, in words."""
-    operand = check.operand
-    if isinstance(operand, re.Pattern):
-        return f"to match {_quoted(operand.pattern)}"
-    if check.operator == "present":
-        return "present" if operand else "absent"
-    if check.operator == "range":
-        assert isinstance(operand, tuple)
-        return f"between {operand[0]} and {operand[1]}"
-    if check.operator == "tolerance":
-        assert isinstance(operand, tuple)
-        return f"within {operand[0]} ± {operand[1]}"
-    words = {
-        "equals": "equal to",
-        "in": "one of",
-        "not_in": "none of",
-        "contains": "to contain",
-        "not_contains": "not to contain",
-        "contains_any": "to contain one of",
-        "contains_all": "to contain all of",
-        "glob": "to match the pattern",
-        "min": ">=",
-        "max": "<=",
-    }
-    shown = "[" + ", ".join(str(o) for o in operand) + "]" if isinstance(operand, tuple) else _quoted(operand)
-    return f"{words[check.operator]} {shown}"
-
-
-def _same(value: Scalar, operand: object) -> bool:
-    if isinstance(operand, bool) or isinstance(value, bool):
-        return value == operand
-    if isinstance(operand, (int, float)):
-        number = _number(value)
-        return number is not None and number == operand
-    return str(value).strip() == str(operand)
-
-
-def _number(value: Scalar) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _quoted(operand: object) -> str:
-    """Text in plain quotes (no doubled backslashes, unlike repr); numbers as they are."""
-    return f"'{operand}'" if isinstance(operand, str) else str(operand)
+    """The expected side of a finding, in words (from the operator table)."""
+    return operator(check.operator).words(check.operand)

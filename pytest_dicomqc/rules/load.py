@@ -17,9 +17,10 @@ from typing import Any
 import yaml
 from pydicom.datadict import keyword_dict, tag_for_keyword
 
+from pytest_dicomqc.columns import FIXED_NAMES
 from pytest_dicomqc.extract import is_identifying
-from pytest_dicomqc.record import FILE_COLUMNS, FIXED_COLUMNS, PIXEL_FIELDS, is_empty
-from pytest_dicomqc.rules.evaluate import holds
+from pytest_dicomqc.record import FILE_COLUMNS, PIXEL_FIELDS, is_empty
+from pytest_dicomqc.rules.evaluate import excused_when_missing, holds
 from pytest_dicomqc.rules.model import (
     CONSISTENT,
     COUNT,
@@ -30,6 +31,7 @@ from pytest_dicomqc.rules.model import (
     NON_DICOM_POLICIES,
     PIXEL,
     SEVERITIES,
+    SOURCES,
     SPLIT,
     TAG,
     UNIQUE,
@@ -38,33 +40,28 @@ from pytest_dicomqc.rules.model import (
     Condition,
     DatasetCheck,
     NonDicomPolicy,
-    Operand,
     Rule,
     RuleSet,
+    Severity,
+    Source,
     Target,
     Threshold,
     Waiver,
 )
+from pytest_dicomqc.rules.operators import (
+    COMPANION_KEYS,
+    EQUALS,
+    GLOB,
+    IN,
+    OPERATOR_NAMES,
+    OperandError,
+    Operator,
+    operator,
+)
 
 _SERIES = Target(TAG, "SeriesInstanceUID", tag_for_keyword("SeriesInstanceUID"))
 
-OPERATORS = (
-    "equals",
-    "in",
-    "not_in",
-    "contains",
-    "not_contains",
-    "contains_any",
-    "contains_all",
-    "matches",
-    "glob",
-    "min",
-    "max",
-    "range",
-    "tolerance",
-    "present",
-)
-OPERAND_KEYS = ("value",)
+OPERAND_KEYS = COMPANION_KEYS
 """Keys that complete an operator: ``tolerance: 0.05`` goes with ``value: 0.7``."""
 RULE_KEYS = (
     "id",
@@ -80,7 +77,7 @@ RULE_KEYS = (
     "examples",
     *OPERAND_KEYS,
 )
-TOP_KEYS = ("version", "rules", "columns", "non_dicom", "waivers", "dataset")
+TOP_KEYS = ("version", "rules", "columns", "non_dicom", "min_dicom_files", "waivers", "dataset")
 DATASET_KEYS = (
     "id",
     "description",
@@ -105,7 +102,7 @@ _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*
 _MAX_BYTES = 1_000_000
 _MAX_DEPTH = 32
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
-RESERVED_IDS = frozenset((*FIXED_COLUMNS, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc"))
+RESERVED_IDS = frozenset((*FIXED_NAMES, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc"))
 """Report columns, and the item name (``dicomqc::rule::<id>`` must not end like a file's node id)."""
 
 
@@ -292,12 +289,28 @@ class _Schema:
             rules=rules,
             columns=columns,
             non_dicom=self.non_dicom(document.get("non_dicom", "skip"), document.marks.get("non_dicom")),
+            min_dicom_files=self.min_dicom_files(
+                document.get("min_dicom_files", 1), document.marks.get("min_dicom_files")
+            ),
         )
         if "dataset" in document:
             ruleset = replace(ruleset, dataset=self.dataset(document["dataset"], document.marks["dataset"], rules))
         if "waivers" in document:
             return replace(ruleset, waivers=self.waivers(document["waivers"], document.marks["waivers"], ruleset))
         return ruleset
+
+    def min_dicom_files(self, node: Any, mark: yaml.Mark | None) -> int:
+        if not isinstance(node, int) or isinstance(node, bool) or node < 0:
+            raise self.fail(mark, f"'min_dicom_files' must be a whole number of files >= 0, not {_plain(node)!r}")
+        return int(node)
+
+    def severity(self, node: _Mapping) -> Severity:
+        written = node.get("severity", "error")
+        for severity in SEVERITIES:
+            if written == severity:
+                return severity
+        choices = " or ".join(f"'{severity}'" for severity in SEVERITIES)
+        raise self.fail(node.marks["severity"], f"'severity' must be {choices}, not {written!r}")
 
     def dataset(self, node: Any, mark: yaml.Mark, rules: tuple[Rule, ...]) -> tuple[DatasetCheck, ...]:
         if not isinstance(node, _Sequence):
@@ -327,9 +340,7 @@ class _Schema:
         for option, allowed in _DATASET_OPTIONS.items():
             if option in node and kind not in allowed:
                 raise self.fail(node.key_marks[option], f"'{option}' goes with {' or '.join(allowed)}, not {kind}")
-        severity = node.get("severity", "error")
-        if severity not in SEVERITIES:
-            raise self.fail(node.marks["severity"], f"'severity' must be 'error' or 'warning', not {severity!r}")
+        severity = self.severity(node)
         if not isinstance(node.get("description", ""), str):
             raise self.fail(node.marks["description"], "'description' must be text")
         check = DatasetCheck(
@@ -496,20 +507,19 @@ class _Schema:
     def rule(self, node: Any, mark: yaml.Mark) -> Rule:
         if not isinstance(node, _Mapping):
             raise self.fail(mark, "each rule must be a mapping with 'id', a target and an operator")
-        self.known_keys(node, RULE_KEYS + OPERATORS, "rule key")
+        self.known_keys(node, RULE_KEYS + OPERATOR_NAMES, "rule key")
         rule_id = node.get("id")
         if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
             raise self.fail(node.marks.get("id", node.mark), "rule 'id' must be lowercase letters, digits and '-'")
         if rule_id in RESERVED_IDS:
             raise self.fail(node.marks["id"], f"rule id {rule_id!r} is a column of the report; choose another")
-        targets = [key for key in (TAG, PIXEL, FILE) if key in node]
+        targets = [key for key in SOURCES if key in node]
         if len(targets) != 1:
-            raise self.fail(node.mark, f"rule {rule_id!r} needs exactly one of 'tag', 'pixel', 'file'")
+            sources = ", ".join(f"'{source}'" for source in SOURCES)
+            raise self.fail(node.mark, f"rule {rule_id!r} needs exactly one of {sources}")
         target = self.target(targets[0], node[targets[0]], node.marks[targets[0]])
         check = self.single_check(node, f"rule {rule_id!r}")
-        severity = node.get("severity", "error")
-        if severity not in SEVERITIES:
-            raise self.fail(node.marks["severity"], f"'severity' must be 'error' or 'warning', not {severity!r}")
+        severity = self.severity(node)
         allow_missing = node.get("allow_missing", False)
         if not isinstance(allow_missing, bool):
             raise self.fail(node.marks["allow_missing"], "'allow_missing' must be true or false")
@@ -560,7 +570,7 @@ class _Schema:
                 raise self.fail(node.marks[outcome], f"'examples: {outcome}' must be a list of values")
             for value, value_mark in zip(values, values.marks, strict=True):
                 literal = [_plain(v) for v in value] if isinstance(value, list) else _plain(value)
-                missing_allowed = rule.allow_missing and rule.check.operator != "present" and is_empty(literal)
+                missing_allowed = is_empty(literal) and excused_when_missing(rule)
                 if (missing_allowed or holds(rule.check, literal)) != (outcome == "pass"):
                     verb = "fails" if outcome == "pass" else "passes"
                     raise self.fail(
@@ -590,85 +600,43 @@ class _Schema:
                 else self.tag_target(name, key_mark)
             )
             if isinstance(spec, _Mapping):
-                self.known_keys(spec, OPERATORS + OPERAND_KEYS, "operator")
+                self.known_keys(spec, OPERATOR_NAMES + OPERAND_KEYS, "operator")
                 check = self.single_check(spec, f"condition on {name!r}")
             elif isinstance(spec, list):
-                check = self.check("in", spec, key_mark)
+                check = self.check(IN, spec, key_mark)
             elif name == "path":
-                check = self.check("glob", spec, key_mark)
+                check = self.check(GLOB, spec, key_mark)
             else:
-                check = self.check("equals", spec, key_mark)
+                check = self.check(EQUALS, spec, key_mark)
             conditions.append(Condition(target, check))
         return tuple(conditions)
 
     def single_check(self, node: _Mapping, what: str) -> Check:
-        operators = [key for key in node if key in OPERATORS]
+        operators = [key for key in node if key in OPERATOR_NAMES]
         if len(operators) != 1:
             found = ", ".join(operators) or "none"
-            raise self.fail(node.mark, f"{what} needs exactly one operator ({', '.join(OPERATORS)}); found {found}")
-        operator = operators[0]
-        if operator == "tolerance":
-            if "value" not in node:
-                raise self.fail(node.marks["tolerance"], f"{what}: 'tolerance' needs a 'value' to be within it of")
-            return self.check(operator, (node["value"], node["tolerance"]), node.marks["tolerance"])
-        if "value" in node:
-            raise self.fail(node.key_marks["value"], f"{what}: 'value' goes only with 'tolerance'")
-        return self.check(operator, node[operator], node.marks[operator])
+            raise self.fail(
+                node.mark, f"{what} needs exactly one operator ({', '.join(OPERATOR_NAMES)}); found {found}"
+            )
+        op = operator(operators[0])
+        for key in OPERAND_KEYS:
+            if key in node and key != op.companion:
+                takers = " or ".join(f"'{o}'" for o in OPERATOR_NAMES if operator(o).companion == key)
+                raise self.fail(node.key_marks[key], f"{what}: '{key}' goes only with {takers}")
+        if op.companion is None:
+            return self.check(op, node[op.name], node.marks[op.name])
+        if op.companion not in node:
+            raise self.fail(node.marks[op.name], f"{what}: '{op.name}' {op.companion_needed}")
+        return self.check(op, (node[op.companion], node[op.name]), node.marks[op.name])
 
-    def check(self, operator: str, operand: Any, mark: yaml.Mark) -> Check:
-        value: Operand
-        if operator in ("in", "not_in"):
-            if not isinstance(operand, list) or not operand or not all(_is_scalar(o) for o in operand):
-                raise self.fail(mark, f"'{operator}' needs a non-empty list of values")
-            value = tuple(operand)
-        elif operator == "equals":
-            if isinstance(operand, list) and operand and all(_is_scalar(o) for o in operand):
-                value = tuple(operand)
-            elif _is_scalar(operand):
-                value = operand
-            else:
-                raise self.fail(mark, "'equals' needs a value or a list of values")
-        elif operator in ("contains", "not_contains"):
-            if not _is_scalar(operand):
-                raise self.fail(mark, f"'{operator}' needs a single value")
-            value = operand
-        elif operator in ("contains_any", "contains_all"):
-            if not isinstance(operand, list) or not operand or not all(_is_scalar(o) for o in operand):
-                raise self.fail(mark, f"'{operator}' needs a non-empty list of values")
-            value = tuple(operand)
-        elif operator == "glob":
-            if not isinstance(operand, str):
-                raise self.fail(mark, "'glob' needs a path pattern as text, e.g. 'train/**'")
-            value = operand
-        elif operator == "matches":
-            if not isinstance(operand, str):
-                raise self.fail(mark, "'matches' needs a regular expression as text")
-            try:
-                value = re.compile(operand)
-            except re.error as exc:
-                raise self.fail(mark, f"invalid regular expression {operand!r}: {exc}") from None
-        elif operator in ("min", "max"):
-            if not _is_number(operand):
-                raise self.fail(mark, f"'{operator}' needs a number, not {operand!r}")
-            value = operand
-        elif operator == "range":
-            if not isinstance(operand, list) or len(operand) != 2 or not all(_is_number(o) for o in operand):
-                raise self.fail(mark, "'range' needs two numbers: [low, high]")
-            if operand[0] > operand[1]:
-                raise self.fail(mark, f"'range' low {operand[0]} is above high {operand[1]}")
-            value = (operand[0], operand[1])
-        elif operator == "tolerance":
-            centre, spread = operand
-            if not _is_number(centre) or not _is_number(spread) or spread < 0:
-                raise self.fail(mark, "'tolerance' needs a number >= 0 and a numeric 'value': value ± tolerance")
-            value = (centre, spread)
-        else:
-            if not isinstance(operand, bool):
-                raise self.fail(mark, "'present' needs true or false")
-            value = operand
-        return Check(operator, value)
+    def check(self, op: Operator[Any], written: Any, mark: yaml.Mark) -> Check:
+        """The operand read and validated by its operator (see :mod:`pytest_dicomqc.rules.operators`)."""
+        try:
+            return Check(op.name, op.operand(written))
+        except OperandError as exc:
+            raise self.fail(mark, str(exc)) from None
 
-    def target(self, source: str, name: Any, mark: yaml.Mark) -> Target:
+    def target(self, source: Source, name: Any, mark: yaml.Mark) -> Target:
         if source == TAG:
             return self.tag_target(name, mark)
         fields = PIXEL_FIELDS if source == PIXEL else FILE_FIELDS
@@ -707,10 +675,6 @@ def _did_you_mean(word: str, choices: Any) -> str:
 def _plain(value: Any) -> Any:
     """A YAML scalar as a plain Python value (our integers keep their spelling in a subclass)."""
     return int(value) if isinstance(value, _Int) else value
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
 
 
 def _is_number(value: Any) -> bool:

@@ -5,25 +5,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TypeAlias
+from typing import Final, Literal, TypeAlias, get_args
 
-Literal: TypeAlias = str | int | float | bool
+RuleValue: TypeAlias = str | int | float | bool
 """A value written in the rules file (never None, unlike a cell)."""
-Operand: TypeAlias = Literal | tuple[Literal, ...] | re.Pattern[str]
+Operand: TypeAlias = RuleValue | tuple[RuleValue, ...] | re.Pattern[str]
+"""What an operator compares with: see :mod:`pytest_dicomqc.rules.operators`."""
 
-SEVERITIES = ("error", "warning")
-NON_DICOM_POLICIES = ("skip", "fail", "pass")
-TAG = "tag"
-PIXEL = "pixel"
-FILE = "file"
-FILE_FIELDS = ("kind", "transfer_syntax", "size_bytes", "path")
+Severity: TypeAlias = Literal["error", "warning"]
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+NonDicomAction: TypeAlias = Literal["skip", "fail", "pass"]
+"""What a non-DICOM file does: skipped (default), failed or passed."""
+NON_DICOM_POLICIES: tuple[NonDicomAction, ...] = get_args(NonDicomAction)
+Source: TypeAlias = Literal["tag", "pixel", "file"]
+"""What a rule looks at: a DICOM tag, a pixel summary field or a fact about the file."""
+SOURCES: tuple[Source, ...] = get_args(Source)
+TAG: Final[Source] = "tag"
+PIXEL: Final[Source] = "pixel"
+FILE: Final[Source] = "file"
+FileField: TypeAlias = Literal["kind", "transfer_syntax", "size_bytes", "path"]
+FILE_FIELDS: tuple[FileField, ...] = get_args(FileField)
 
 
 @dataclass(frozen=True)
 class Target:
     """What a rule looks at: a DICOM tag, a pixel summary field or a fact about the file."""
 
-    source: str
+    source: Source
     name: str
     tag: int | None = None
     identifying: bool = field(default=False, compare=False)
@@ -70,7 +78,7 @@ class Rule:
     id: str
     target: Target
     check: Check
-    severity: str = "error"
+    severity: Severity = "error"
     allow_missing: bool = False
     when: tuple[Condition, ...] = ()
     description: str = ""
@@ -103,17 +111,18 @@ class Waiver:
 class NonDicomPolicy:
     """What non-DICOM files do: ``default`` (skip, fail or pass) unless a glob says otherwise."""
 
-    default: str = "skip"
-    exceptions: tuple[tuple[str, str], ...] = ()
+    default: NonDicomAction = "skip"
+    exceptions: tuple[tuple[str, NonDicomAction], ...] = ()
     """(glob, policy) pairs, first match wins."""
 
 
-UNIQUE = "unique"
-UNIQUE_PIXELS = "unique_pixels"
-DISJOINT = "disjoint"
-CONSISTENT = "consistent"
-COUNT = "count"
-DATASET_CHECK_TYPES = (UNIQUE, UNIQUE_PIXELS, DISJOINT, CONSISTENT, COUNT)
+DatasetCheckType: TypeAlias = Literal["unique", "unique_pixels", "disjoint", "consistent", "count"]
+DATASET_CHECK_TYPES: tuple[DatasetCheckType, ...] = get_args(DatasetCheckType)
+UNIQUE: Final[DatasetCheckType] = "unique"
+UNIQUE_PIXELS: Final[DatasetCheckType] = "unique_pixels"
+DISJOINT: Final[DatasetCheckType] = "disjoint"
+CONSISTENT: Final[DatasetCheckType] = "consistent"
+COUNT: Final[DatasetCheckType] = "count"
 SPLIT = "split"
 """``group_by: split``: group files by their split folder (see :attr:`DatasetCheck.split`)."""
 DEFAULT_SPLIT = "([^/]+)/"
@@ -132,8 +141,7 @@ class DatasetCheck:
     """
 
     id: str
-    type: str
-    """One of :data:`DATASET_CHECK_TYPES`."""
+    type: DatasetCheckType
     targets: tuple[Target, ...] = ()
     """``unique``/``disjoint``: the one tag; ``consistent``: the tags and pixel fields that must agree."""
     group_by: Target | None = None
@@ -146,7 +154,7 @@ class DatasetCheck:
     """``consistent``: positions along the slice normal must be evenly spaced, within this many mm."""
     minimum: int | None = None
     maximum: int | None = None
-    severity: str = "error"
+    severity: Severity = "error"
     when: tuple[Condition, ...] = ()
     description: str = ""
 
@@ -170,6 +178,8 @@ class RuleSet:
     non_dicom: NonDicomPolicy = field(default_factory=NonDicomPolicy)
     waivers: tuple[Waiver, ...] = ()
     dataset: tuple[DatasetCheck, ...] = ()
+    min_dicom_files: int = 1
+    """A run that checked fewer DICOM files than this fails (un-pulled Git LFS pointers, an empty folder)."""
 
     @property
     def tags(self) -> frozenset[int]:

@@ -9,52 +9,31 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from pytest_dicomqc.dataset_checks import DatasetFinding, DatasetVerdict, involvement
-from pytest_dicomqc.record import (
-    FAIL,
-    FIXED_COLUMNS,
-    KIND_NON_DICOM,
-    NOT_APPLICABLE,
-    PASS,
-    STATUSES,
-    WARN,
-    ReportRow,
-    Scalar,
-)
+from pytest_dicomqc.columns import Named, file_columns
+from pytest_dicomqc.conclusion import DICOM_FILES, Conclusion
+from pytest_dicomqc.dataset_checks import DatasetFinding
+from pytest_dicomqc.record import KIND_NON_DICOM, ReportRow, Scalar
 from pytest_dicomqc.rules.evaluate import expectation
 from pytest_dicomqc.rules.model import RuleSet
-from pytest_dicomqc.verdicts import ThresholdVerdict, WaiverUse
 from pytest_dicomqc.writers.xlsx import Workbook
 
 FILE_FINDING = "(file)"
 """The Findings sheet's rule column for a file that could not be read, decoded or was not DICOM."""
 EXCEL_MAX_ROWS = 1_048_576
 """Rows a sheet holds, header included; the writer continues on a further sheet past it."""
-_WIDTHS = {"path": 48, "error": 60, "message": 60, "notes": 40, "description": 50, "detail": 60, "value": 40}
-_WIDTHS.update({"ImageType": 28, "transfer_syntax": 30, "SOPClass": 28, "observed": 30, "expected": 30})
-
-
-@dataclass(frozen=True)
-class Verdicts:
-    """What the run concluded beyond single files, for the Summary and Waivers sheets."""
-
-    thresholds: Sequence[ThresholdVerdict] = ()
-    waivers: Sequence[WaiverUse] = ()
-    run_facts: Sequence[tuple[str, Scalar]] = ()
-    dataset: Sequence[DatasetVerdict] = ()
+_WIDTHS = {"path": 48, "error": 60, "message": 60, "description": 50, "detail": 60, "value": 40}
+_WIDTHS.update({"observed": 30, "expected": 30, "files": 48, "problem": 50, "checked": 40})
 
 
 def write_workbook(
     path: Path,
-    rows: Sequence[ReportRow],
+    conclusion: Conclusion,
     ruleset: RuleSet,
     value_columns: Sequence[str],
-    verdicts: Verdicts,
+    run_facts: Sequence[tuple[str, Scalar]],
 ) -> None:
     """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook."""
     # Beside the target (same file system, so the rename is atomic); created like any new file,
@@ -63,7 +42,7 @@ def write_workbook(
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     workbook = Workbook(str(temporary))
     try:
-        _write_sheets(workbook, rows, ruleset, value_columns, verdicts)
+        _write_sheets(workbook, conclusion, ruleset, value_columns, run_facts)
         workbook.close()
         os.replace(temporary, path)
     except BaseException:
@@ -73,22 +52,27 @@ def write_workbook(
 
 
 def _write_sheets(
-    workbook: Workbook, rows: Sequence[ReportRow], ruleset: RuleSet, value_columns: Sequence[str], verdicts: Verdicts
+    workbook: Workbook,
+    conclusion: Conclusion,
+    ruleset: RuleSet,
+    value_columns: Sequence[str],
+    run_facts: Sequence[tuple[str, Scalar]],
 ) -> None:
-    rule_ids = [rule.id for rule in ruleset.rules]
-    named = {path: ",".join(ids) for path, ids in involvement(verdicts.dataset).items()}
+    columns = file_columns(value_columns, [rule.id for rule in ruleset.rules])
+    named: Named = conclusion.named
     _sheet(
         workbook,
         "Files",
-        [*FIXED_COLUMNS, *value_columns, *rule_ids],
-        _file_rows(rows, value_columns, rule_ids, named),
+        [c.name for c in columns],
+        ([column.cell(row, named) for column in columns] for row in conclusion.rows),
+        [c.width for c in columns],
     )
-    _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(rows, ruleset, verdicts))
+    _sheet(workbook, "Summary", ["section", "item", "value", "detail"], _summary_rows(conclusion, run_facts))
     _sheet(
         workbook,
         "Findings",
         ["path", "rule", "severity", "observed", "expected", "message", "waiver"],
-        _finding_rows(rows),
+        _finding_rows(conclusion.rows),
     )
     _sheet(
         workbook,
@@ -106,7 +90,7 @@ def _write_sheets(
             "waiver",
             "description",
         ],
-        _dataset_rows(ruleset, verdicts.dataset),
+        _dataset_rows(ruleset, conclusion),
     )
     _sheet(
         workbook,
@@ -130,15 +114,22 @@ def _write_sheets(
                 w.expires,
                 f"{w.source}:{w.line}",
             ]
-            for use in verdicts.waivers
+            for use in conclusion.waivers
             for w in (use.waiver,)
         ),
     )
 
 
-def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable[Sequence[Scalar]]) -> None:
+def _sheet(
+    workbook: Workbook,
+    title: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Scalar]],
+    widths: Sequence[int] | None = None,
+) -> None:
     """One sheet, continued on "Files (2)", "Files (3)", … when Excel's row limit is reached."""
-    widths = [_WIDTHS.get(name, max(10, len(name) + 3)) for name in header]
+    if widths is None:
+        widths = [_WIDTHS.get(name, max(10, len(name) + 3)) for name in header]
     remaining: Iterator[Sequence[Scalar]] = iter(rows)
     part, part_title = 1, title
     while True:
@@ -149,37 +140,6 @@ def _sheet(workbook: Workbook, title: str, header: Sequence[str], rows: Iterable
         part += 1
         part_title = f"{title} ({part})"
         remaining = itertools.chain([following], remaining)
-
-
-def _file_rows(
-    rows: Sequence[ReportRow], value_columns: Sequence[str], rule_ids: Sequence[str], named: Mapping[str, str]
-) -> Iterable[list[Scalar]]:
-    for row in rows:
-        record = row.record
-        if record is None:
-            yield [
-                row.path,
-                "",
-                row.status,
-                "",
-                "",
-                row.error,
-                "",
-                *([None] * len(value_columns)),
-                *([""] * len(rule_ids)),
-            ]
-            continue
-        yield [
-            row.path,
-            record.kind,
-            row.status,
-            ",".join(record.failed_rules),
-            ",".join(record.warned_rules),
-            record.error or row.error,
-            named.get(row.path, ""),
-            *(record.values.get(column) for column in value_columns),
-            *(record.results.get(rule_id, "") for rule_id in rule_ids),
-        ]
 
 
 def _finding_rows(rows: Sequence[ReportRow]) -> Iterable[list[Scalar]]:
@@ -206,45 +166,61 @@ def _finding_rows(rows: Sequence[ReportRow]) -> Iterable[list[Scalar]]:
             yield [row.path, f.rule_id, f.severity, f.observed, f.expected, f.message, f.waiver]
 
 
-def _summary_rows(rows: Sequence[ReportRow], ruleset: RuleSet, verdicts: Verdicts) -> Iterable[list[Scalar]]:
-    statuses = Counter(row.status for row in rows)
-    yield ["files", "total", len(rows), ""]
-    for status in STATUSES:
-        yield ["status", status, statuses.get(status, 0), ""]
-    kinds = Counter(row.record.kind for row in rows if row.record is not None)
-    for kind, count in sorted(kinds.items()):
+def _summary_rows(conclusion: Conclusion, run_facts: Sequence[tuple[str, Scalar]]) -> Iterable[list[Scalar]]:
+    """The conclusion's numbers as they were computed: nothing is counted here."""
+    yield ["verdict", conclusion.headline.partition(":")[0], conclusion.headline, ""]
+    yield ["files", "total", len(conclusion.rows), ""]
+    for status, count in conclusion.statuses.items():
+        yield ["status", status, count, ""]
+    if conclusion.earlier:
+        yield ["files", "from earlier runs", conclusion.earlier, "not checked in this run; unchanged since"]
+    for kind, count in conclusion.kinds.items():
         yield ["kind", kind, count, ""]
-    for rule in ruleset.rules:
-        results = Counter(row.record.results.get(rule.id) for row in rows if row.record is not None)
-        applicable = sum(results[r] for r in (PASS, FAIL, WARN))
+    for tally in conclusion.tallies:
         yield [
             "rule",
-            rule.id,
-            results[FAIL] + results[WARN],
-            f"{rule.severity}; applicable {applicable}, passed {results[PASS]}, failed {results[FAIL]}, "
-            f"warned {results[WARN]}, not applicable {results[NOT_APPLICABLE]}",
+            tally.rule.id,
+            tally.failing,
+            f"{tally.rule.severity}; applicable {tally.applicable}, passed {tally.passed}, failed {tally.failed}, "
+            f"warned {tally.warned}, waived {tally.waived}, not applicable {tally.not_applicable}, "
+            f"not checked {tally.unchecked}",
         ]
-    for verdict in verdicts.thresholds:
-        yield ["threshold", verdict.rule_id, "passed" if verdict.passed else "failed", verdict.message]
-    for dataset in verdicts.dataset:
-        yield ["dataset", dataset.check.id, dataset.status, dataset.message]
-    for name, value in verdicts.run_facts:
+    for result in conclusion.results:
+        section, _, item = result.name.rpartition("::")
+        yield [{"rule": "threshold", "": "dataset"}.get(section, section), item, result.status, result.message]
+    for name, value in run_facts:
         yield ["run", name, value, ""]
 
 
-def _dataset_rows(ruleset: RuleSet, verdicts: Sequence[DatasetVerdict]) -> Iterable[list[Scalar]]:
+def _dataset_rows(ruleset: RuleSet, conclusion: Conclusion) -> Iterable[list[Scalar]]:
     """One row per problem found (a group of files); a check that found none gets one row, and
-    one that was not judged (partial run, ``--deselect``) says so."""
-    judged = {verdict.check.id: verdict for verdict in verdicts}
+    one that was not judged (partial run, ``--deselect``) or took no file says why."""
+    results = {result.name: result for result in conclusion.results}
+    minimum = results[DICOM_FILES]
+    yield [DICOM_FILES, "min_dicom_files", minimum.status, "error", minimum.message, "", "", "", 0, "", ""]
+    judged = {verdict.check.id: verdict for verdict in conclusion.dataset}
     for check in ruleset.dataset:
         verdict = judged.get(check.id)
         if verdict is None:
-            why = "not judged: it needs every file (partial run) or was deselected"
-            yield [check.id, check.type, "not run", check.severity, why, "", "", "", 0, "", check.description]
+            result = results[f"dataset::{check.id}"]
+            yield [
+                check.id,
+                check.type,
+                result.status,
+                check.severity,
+                result.message,
+                "",
+                "",
+                "",
+                0,
+                "",
+                check.description,
+            ]
             continue
+        scope = verdict.message if verdict.status == "empty" else verdict.scope
         for finding in verdict.findings or (DatasetFinding("", "", ()),):
             status = "waived" if finding.waiver else verdict.status
-            facts = [check.id, check.type, status, check.severity, verdict.scope, finding.group, finding.problem]
+            facts = [check.id, check.type, status, check.severity, scope, finding.group, finding.problem]
             yield [*facts, "\n".join(finding.files), len(finding.files), finding.waiver, check.description]
 
 

@@ -1,0 +1,327 @@
+"""What a run concludes about the dataset, computed once from every file's row.
+
+Every number any output shows (terminal, junitxml, the workbook's sheets, the exit status)
+comes from the :class:`Conclusion` that :func:`conclude` returns: outputs format it and never
+count for themselves, so they cannot disagree. Pure: rows in, conclusion out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from pytest_dicomqc.dataset_checks import DatasetVerdict, involvement, judge, waivers_used
+from pytest_dicomqc.discover import LFS_POINTER_NOTE
+from pytest_dicomqc.record import (
+    FAIL,
+    KIND_DICOM,
+    KIND_NON_DICOM,
+    KIND_UNREADABLE,
+    NOT_APPLICABLE,
+    PASS,
+    STATUS_CRASHED,
+    STATUS_FAILED,
+    STATUS_NOT_RUN,
+    STATUSES,
+    WAIVED,
+    WARN,
+    FileRecord,
+    ReportRow,
+    Status,
+)
+from pytest_dicomqc.rules.model import Rule, RuleSet, Waiver
+
+WaiverStatus = Literal["active", "expired", "stale", "unused in this partial run"]
+ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
+
+Outcome = Literal["passed", "failed", "skipped"]
+"""What pytest reports for a dataset-level result."""
+
+DICOM_FILES = "dicom-files"
+"""Name of the result that fails a run with fewer DICOM files than ``min_dicom_files``."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """How much of the dataset the conclusion rests on, and which results were asked for."""
+
+    dataset: str
+    """The dataset folder as the user knows it (``data/``), for messages."""
+    selected: frozenset[str] | None = None
+    """Result names (:attr:`Result.name`) collected and selected in this run; ``None``: all of them."""
+    unselected_reason: str = "deselected"
+    strict: bool = False
+
+    def asked(self, name: str) -> bool:
+        return self.selected is None or name in self.selected
+
+
+@dataclass(frozen=True)
+class RuleTally:
+    """One rule over every file: the Summary row and the threshold verdict read the same numbers."""
+
+    rule: Rule
+    passed: int = 0
+    failed: int = 0
+    warned: int = 0
+    waived: int = 0
+    not_applicable: int = 0
+    unchecked: int = 0
+    """Files with no record: not run, crashed."""
+
+    @property
+    def applicable(self) -> int:
+        return self.passed + self.failed + self.warned + self.waived
+
+    @property
+    def failing(self) -> int:
+        """Files the rule did not hold for (a waived finding is accepted, not failing)."""
+        return self.failed + self.warned
+
+
+@dataclass(frozen=True)
+class ThresholdVerdict:
+    """``max_failing`` of one rule, judged over every file it applied to."""
+
+    tally: RuleTally
+    passed: bool
+
+    @property
+    def rule_id(self) -> str:
+        return self.tally.rule.id
+
+    @property
+    def message(self) -> str:
+        tally, threshold = self.tally, self.tally.rule.max_failing
+        assert threshold is not None
+        share = f" ({100 * tally.failing / tally.applicable:.1f}%)" if tally.applicable else ""
+        verb = "within" if self.passed else "above"
+        return (
+            f"{tally.failing} of {tally.applicable} applicable files fail rule {self.rule_id!r}{share}, "
+            f"{verb} max_failing {threshold.text}"
+        )
+
+
+@dataclass(frozen=True)
+class MinimumVerdict:
+    """``min_dicom_files``: a run that checked (almost) no DICOM file proves nothing."""
+
+    dicom: int
+    required: int
+    others: tuple[tuple[str, int], ...]
+    """What the other files were, most common first: ("Git LFS pointer …", 3), ("text file", 1)."""
+    dataset: str
+
+    @property
+    def passed(self) -> bool:
+        return self.dicom >= self.required
+
+    @property
+    def message(self) -> str:
+        files = "1 DICOM file" if self.dicom == 1 else f"{self.dicom:,} DICOM files"
+        text = f"{files} checked in {self.dataset}"
+        if self.others:
+            text += ": " + ", ".join(f"{count:,} {what}" for what, count in self.others)
+        return f"{text}; at least {self.required:,} required"
+
+
+@dataclass(frozen=True)
+class WaiverUse:
+    waiver: Waiver
+    status: WaiverStatus
+    files: int
+    """Files it waived a rule for, plus dataset problems it accepted."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """A verdict over the dataset, reported like a test: ``dicomqc::<name>``."""
+
+    name: str
+    """``dicom-files``, ``dataset::<check id>`` or ``rule::<rule id>``."""
+    outcome: Outcome
+    status: str
+    """In words: passed, failed, warning, waived, empty, not judged, or not run."""
+    message: str
+    details: str = ""
+    """The failure text (every problem); the message when empty."""
+
+    @property
+    def text(self) -> str:
+        return self.details or self.message
+
+
+@dataclass(frozen=True)
+class Conclusion:
+    rows: tuple[ReportRow, ...]
+    statuses: dict[Status, int]
+    kinds: dict[str, int]
+    tallies: tuple[RuleTally, ...]
+    thresholds: tuple[ThresholdVerdict, ...]
+    dataset: tuple[DatasetVerdict, ...]
+    minimum: MinimumVerdict | None
+    results: tuple[Result, ...]
+    """Every dataset-level result the ruleset defines, in report order, judged or not."""
+    waivers: tuple[WaiverUse, ...]
+    named: dict[str, list[str]]
+    """Per file, the ids of the dataset checks that named it."""
+    complete: bool
+    """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
+    earlier: int
+    """Rows whose record comes from an earlier run (not selected in this one)."""
+
+    @property
+    def failing_results(self) -> int:
+        return sum(1 for result in self.results if result.outcome == "failed")
+
+    @property
+    def headline(self) -> str:
+        """The verdict in words, for the top of the Summary sheet and the terminal."""
+        failed = self.statuses[STATUS_FAILED] + self.statuses[STATUS_CRASHED]
+        problems = []
+        if failed:
+            problems.append(f"{_files(failed)} failed")
+        if self.failing_results:
+            what = "dataset result" if self.failing_results == 1 else "dataset results"
+            problems.append(f"{self.failing_results} {what} failed")
+        if problems:
+            return "FAILED: " + "; ".join(problems)
+        if self.statuses[STATUS_NOT_RUN] or not self.complete:
+            return f"INCOMPLETE: {_files(self.statuses[STATUS_NOT_RUN])} not checked"
+        return f"PASSED: {_files(len(self.rows))}, every check held"
+
+
+def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Conclusion:
+    """The one computation every output formats."""
+    records = [row.record for row in rows if row.record is not None]
+    complete = len(records) == len(rows)
+    tallies = tuple(_tally(rule, rows) for rule in ruleset.rules)
+    thresholds = tuple(
+        ThresholdVerdict(tally, tally.rule.max_failing.allows(tally.failing, tally.applicable))
+        for tally in tallies
+        if tally.rule.max_failing is not None
+    )
+    checks = [check for check in ruleset.dataset if scope.asked(f"dataset::{check.id}")]
+    dataset: tuple[DatasetVerdict, ...] = ()
+    minimum = None
+    if complete:
+        keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
+        dataset = tuple(judge(checks, keys, scope.strict, ruleset.waivers))
+        minimum = _minimum(records, ruleset.min_dicom_files, scope.dataset)
+    results = _results(ruleset, scope, complete, thresholds, dataset, minimum, len(rows) - len(records))
+    # a waiver can be called stale only when everything it could waive was judged
+    everything = complete and len(checks) == len(ruleset.dataset)
+    return Conclusion(
+        rows=tuple(rows),
+        statuses={status: sum(1 for row in rows if row.status == status) for status in STATUSES},
+        kinds=dict(sorted(Counter(record.kind for record in records).items())),
+        tallies=tallies,
+        thresholds=thresholds,
+        dataset=dataset,
+        minimum=minimum,
+        results=results,
+        waivers=_waiver_uses(ruleset, records, everything, waivers_used(dataset)),
+        named=involvement(dataset),
+        complete=complete,
+        earlier=sum(1 for row in rows if row.earlier),
+    )
+
+
+def _tally(rule: Rule, rows: Sequence[ReportRow]) -> RuleTally:
+    cells = Counter(row.record.results.get(rule.id) if row.record is not None else None for row in rows)
+    return RuleTally(
+        rule,
+        passed=cells[PASS],
+        failed=cells[FAIL],
+        warned=cells[WARN],
+        waived=cells[WAIVED],
+        not_applicable=cells[NOT_APPLICABLE],
+        unchecked=cells[None],
+    )
+
+
+def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> MinimumVerdict:
+    others: Counter[str] = Counter()
+    for record in records:
+        if record.kind == KIND_NON_DICOM:
+            note = str(record.values.get("notes") or "non-DICOM file")
+            others[LFS_POINTER_NOTE if note.startswith(LFS_POINTER_NOTE) else note] += 1
+        elif record.kind == KIND_UNREADABLE:
+            others["unreadable"] += 1
+    dicom = sum(1 for record in records if record.kind == KIND_DICOM)
+    return MinimumVerdict(dicom, required, tuple(others.most_common()), dataset)
+
+
+def _results(
+    ruleset: RuleSet,
+    scope: Scope,
+    complete: bool,
+    thresholds: Sequence[ThresholdVerdict],
+    dataset: Sequence[DatasetVerdict],
+    minimum: MinimumVerdict | None,
+    unchecked: int,
+) -> tuple[Result, ...]:
+    """Each result as pytest reports it: judged, or skipped with the reason it was not."""
+    not_judged = f"not judged: {_files(unchecked)} of the dataset not checked in this run nor in the cache"
+    judged: dict[str, Result] = {}
+    if minimum is not None:
+        outcome: Outcome = "passed" if minimum.passed else "failed"
+        judged[DICOM_FILES] = Result(DICOM_FILES, outcome, outcome, minimum.message, _details(minimum.message, outcome))
+    for verdict in dataset:
+        status = verdict.status
+        failing = status == "failed" or (status == "empty" and scope.strict)
+        outcome = "failed" if failing else "passed"
+        problems = len(verdict.findings)
+        summary = f"{problems} problem{'' if problems == 1 else 's'} in {verdict.scope}:"
+        details = "\n".join([summary, *(f"  {finding.text(files=10)}" for finding in verdict.findings)])
+        judged[f"dataset::{verdict.check.id}"] = Result(
+            f"dataset::{verdict.check.id}", outcome, status, verdict.message, details if failing else ""
+        )
+    for threshold in thresholds:
+        outcome = "passed" if threshold.passed else "failed"
+        judged[f"rule::{threshold.rule_id}"] = Result(
+            f"rule::{threshold.rule_id}", outcome, outcome, threshold.message, _details(threshold.message, outcome)
+        )
+    results = []
+    for name in result_names(ruleset):
+        if not scope.asked(name):
+            results.append(Result(name, "skipped", "not run", scope.unselected_reason))
+        elif complete:
+            results.append(judged[name])
+        else:
+            results.append(Result(name, "skipped", "not judged", not_judged))
+    return tuple(results)
+
+
+def result_names(ruleset: RuleSet) -> list[str]:
+    """Every dataset-level result of a ruleset, in the order they are collected and reported."""
+    names = [DICOM_FILES]
+    names += [f"dataset::{check.id}" for check in ruleset.dataset]
+    names += [f"rule::{rule.id}" for rule in ruleset.rules if rule.max_failing is not None]
+    return names
+
+
+def _details(message: str, outcome: Outcome) -> str:
+    return message if outcome == "failed" else ""
+
+
+def _waiver_uses(
+    ruleset: RuleSet, records: Sequence[FileRecord], complete: bool, dataset_uses: Counter[str]
+) -> tuple[WaiverUse, ...]:
+    """How each waiver was used. Only a run over the whole dataset (``complete``) can call one
+    stale: in a partial run (``-k``, ``--lf``, ``-x``…) it may just not have met its files."""
+    used = Counter(waiver_id for record in records for waiver_id in record.waivers)
+    used.update(dataset_uses)
+    uses = []
+    for waiver in ruleset.waivers:
+        status: WaiverStatus = (
+            EXPIRED if waiver.expired else ACTIVE if used[waiver.id] else STALE if complete else UNUSED
+        )
+        uses.append(WaiverUse(waiver, status, used[waiver.id]))
+    return tuple(uses)
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count:,} files"
