@@ -152,6 +152,11 @@ class Result:
     def text(self) -> str:
         return self.details or self.message
 
+    @property
+    def summary(self) -> str:
+        """The failure's first line: how much is wrong, not what (the details say that)."""
+        return self.text.splitlines()[0].rstrip(":")
+
 
 @dataclass(frozen=True)
 class Conclusion:

@@ -256,8 +256,9 @@ class Reporter:
             return
         width = None if terminalreporter.verbosity > 0 else terminalreporter._tw.fullwidth - 1
 
-        def line(text: str, **markup: bool) -> None:
-            if width is not None and len(text) > width:
+        def line(text: str, path: bool = False, **markup: bool) -> None:
+            """One line, cut to the terminal's width unless it names a file (or ``-v``)."""
+            if width is not None and len(text) > width and not path:
                 text = text[: width - 1] + "…"
             terminalreporter.write_line(text, **markup)
 
@@ -284,11 +285,12 @@ class Reporter:
                     yellow=not tally.failed,
                 )
         for result in conclusion.results:
-            if result.outcome == "failed":
-                line(f"dicomqc {result.name}: failed (above: {_RESULT_PREFIX}{result.name})", red=True)
+            name = result.name.replace("::", " ")
+            if result.outcome == "failed":  # its problems are in the failure above, printed once
+                line(f"dicomqc {name} failed: {result.summary} (above: {_RESULT_PREFIX}{result.name})", red=True)
             else:
                 markup = {"yellow": True} if result.status in ("warning", "empty", "not judged") else {}
-                line(f"dicomqc {result.name}: {result.status}: {result.message}", **markup)
+                line(f"dicomqc {name} {result.status}: {result.message}", **markup)
         for use in conclusion.waivers:
             if use.status != "active":
                 waiver = use.waiver
@@ -296,11 +298,11 @@ class Reporter:
                     use.status, "waived nothing in this partial run"
                 )
                 line(f"dicomqc waiver {waiver.id} ({waiver.source}:{waiver.line}) {what}", yellow=True)
-        line(f"dicomqc rules: {self.settings.ruleset.source}")
+        line(f"dicomqc rules: {self.settings.ruleset.source}", path=True)
         if self.write_error:
-            line(f"ERROR: {self.write_error}", red=True)
+            line(f"ERROR: {self.write_error}", path=True, red=True)
         elif self.written:
-            line(f"dicomqc report: {self.settings.report}")
+            line(f"dicomqc report: {self.settings.report}", path=True)
 
 
 def _result_report(result: Result, nodeid: str, location: tuple[str, int | None, str], when: str) -> pytest.TestReport:

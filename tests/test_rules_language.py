@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, Value
+from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, ReportRow, Value
 from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
 from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers, parse_rules
 from pytest_dicomqc.rules.model import Check, NonDicomPolicy, RuleSet, Threshold, Waiver
-from pytest_dicomqc.verdicts import threshold_verdicts, waiver_uses
+from pytest_dicomqc.conclusion import Scope, conclude
 
 IMAGE_TYPE = 0x00080008
 PIXEL_SPACING = 0x00280030
@@ -202,7 +202,8 @@ def test_waivers_match_by_glob_and_uid_and_expire() -> None:
 def test_waiver_uses_name_stale_and_expired() -> None:
     ruleset = load(WAIVERS)
     record = FileRecord("legacy/x.dcm", "dicom", "waived", "", {}, {"original": WAIVED}, (), waivers=("W1",))
-    assert [(u.waiver.id, u.status, u.files) for u in waiver_uses(ruleset, [record], complete=True)] == [
+    uses = conclude([ReportRow(record.path, "waived", record)], ruleset, Scope("data/")).waivers
+    assert [(u.waiver.id, u.status, u.files) for u in uses] == [
         ("W1", "active", 1),
         ("uid", "stale", 0),
         ("old", "expired", 0),
@@ -239,8 +240,8 @@ def test_threshold_verdicts_count_applicable_files() -> None:
         FileRecord(f"{i}.dcm", "dicom", "passed", "", {}, evaluate(ruleset, f).results, ()) for i, f in enumerate(facts)
     ]
     assert [r.results["r"] for r in records] == [WARN, PASS, PASS, PASS]
-    (verdict,) = threshold_verdicts(ruleset, records)
-    assert (verdict.applicable, verdict.failing, verdict.passed) == (4, 1, True)
+    (verdict,) = conclude([ReportRow(r.path, "passed", r) for r in records], ruleset, Scope("data/")).thresholds
+    assert (verdict.tally.applicable, verdict.tally.failing, verdict.passed) == (4, 1, True)
     assert verdict.message == "1 of 4 applicable files fail rule 'r' (25.0%), within max_failing 25%"
 
 

@@ -1,0 +1,400 @@
+"""Trust in a green run: a run that checked nothing never passes, a partial run keeps the full
+picture (earlier results from the cache, or ``not run``), and ``dicom_dir`` in the ini file
+follows pytest's ``testpaths`` rule."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from xml.etree import ElementTree
+
+import numpy as np
+import pydicom
+import pytest
+
+from tests.helpers import MODES, SUBPROCESS_TIMEOUT, Runner, read_sheet, write_dicom
+
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "ab" * 32 + "\nsize 1234\n"
+LFS_ERROR = "Git LFS pointer file, not the data: its 1234 bytes of content were never downloaded; run git lfs pull"
+SPLIT_PATTERN = "'(?i)(train|training|val|valid|validation|dev|test|testing|holdout)/'"
+NO_SPLIT = f"no file took part: no path matched the split pattern {SPLIT_PATTERN}"
+DEFAULT_CHECKS = ["unique-sop-instance-uid", "unique-pixels", "patient-split-leakage"]
+NO_DICOM = "no file took part: no DICOM file was checked"
+YELLOW, RESET = "\x1b[33m", "\x1b[0m"
+
+
+def with_cache(run: Runner, *args: str) -> pytest.RunResult:
+    """``run`` with pytest's cacheprovider on (the Runner turns it off): ``--lf`` and earlier results need it."""
+    options = (*MODES[run.mode], "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
+    if run.mode == "xdist":
+        return run.pytester.runpytest_subprocess(*options, timeout=SUBPROCESS_TIMEOUT)
+    return run.pytester.runpytest(*options)
+
+
+def failure(result: pytest.RunResult, title: str) -> list[str]:
+    """The text of one failure section (``___ title ___``), less xdist's ``[gw0] linux -- …`` line:
+    under xdist the sections come in the order the workers finished."""
+    lines = result.outlines
+    [start] = [i for i, line in enumerate(lines) if re.fullmatch(rf"_+ {re.escape(title)} _+", line)]
+    end = next(i for i in range(start + 1, len(lines)) if re.fullmatch(r"(_+ .* _+|=+ .* =+)", lines[i]))
+    return [line for line in lines[start + 1 : end] if not line.startswith("[gw")]
+
+
+def pixels(seed: int) -> np.ndarray:
+    return np.full((4, 4), seed, np.int16)
+
+
+def files_sheet(pytester: pytest.Pytester, *columns: str) -> list[tuple[object, ...]]:
+    return [tuple(row[c] for c in columns) for row in read_sheet(pytester.path / "metadata_dicom.xlsx")]
+
+
+def sheet_rows(pytester: pytest.Pytester, sheet: str, *columns: str) -> list[tuple[object, ...]]:
+    return [tuple(row[c] for c in columns) for row in read_sheet(pytester.path / "metadata_dicom.xlsx", sheet)]
+
+
+def summary(pytester: pytest.Pytester, section: str) -> list[tuple[object, ...]]:
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Summary")
+    return [(r["item"], r["value"], r["detail"]) for r in rows if r["section"] == section]
+
+
+def started(pytester: pytest.Pytester) -> str:
+    """When the run that wrote the workbook started, as its Summary sheet says (ISO 8601 with offset)."""
+    [(_, value, _)] = [row for row in summary(pytester, "run") if row[0] == "started"]
+    assert isinstance(value, str)
+    return value
+
+
+# -- 1. no vacuous pass ------------------------------------------------------------------------
+
+
+def test_a_dataset_of_only_gitkeep_fails(run: Runner) -> None:
+    (run.pytester.path / "data").mkdir()
+    (run.pytester.path / "data" / ".gitkeep").touch()
+    result = run("--dicom-dir=data", "-rA")
+    message = "0 DICOM files checked in data/: 1 empty file; at least 1 required"
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=3, skipped=1)
+    assert failure(result, "dicom-files") == [message]
+    result.stdout.fnmatch_lines(["dicomqc: FAILED: 1 dataset result failed", "dicomqc: 1 file: 1 skipped"])
+    assert files_sheet(run.pytester, "path", "kind", "status", "error") == [(".gitkeep", "non-dicom", "skipped", None)]
+    assert summary(run.pytester, "dataset") == [
+        ("dicom-files", "failed", message),
+        *((check, "empty", NO_DICOM) for check in DEFAULT_CHECKS),
+    ]
+
+
+def test_a_dataset_of_git_lfs_pointers_fails_every_file_and_the_run(run: Runner) -> None:
+    names = ["a.dcm", "b.png", "c"]
+    for name in names:
+        (run.pytester.path / "data").mkdir(exist_ok=True)
+        (run.pytester.path / "data" / name).write_text(LFS_POINTER)
+    result = run("--dicom-dir=data", "-rA")
+    message = (
+        "0 DICOM files checked in data/: 3 Git LFS pointer (not downloaded: run git lfs pull); at least 1 required"
+    )
+    assert result.ret == 1
+    result.assert_outcomes(failed=4, passed=3)
+    assert {name: failure(result, f"dicomqc: {name}") for name in names} == {
+        name: [f"non-dicom: {LFS_ERROR}"] for name in names
+    }
+    assert failure(result, "dicom-files") == [message]
+    result.stdout.fnmatch_lines([f"FAILED data/{name}::dicomqc - non-dicom: Git LFS pointer*" for name in names])
+    result.stdout.fnmatch_lines(["FAILED dicomqc::dicom-files - 0 DICOM files checked in data/: 3 Git LFS*"])
+    assert files_sheet(run.pytester, "path", "kind", "status", "failed_rules", "error") == [
+        (name, "non-dicom", "failed", None, LFS_ERROR) for name in names
+    ]
+    assert summary(run.pytester, "dataset")[0] == ("dicom-files", "failed", message)
+    assert summary(run.pytester, "verdict") == [("FAILED", "FAILED: 3 files failed; 1 dataset result failed", None)]
+
+
+def test_an_empty_dataset_folder_fails(run: Runner) -> None:
+    (run.pytester.path / "data").mkdir()
+    result = run("--dicom-dir=data", "-rA")
+    message = "0 DICOM files checked in data/; at least 1 required"
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=3)
+    assert failure(result, "dicom-files") == [message]
+    result.stdout.fnmatch_lines(["dicomqc: FAILED: 1 dataset result failed", "dicomqc: 0 files: none"])
+    assert read_sheet(run.pytester.path / "metadata_dicom.xlsx") == []
+    assert summary(run.pytester, "dataset")[0] == ("dicom-files", "failed", message)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "folder", "ret", "outcomes", "message"),
+    [
+        (3, "data", 1, {"failed": 1, "passed": 2}, "2 DICOM files checked in data/; at least 3 required"),
+        (0, "text", 0, {"passed": 1, "skipped": 2}, "0 DICOM files checked in text/: 2 text file; at least 0 required"),
+    ],
+    ids=["3-with-2-dicom-fails", "0-with-text-only-passes"],
+)
+def test_min_dicom_files_sets_how_many_are_required(
+    run: Runner, minimum: int, folder: str, ret: int, outcomes: dict[str, int], message: str
+) -> None:
+    root = run.pytester.path
+    write_dicom(root / "data" / "a.dcm", pixels=pixels(1))
+    write_dicom(root / "data" / "b.dcm", pixels=pixels(2))
+    (root / "text").mkdir()
+    (root / "text" / "notes.txt").write_text("hello\n")
+    (root / "text" / "readme.md").write_text("# a dataset\n")
+    (root / "rules.yaml").write_text(f"version: 1\nmin_dicom_files: {minimum}\nrules: []\n")
+    result = run(f"--dicom-dir={folder}", "-rA")
+    assert result.ret == ret
+    result.assert_outcomes(**outcomes)
+    outcome = "failed" if ret else "passed"
+    result.stdout.fnmatch_lines([f"{outcome.upper()} dicomqc::dicom-files*"])
+    assert summary(run.pytester, "dataset") == [("dicom-files", outcome, message)]
+    assert sheet_rows(run.pytester, "Dataset", "check", "status", "checked") == [("dicom-files", outcome, message)]
+
+
+@pytest.mark.parametrize(
+    ("folder", "text"),
+    [
+        (
+            "",
+            [
+                "1 problem in 0 files; 2 files left out (path matches no split pattern '([^/]+)/' (default)):",
+                "  split: 0 files, expected at least 100",
+            ],
+        ),
+        (
+            "train/",
+            [
+                "1 problem in 2 files, 1 group:",
+                "  split train: 2 files, expected at least 100 (train/a.dcm, train/b.dcm)",
+            ],
+        ),
+    ],
+    ids=["no-split-folder", "one-split-folder"],
+)
+def test_a_count_check_that_no_group_meets_fails(run: Runner, folder: str, text: list[str]) -> None:
+    """Two files against ``count: {min: 100}``: failed, also when no file is in any group."""
+    write_dicom(run.pytester.path / "data" / f"{folder}a.dcm", pixels=pixels(1))
+    write_dicom(run.pytester.path / "data" / f"{folder}b.dcm", pixels=pixels(2))
+    (run.pytester.path / "rules.yaml").write_text(
+        "version: 1\nrules: []\ndataset:\n  - id: enough\n    count: {min: 100}\n"
+    )
+    result = run("--dicom-dir=data", "-rA")
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=3)
+    assert failure(result, "dataset enough") == text
+    result.stdout.fnmatch_lines(["PASSED dicomqc::dicom-files", "FAILED dicomqc::dataset::enough - 1 problem in *"])
+    assert [(item, value) for item, value, _ in summary(run.pytester, "dataset")] == [
+        ("dicom-files", "passed"),
+        ("enough", "failed"),
+    ]
+
+
+def test_split_leakage_without_split_folders_is_empty_not_passed(run: Runner) -> None:
+    """It passes (nothing to check), and every output says it checked nothing, and why."""
+    write_dicom(run.pytester.path / "data" / "a.dcm", pixels=pixels(1), PatientID="p1")
+    write_dicom(run.pytester.path / "data" / "b.dcm", pixels=pixels(2), PatientID="p1")
+    result = run("--dicom-dir=data", "-rA", "--color=yes", "--junitxml=j.xml")
+    assert result.ret == 0
+    result.assert_outcomes(passed=6)
+    assert f"{YELLOW}dicomqc dataset patient-split-leakage empty: {NO_SPLIT}{RESET}" in result.outlines
+    cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in cases
+        if case.get("name") == "dataset::patient-split-leakage"
+    }
+    assert properties == {
+        "dataset::patient-split-leakage": {"dicomqc_status": "empty", "dicomqc_message": NO_SPLIT},
+    }
+    assert summary(run.pytester, "dataset")[-1] == ("patient-split-leakage", "empty", NO_SPLIT)
+    rows = sheet_rows(run.pytester, "Dataset", "check", "status", "checked", "files")
+    assert rows[-1] == ("patient-split-leakage", "empty", NO_SPLIT, None)
+
+
+# -- 2. partial runs keep the full picture ---------------------------------------------------
+
+PARTIAL_RULES = """\
+version: 1
+rules:
+  - id: original-image
+    tag: ImageType
+    contains: ORIGINAL
+dataset:
+  - id: unique-sop
+    unique: SOPInstanceUID
+"""
+NAMES = ["a.dcm", "b.dcm", "c.dcm", "d.dcm"]
+STATUS = {"a.dcm": "passed", "b.dcm": "failed", "c.dcm": "passed", "d.dcm": "passed"}
+PARTIAL_LINE = (
+    "dicomqc: partial run: 3 files not checked in this run; their rows show the result of the earlier run"
+    " that checked them (the file is unchanged)"
+)
+DESELECTED = "deselected (-k, -m, --deselect, --lf)"
+NOT_JUDGED = "not judged: 3 files of the dataset not checked in this run nor in the cache"
+SELECTIONS = {
+    "lf": (("--lf",), "b.dcm", DESELECTED),
+    "k": (("-k", "c.dcm"), "c.dcm", DESELECTED),
+    "path": (("data/c.dcm",), "c.dcm", "not collected: only part of the dataset was given"),
+}
+
+
+@pytest.fixture
+def four_files(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Four files, ``b.dcm`` failing its rule; distinct SOP instances."""
+    (pytester.path / "rules.yaml").write_text(PARTIAL_RULES)
+    for index, name in enumerate(NAMES):
+        image_type = "DERIVED\\SECONDARY" if name == "b.dcm" else "ORIGINAL\\PRIMARY"
+        write_dicom(pytester.path / "data" / name, image_type=image_type, pixels=pixels(index))
+    return pytester
+
+
+def full_run(run: Runner) -> str:
+    """The first run, over every file, fills the cache; returns when it started."""
+    result = with_cache(run, "--dicom-dir=data")
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, passed=5)
+    return started(run.pytester)
+
+
+@pytest.mark.parametrize("selection", list(SELECTIONS))
+def test_a_partial_run_shows_earlier_results_of_the_other_files(
+    run: Runner, four_files: pytest.Pytester, selection: str
+) -> None:
+    first = full_run(run)
+    args, rerun, reason = SELECTIONS[selection]
+    result = with_cache(run, "--dicom-dir=data", "-rA", "-v", *args)
+    assert result.ret == (1 if rerun == "b.dcm" else 0)
+    assert result.parseoutcomes() == ({"failed": 1} if rerun == "b.dcm" else {"passed": 1}) | (
+        {} if run.mode == "xdist" or selection == "path" else {"deselected": 5}
+    )
+    result.stdout.fnmatch_lines([f"{STATUS[rerun].upper()} data/{rerun}::dicomqc*"])
+    assert "dicomqc::dicom-files" not in result.stdout.str()
+    result.stdout.fnmatch_lines([PARTIAL_LINE])
+    assert files_sheet(four_files, "path", "kind", "status", "checked") == [
+        (name, "dicom", STATUS[name], "this run" if name == rerun else f"earlier run {first}") for name in NAMES
+    ]
+    assert sheet_rows(four_files, "Dataset", "check", "status", "checked") == [
+        ("dicom-files", "not run", reason),
+        ("unique-sop", "not run", reason),
+    ]
+    assert summary(four_files, "verdict") == [("FAILED", "FAILED: 1 file failed", None)]
+    assert [(item, value) for item, value, _ in summary(four_files, "status")] == [
+        ("passed", 3),
+        ("failed", 1),
+        ("skipped", 0),
+        ("waived", 0),
+        ("not run", 0),
+        ("crashed", 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "no_cache", [("-p", "no:cacheprovider"), ("--dicom-no-cache",)], ids=["no-cacheprovider", "dicom-no-cache"]
+)
+def test_without_the_cache_the_other_files_are_not_run_and_nothing_is_judged(
+    run: Runner, four_files: pytest.Pytester, no_cache: tuple[str, ...]
+) -> None:
+    full_run(run)  # the cache holds every file: turned off, it must not be used
+    result = with_cache(run, "--dicom-dir=data", "-rA", "-v", "-k", "c.dcm or dataset or dicom-files", *no_cache)
+    assert result.ret == 0
+    assert result.parseoutcomes() == {"passed": 1, "skipped": 2} | ({} if run.mode == "xdist" else {"deselected": 3})
+    result.stdout.fnmatch_lines(["PASSED data/c.dcm::dicomqc", f"SKIPPED [2] dicomqc: {NOT_JUDGED}"])
+    result.stdout.fnmatch_lines(["dicomqc: INCOMPLETE: 3 files not checked", "dicomqc: 4 files: 1 passed, 3 not run"])
+    assert "partial run:" not in result.stdout.str()
+    assert files_sheet(four_files, "path", "kind", "status") == [
+        ("a.dcm", None, "not run"),
+        ("b.dcm", None, "not run"),
+        ("c.dcm", "dicom", "passed"),
+        ("d.dcm", None, "not run"),
+    ]
+    assert sheet_rows(four_files, "Dataset", "check", "status", "checked") == [
+        ("dicom-files", "not judged", NOT_JUDGED),
+        ("unique-sop", "not judged", NOT_JUDGED),
+    ]
+    assert summary(four_files, "dataset") == [
+        ("dicom-files", "not judged", NOT_JUDGED),
+        ("unique-sop", "not judged", NOT_JUDGED),
+    ]
+
+
+def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, four_files: pytest.Pytester) -> None:
+    """c.dcm, changed to copy a.dcm's SOPInstanceUID, is re-read alone; a.dcm's cached record still takes part."""
+    first = full_run(run)
+    a_uid = pydicom.dcmread(four_files.path / "data" / "a.dcm").SOPInstanceUID
+    write_dicom(
+        four_files.path / "data" / "c.dcm", image_type="ORIGINAL\\PRIMARY", pixels=pixels(2), SOPInstanceUID=a_uid
+    )
+    result = with_cache(run, "--dicom-dir=data", "-rA", "-v", "-k", "c.dcm or dataset or dicom-files")
+    assert result.ret == 1
+    assert failure(result, "dataset unique-sop") == [
+        "1 problem in 4 files, 3 distinct values:",
+        f"  SOPInstanceUID {a_uid}: 2 files have the same value (a.dcm, c.dcm)",
+    ]
+    result.stdout.fnmatch_lines([PARTIAL_LINE])
+    assert files_sheet(four_files, "path", "status", "checked") == [
+        (name, STATUS[name], "this run" if name == "c.dcm" else f"earlier run {first}") for name in NAMES
+    ]
+    assert sheet_rows(four_files, "Dataset", "check", "status", "files") == [
+        ("dicom-files", "passed", None),
+        ("unique-sop", "failed", "a.dcm\nc.dcm"),
+    ]
+
+
+# -- 3. dicom_dir in the ini file: pytest's testpaths rule -------------------------------------
+
+MODEL_TESTS = "def test_one():\n    pass\n\n\ndef test_two():\n    pass\n"
+
+
+@pytest.fixture
+def ml_repo(pytester: pytest.Pytester) -> pytest.Pytester:
+    """An ML repository: ``dicom_dir = data`` and ``testpaths = tests`` in pytest.ini, two unit tests, two images."""
+    pytester.makeini("[pytest]\ndicom_dir = data\ntestpaths = tests\n")
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "test_model.py").write_text(MODEL_TESTS)
+    write_dicom(pytester.path / "data" / "a.dcm", pixels=pixels(1))
+    write_dicom(pytester.path / "data" / "b.dcm", pixels=pixels(2))
+    return pytester
+
+
+def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runner, ml_repo: pytest.Pytester) -> None:
+    report = ml_repo.path / "metadata_dicom.xlsx"
+    result = run("-rA")
+    assert result.ret == 0
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED tests/test_model.py::test_one",
+            "PASSED tests/test_model.py::test_two",
+            "PASSED data/a.dcm::dicomqc",
+            "PASSED data/b.dcm::dicomqc",
+            "PASSED dicomqc::dicom-files",
+            *(f"PASSED dicomqc::dataset::{check}" for check in DEFAULT_CHECKS),
+        ]
+    )
+    assert files_sheet(ml_repo, "path", "status") == [("a.dcm", "passed"), ("b.dcm", "passed")]
+    report.unlink()
+    result = run("-rA", "tests/test_model.py::test_one")
+    assert result.ret == 0
+    assert result.parseoutcomes() == {"passed": 1}
+    result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one"])
+    assert "dicomqc" not in result.stdout.str()
+    assert not report.exists()
+    result = run("-rA", "-m", "not dicomqc")
+    assert result.ret == 0
+    assert result.parseoutcomes() == {"passed": 2}
+    result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one", "PASSED tests/test_model.py::test_two"])
+    assert not report.exists()
+
+
+def test_ini_dicom_dir_without_the_data(run: Runner, ml_repo: pytest.Pytester) -> None:
+    """A checkout without the data: the tests run alone when asked; a plain run says what to do."""
+    shutil.rmtree(ml_repo.path / "data")
+    for args in (["-m", "not dicomqc"], ["tests/test_model.py"]):
+        result = run("-rA", *args)
+        assert result.ret == 0, args
+        assert result.parseoutcomes() == {"passed": 2}, args
+        result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one", "PASSED tests/test_model.py::test_two"])
+    result = run()
+    assert result.ret == 4
+    errors = [line for line in result.errlines if line.startswith("ERROR:")]
+    assert errors == [
+        f"ERROR: dicom_dir in {ml_repo.path / 'pytest.ini'}: dataset directory {ml_repo.path / 'data'} does not exist"
+        " (fetch the data first, e.g. git lfs pull or dvc pull; to run only the tests without it:"
+        " pytest -m 'not dicomqc', or give test paths)"
+    ]
+    assert not (ml_repo.path / "metadata_dicom.xlsx").exists()
