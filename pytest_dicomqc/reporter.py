@@ -61,9 +61,13 @@ class Reporter:
         self.write_error = ""
         self.written = False
         self.shown_folder: str | None = None
+        self.pytest_session: pytest.Session | None = None
         self.prefix = dataset_nodeid(self.config)
 
     # -- what to expect ---------------------------------------------------------------------
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.pytest_session = session
 
     def expect(self, nodeids: Iterable[str]) -> None:
         for nodeid in nodeids:
@@ -164,8 +168,9 @@ class Reporter:
         )
         if not partial:
             return [self.rows[relpath] for relpath in self.expected.values() if relpath in self.rows]
-        proxy = self.config.pluginmanager.hook
-        files = list(walk_dataset(self.settings.dataset, proxy, self.config))
+        # the hooks collection asks for dataset paths: those of the folder holding the dataset
+        proxy = self.pytest_session.gethookproxy(self.settings.dataset.parent) if self.pytest_session else None
+        files = list(walk_dataset(self.settings.dataset, proxy or self.config.hook, self.config))
         missing = [(path, relpath) for path, relpath in files if relpath not in self.rows]
         earlier = dict(zip((relpath for _, relpath in missing), self.session.earlier(missing), strict=True))
         rows = []

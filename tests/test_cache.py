@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import time
@@ -9,13 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.cache import RecordCache, fingerprint, stat_of
+from pytest_dicomqc.cache import Cached, RecordCache, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.rules.load import load_rules, parse_rules
-from tests.helpers import count_reads, read_sheet, write_dicom
+from tests.helpers import read_sheet, write_dicom
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 TAGS = wanted_tags(RULES)
+CHECKED = 1_700_000_000.5
+"""The start time of the run that stored a record (seconds since the epoch)."""
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the dataset files the plugin reads from now on (not taken from its cache), in order:
+    the session reads in the test loop (no reading processes below 64 files). The module as the next
+    run imports it: pytester drops the modules a run imported, the package keeps the old one."""
+    session = importlib.import_module("pytest_dicomqc.session")
+    reads: list[str] = []
+    real = session.check_file
+    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    return reads
 
 
 def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
@@ -24,8 +38,8 @@ def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
     stat = stat_of(path)
     assert stat is not None
     cache = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=False))
-    cache.put([(path, stat, record)])
-    assert cache.get(path, stat) == record
+    cache.put([(path, stat, record)], CHECKED)
+    assert cache.get(path, stat) == Cached(record, CHECKED)
     assert cache.get(path, (stat[0], stat[1] + 1, stat[2])) is None  # touched: read again
     assert cache.get(path, (stat[0], stat[1], stat[2] + 1)) is None  # chmod, chown: read again
     assert cache.get(path, (stat[0] + 1, stat[1], stat[2])) is None  # resized
@@ -39,15 +53,15 @@ def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
     assert stat is not None
     database = tmp_path / "c.sqlite"
     cache = RecordCache(database, "fp")
-    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
+    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)
     cache.close()
     with sqlite3.connect(database) as db:
-        db.execute("UPDATE records_v4 SET record = '{\"path\": 1'")
+        db.execute("UPDATE records_v5 SET record = '{\"path\": 1'")
     assert RecordCache(database, "fp").get(path, stat) is None
     database.write_bytes(b"this is not a database" * 100)
     broken = RecordCache(database, "fp")
     assert broken.get(path, stat) is None
-    broken.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])  # no error either
+    broken.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)  # no error either
 
 
 def run(pytester: pytest.Pytester, *args: str) -> list[dict[str, object]]:
@@ -207,8 +221,8 @@ def test_a_path_that_is_not_utf8_is_kept_and_found(tmp_path: Path) -> None:
     other = write_dicom(tmp_path / "caf\\xe9.dcm")  # the same text as the key shows the byte: another file
     cache = RecordCache(tmp_path / "c.sqlite", "fp")
     records = [(p, stat_of(p), check_file(p, p.name, RULES, TAGS)) for p in (path, other)]
-    cache.put([(p, s, r) for p, s, r in records if s is not None])
-    assert [cache.get(p, s) for p, s, _ in records if s is not None] == [r for _, _, r in records]
+    cache.put([(p, s, r) for p, s, r in records if s is not None], CHECKED)
+    assert [cache.get(p, s) for p, s, _ in records if s is not None] == [Cached(r, CHECKED) for _, _, r in records]
 
 
 def test_a_closed_cache_serves_nothing(tmp_path: Path) -> None:
@@ -216,7 +230,7 @@ def test_a_closed_cache_serves_nothing(tmp_path: Path) -> None:
     stat = stat_of(path)
     assert stat is not None
     cache = RecordCache(tmp_path / "c.sqlite", "fp")
-    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))])
+    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)
     cache.close()
     assert cache.get(path, stat) is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -13,11 +14,27 @@ from pytest_dicomqc.pipeline import wanted_tags
 from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
 from pytest_dicomqc.settings import Settings, readers
-from tests.helpers import Runner, count_reads, read_sheet, write_dicom
+from tests.helpers import Runner, read_sheet, write_dicom
 from tests.processes import unprivileged
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
+
+
+def session_module() -> object:
+    """``pytest_dicomqc.session`` as the next in-process run imports it: pytester drops the modules a
+    run imported, while the package attribute keeps the old one."""
+    return importlib.import_module("pytest_dicomqc.session")
+
+
+def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the dataset files the plugin reads in the test loop from now on (not taken from its
+    cache), in order."""
+    session = session_module()
+    reads: list[str] = []
+    real = session.check_file  # type: ignore[attr-defined]
+    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    return reads
 
 
 @pytest.fixture
@@ -179,8 +196,6 @@ def test_ini_dicom_workers_sets_the_reading_processes(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ini: str, cli: tuple[str, ...], pools: list[int]
 ) -> None:
     """The number of processes the read-ahead pool is started with (none for 0); the command line wins."""
-    from pytest_dicomqc import reading
-
     write_dicom(pytester.path / "data" / "a.dcm")
     write_dicom(pytester.path / "data" / "b.dcm")
     (pytester.path / "rules.yaml").write_text(NO_RULES)  # the packaged default calls the two images copies
@@ -191,7 +206,7 @@ def test_ini_dicom_workers_sets_the_reading_processes(
         started.append(workers)
         return ReadAhead(jobs, options, workers)
 
-    monkeypatch.setattr(reading, "ReadAhead", read_ahead)
+    monkeypatch.setattr(session_module(), "ReadAhead", read_ahead)
     result = pytester.runpytest("-p", "no:cacheprovider", *cli)
     assert result.ret == 0
     assert started == pools
@@ -419,11 +434,11 @@ def test_option_errors_name_the_option(pytester: pytest.Pytester, arguments: tup
 def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: pytest.Pytester) -> None:
     """The frozen Settings every part of the plugin reads: where the dataset came from decides
     what is collected (the command line: only the dataset; the ini: added to the test paths)."""
-    from pytest_dicomqc.nodes import SETTINGS_KEY
+    from pytest_dicomqc.nodes import SESSION_KEY
 
     write_dicom(pytester.path / "data" / "one.dcm")
     pytester.makeini("[pytest]\ndicom_dir = data\ndicom_workers = 3\ndicom_strict = true\n")
-    from_ini = pytester.parseconfigure().stash[SETTINGS_KEY]
+    from_ini = pytester.parseconfigure().stash[SESSION_KEY].settings
     assert (from_ini.dataset, from_ini.dataset_from_command_line, from_ini.workers) == (
         pytester.path / "data",
         False,
@@ -431,7 +446,7 @@ def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: p
     )
     assert (from_ini.strict, from_ini.no_cache, from_ini.report) == (True, False, pytester.path / "metadata_dicom.xlsx")
     from_cli = pytester.parseconfigure("--dicom-dir=data", "--dicom-workers=auto", "--dicom-no-cache").stash[
-        SETTINGS_KEY
-    ]
+        SESSION_KEY
+    ].settings
     assert (from_cli.dataset_from_command_line, from_cli.workers, from_cli.no_cache) == (True, None, True)
     assert 0x00080008 in from_cli.tags  # ImageType: a default column and a default rule's tag
