@@ -38,7 +38,7 @@ from pytest_dicomqc.discover import (
     lfs_pointer_size,
 )
 from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, Unhandled, element_value, raw_value
-from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Scalar, Value
+from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, Kind, Scalar, Value
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 MISSING_SYNTAX_NOTE = "file meta lacks TransferSyntaxUID (0002,0010)"
@@ -71,7 +71,7 @@ _GPL_HINT = {
 class Extraction:
     """Raw facts about one file, before rules; filled in by :func:`read`."""
 
-    kind: str
+    kind: Kind
     size_bytes: int = 0
     error: str = ""
     notes: list[str] = field(default_factory=list)

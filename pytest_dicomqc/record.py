@@ -17,9 +17,10 @@ PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean
 FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
 """Columns of the Files sheet besides tags and rules; no rule id may take one of these names."""
 
-KIND_DICOM = "dicom"
-KIND_UNREADABLE = "unreadable"
-KIND_NON_DICOM = "non-dicom"
+Kind = Literal["dicom", "unreadable", "non-dicom"]
+"""What a file is: parsed as DICOM, claims to be DICOM but cannot be parsed, or anything else."""
+KINDS: tuple[Kind, ...] = get_args(Kind)
+KIND_DICOM, KIND_UNREADABLE, KIND_NON_DICOM = KINDS
 
 PASS = "PASS"  # noqa: S105 - a result cell, not a password
 FAIL = "FAIL"
@@ -46,7 +47,7 @@ class FileRecord:
     """What the plugin learned about one file; ``verdict`` is passed, failed or skipped."""
 
     path: str
-    kind: str
+    kind: Kind
     verdict: str
     error: str
     values: dict[str, Scalar]

@@ -11,6 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Imported here, in the outer session, so that pytester's in-process runs do not import it anew:
+# after an inner run pytester drops the modules that run imported, but ``concurrent.futures`` keeps
+# the ``ProcessPoolExecutor`` of the dropped module, and the next run's read-ahead pool (300 files
+# start one) then fails to pickle its worker function ("not the same object as ...").
+import concurrent.futures.process  # noqa: F401  isort: skip
 from tests.helpers import Runner, read_sheet, write_dicom
 
 PERCENT = re.compile(r"\[\s*(\d+)%\]")

@@ -36,14 +36,14 @@ def project(pytester: pytest.Pytester) -> Path:
 def test_all_pass_exit_0(run: Runner, project: Path) -> None:
     write_dicom(project / "ok.dcm", VOILUTFunction="LINEAR")
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)  # the file and dicomqc::dicom-files
     assert result.ret == 0
 
 
 def test_failure_text_is_compact_and_exit_1(run: Runner, project: Path) -> None:
     write_dicom(project / "derived.dcm", image_type="DERIVED\\SECONDARY", VOILUTFunction="LOG")
     result = run("--dicom-dir=data", "-rf")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)  # passed: dicomqc::dicom-files
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -59,10 +59,13 @@ def test_failure_text_is_compact_and_exit_1(run: Runner, project: Path) -> None:
 def test_warning_does_not_fail(run: Runner, project: Path) -> None:
     write_dicom(project / "big.dcm", pixels=__import__("numpy").zeros((32, 32), "int16"))
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "dicomqc: 1 file: 1 passed; 1 with rule warnings (rows-small: 1)",
+            "dicomqc: PASSED: 1 file, every check held",
+            "dicomqc: 1 file: 1 passed",
+            "dicomqc rule rows-small (warning): 1 warned of 1 applicable files",
+            "dicomqc dicom-files passed: 1 DICOM file checked in data/; at least 1 required",
             f"dicomqc rules: {run.pytester.path / 'rules.yaml'}",
             f"dicomqc report: {run.pytester.path / 'metadata_dicom.xlsx'}",
         ]
@@ -75,16 +78,28 @@ def test_non_dicom_is_skipped_and_unreadable_fails(run: Runner, project: Path) -
     (project / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
     (project / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00garbage")
     result = run("--dicom-dir=data", "-rsf")
-    result.assert_outcomes(failed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*SKIPPED*non-dicom: JPEG image*", "FAILED data/broken.dcm::dicomqc - unreadable: *"])
+    result.assert_outcomes(failed=2, skipped=1)  # no DICOM file checked: dicomqc::dicom-files fails too
+    result.stdout.fnmatch_lines(
+        [
+            "*SKIPPED*non-dicom: JPEG image*",
+            "FAILED data/broken.dcm::dicomqc - unreadable: *",
+            "FAILED dicomqc::dicom-files - 0 DICOM files checked in data/: 1 unreadable, 1*",
+        ]
+    )
 
 
 def test_non_dicom_policy_fail(run: Runner, pytester: pytest.Pytester, project: Path) -> None:
     (pytester.path / "rules.yaml").write_text(RULES + "non_dicom: fail\n")
     project.mkdir()
     (project / "notes.txt").write_text("hello")
-    result = run("--dicom-dir=data")
-    result.assert_outcomes(failed=1)
+    result = run("--dicom-dir=data", "-rf")
+    result.assert_outcomes(failed=2)  # the file and dicomqc::dicom-files (no DICOM file checked)
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED data/notes.txt::dicomqc - non-DICOM file (text file) and the rules say*",
+            "FAILED dicomqc::dicom-files - 0 DICOM files checked in data/: 1 text file; at*",
+        ]
+    )
 
 
 def test_bad_rules_file_is_one_error_line_with_location(run: Runner, pytester: pytest.Pytester, project: Path) -> None:
@@ -117,7 +132,7 @@ def test_identifying_values_never_shown(run: Runner, pytester: pytest.Pytester, 
     (pytester.path / "rules.yaml").write_text(rules)
     write_dicom(project / "named.dcm", PatientName="Doe^Jane")
     result = run("--dicom-dir=data", "--junitxml=junit.xml")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)  # passed: dicomqc::dicom-files
     result.stdout.fnmatch_lines(["no-names: PatientName = <present, identifying value not shown>, expected absent"])
     report = pytester.path / "metadata_dicom.xlsx"
     cells = [str(v) for sheet in ("Files", "Findings") for row in read_sheet(report, sheet) for v in row.values()]
@@ -129,35 +144,51 @@ def test_ini_values_and_errors_name_the_ini_file(pytester: pytest.Pytester) -> N
     ini = pytester.makeini("[pytest]\ndicom_dir = missing\n")
     result = pytester.runpytest()
     assert result.ret == 4
-    result.stderr.fnmatch_lines([f"ERROR: dicom_dir in {ini}: dataset directory * does not exist"])
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: dicom_dir in {ini}: dataset directory {pytester.path / 'missing'} does not exist"
+            " (fetch the data first, e.g. git lfs pull or dvc pull;"
+            " to run only the tests without it: pytest -m 'not dicomqc', or give test paths)"
+        ]
+    )
 
 
 def test_junitxml_shape_of_file_items(run: Runner, project: Path) -> None:
-    """CI reads junitxml: a file item's test case, failure message and skip message, as written today."""
+    """CI reads junitxml: a file item's test case (class ``dicomqc``, name its dataset path), failure
+    message and skip message, and the dataset result's test case with its properties."""
     write_dicom(project / "ct" / "ok.dcm")
     write_dicom(project / "ct" / "derived.dcm", image_type="DERIVED\\SECONDARY", VOILUTFunction="LOG")
     (project / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 100)
     result = run("--dicom-dir=data", "--junitxml=junit.xml")
-    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)  # passed: ok.dcm, dicomqc::dicom-files
     suite = ET.parse(run.pytester.path / "junit.xml").getroot().find("testsuite")
     assert suite is not None
     cases = {(case.get("classname"), case.get("name")): case for case in suite.iter("testcase")}
     assert sorted(cases) == [
-        ("data.ct.derived.dcm", "dicomqc"),
-        ("data.ct.ok.dcm", "dicomqc"),
-        ("data.photo.jpg", "dicomqc"),
+        ("dicomqc", "ct/derived.dcm"),
+        ("dicomqc", "ct/ok.dcm"),
+        ("dicomqc", "dicom-files"),
+        ("dicomqc", "photo.jpg"),
     ]
-    assert [child.tag for child in cases[("data.ct.ok.dcm", "dicomqc")]] == []
-    failure = cases[("data.ct.derived.dcm", "dicomqc")].find("failure")
+    assert [child.tag for child in cases[("dicomqc", "ct/ok.dcm")]] == []
+    failure = cases[("dicomqc", "ct/derived.dcm")].find("failure")
     assert failure is not None
     assert failure.get("message") == "original-image: ImageType = DERIVED\\SECONDARY, expected to contain 'ORIGINAL'"
     assert failure.text == (
         "original-image: ImageType = DERIVED\\SECONDARY, expected to contain 'ORIGINAL'\n"
         "voi-lut-function: VOILUTFunction = LOG, expected one of [LINEAR, LINEAR_EXACT, SIGMOID]"
     )
-    skipped = cases[("data.photo.jpg", "dicomqc")].find("skipped")
+    skipped = cases[("dicomqc", "photo.jpg")].find("skipped")
     assert skipped is not None
     assert (skipped.get("type"), skipped.get("message")) == ("pytest.skip", "non-dicom: JPEG image")
+    assert skipped.text == f"{project / 'photo.jpg'}: non-dicom: JPEG image"
+    dicom_files = cases[("dicomqc", "dicom-files")]
+    assert [child.tag for child in dicom_files] == ["properties"]
+    properties = [(p.get("name"), p.get("value")) for p in dicom_files.iter("property")]
+    assert properties == [
+        ("dicomqc_status", "passed"),
+        ("dicomqc_message", "2 DICOM files checked in data/: 1 JPEG image; at least 1 required"),
+    ]
 
 
 def test_non_dicom_fail_and_unreadable_have_a_file_finding(
@@ -169,8 +200,13 @@ def test_non_dicom_fail_and_unreadable_have_a_file_finding(
     (project / "notes.txt").write_text("hello")
     (project / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00garbage")
     result = run("--dicom-dir=data", "-rf")
-    result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines(["FAILED data/notes.txt::dicomqc - non-DICOM file (text file) and the rules say*"])
+    result.assert_outcomes(failed=3)  # and dicomqc::dicom-files: no DICOM file checked
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED data/notes.txt::dicomqc - non-DICOM file (text file) and the rules say*",
+            "FAILED dicomqc::dicom-files - 0 DICOM files checked in data/: 1 unreadable, 1*",
+        ]
+    )
     report = pytester.path / "metadata_dicom.xlsx"
     files = {r["path"]: (r["kind"], r["status"], r["failed_rules"]) for r in read_sheet(report)}
     assert files == {"broken.dcm": ("unreadable", "failed", None), "notes.txt": ("non-dicom", "failed", None)}
@@ -222,7 +258,7 @@ def test_identifying_values_of_every_kind_are_never_shown(
     }
     write_dicom(project / "named.dcm", **clear)
     result = run("--dicom-dir=data", "--junitxml=junit.xml", "-rf")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)  # passed: dicomqc::dicom-files
     lines = [
         f"no-birth-date: PatientBirthDate = {REDACTED}, expected absent",
         f"our-accession: accession {REDACTED} is not ours",

@@ -48,7 +48,7 @@ def test_ini_twins_are_relative_to_the_ini_file(pytester: pytest.Pytester, proje
     ini = project / "cfg" / "pytest.ini"
     ini.write_text("[pytest]\ndicom_dir = data\ndicom_rules = strict.yaml\ndicom_report = out/qc.xlsx\n")
     result = pytester.runpytest("-c", str(ini), "--rootdir", str(project / "cfg"), "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)  # the ini's rules file, not the packaged default
+    result.assert_outcomes(failed=1, passed=1)  # the ini's rules file, not the packaged default; dicom-files
     result.stdout.fnmatch_lines([f"dicomqc rules: {project / 'cfg' / 'strict.yaml'}"])
     rows = read_sheet(project / "cfg" / "out" / "qc.xlsx")
     assert [(r["path"], r["failed_rules"]) for r in rows] == [("one.dcm", "tiny")]
@@ -67,7 +67,7 @@ def test_missing_rules_file_names_its_source(pytester: pytest.Pytester, project:
 def test_rules_yaml_in_rootdir_is_the_default(pytester: pytest.Pytester, project: Path) -> None:
     (project / "rules.yaml").write_text(STRICT_RULES)
     result = pytester.runpytest("--dicom-dir=cfg/data", "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)  # the file, and dicomqc::dicom-files
     result.stdout.fnmatch_lines([f"dicomqc rules: {project / 'rules.yaml'}"])
 
 
@@ -105,7 +105,7 @@ def test_ini_paths_are_taken_from_the_ini_folder_not_the_rootdir(run: Runner) ->
     (root / "waivers.yaml").write_text(waivers_file("in-rootdir", "**"))
     result = run("-c", "cfg/pytest.ini", "--rootdir", str(root))
     assert result.ret == 1
-    result.assert_outcomes(failed=1, xfailed=1)
+    result.assert_outcomes(failed=1, xfailed=1, passed=1)  # the two files, and dicomqc::dicom-files
     result.stdout.fnmatch_lines(
         [f"dicomqc rules: {root / 'cfg' / 'strict.yaml'}", f"dicomqc report: {root}/cfg/out/qc.xlsx"]
     )
@@ -133,7 +133,7 @@ def test_ini_dicom_rules_alone_decides_the_status(run: Runner) -> None:
     run.pytester.makeini("[pytest]\ndicom_dir = data\ndicom_rules = narrow.yaml\n")
     result = run()
     assert result.ret == 1
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=1, passed=1)  # the file, and dicomqc::dicom-files
     assert statuses(run.pytester.path / "metadata_dicom.xlsx") == [("one.dcm", "failed", "narrow", None)]
 
 
@@ -145,7 +145,7 @@ def test_ini_dicom_waivers_alone_waives(run: Runner) -> None:
     run.pytester.makeini("[pytest]\ndicom_dir = data\ndicom_waivers = w.yaml\n")
     result = run()
     assert result.ret == 1
-    result.assert_outcomes(failed=1, xfailed=1)
+    result.assert_outcomes(failed=1, xfailed=1, passed=1)  # the two files, and dicomqc::dicom-files
     report = run.pytester.path / "metadata_dicom.xlsx"
     assert statuses(report) == [("one.dcm", "waived", None, None), ("two.dcm", "failed", "narrow", None)]
     assert [(r["path"], r["rule"], r["waiver"]) for r in read_sheet(report, "Findings")] == [
@@ -163,7 +163,7 @@ def test_ini_dicom_strict_fails_a_warning_rule(run: Runner, ini: str, cli: tuple
     run.pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_strict = {ini}\n")
     result = run(*cli)
     assert result.ret == (1 if failed else 0)
-    result.assert_outcomes(**({"failed": 1} if failed else {"passed": 1}))
+    result.assert_outcomes(**({"failed": 1, "passed": 1} if failed else {"passed": 2}))  # and dicom-files
     row = ("one.dcm", "failed", "small", None) if failed else ("one.dcm", "passed", None, "small")
     assert statuses(run.pytester.path / "metadata_dicom.xlsx") == [row]
 
@@ -245,7 +245,7 @@ def test_command_line_wins_over_ini(run: Runner) -> None:
         "-c", "cfg/pytest.ini", "--rootdir", ".", *cli, "--dicom-waivers=cli-waivers.yaml", "--dicom-workers=0"
     )
     assert result.ret == 1
-    result.assert_outcomes(failed=1, xfailed=1)
+    result.assert_outcomes(failed=1, xfailed=1, passed=1)  # the two files, and dicomqc::dicom-files
     assert statuses(root / "cli.xlsx") == [("three.dcm", "failed", "narrow", None), ("two.dcm", "waived", None, None)]
     assert [r["id"] for r in read_sheet(root / "cli.xlsx", "Waivers")] == ["from-cli"]
     assert not (root / "cfg" / "ini.xlsx").exists()

@@ -98,7 +98,8 @@ def test_a_dataset_of_git_lfs_pointers_fails_every_file_and_the_run(run: Runner)
         name: [f"non-dicom: {LFS_ERROR}"] for name in names
     }
     assert failure(result, "dicom-files") == [message]
-    result.stdout.fnmatch_lines([f"FAILED data/{name}::dicomqc - non-dicom: Git LFS pointer*" for name in names])
+    for name in names:  # xdist lists them in the order the workers finished
+        result.stdout.fnmatch_lines([f"FAILED data/{name}::dicomqc - non-dicom: Git LFS pointer*"])
     result.stdout.fnmatch_lines(["FAILED dicomqc::dicom-files - 0 DICOM files checked in data/: 3 Git LFS*"])
     assert files_sheet(run.pytester, "path", "kind", "status", "failed_rules", "error") == [
         (name, "non-dicom", "failed", None, LFS_ERROR) for name in names
@@ -188,7 +189,7 @@ def test_split_leakage_without_split_folders_is_empty_not_passed(run: Runner) ->
     """It passes (nothing to check), and every output says it checked nothing, and why."""
     write_dicom(run.pytester.path / "data" / "a.dcm", pixels=pixels(1), PatientID="p1")
     write_dicom(run.pytester.path / "data" / "b.dcm", pixels=pixels(2), PatientID="p1")
-    result = run("--dicom-dir=data", "-rA", "--color=yes", "--junitxml=j.xml")
+    result = run("--dicom-dir=data", "-rA", "-v", "--color=yes", "--junitxml=j.xml")
     assert result.ret == 0
     result.assert_outcomes(passed=6)
     assert f"{YELLOW}dicomqc dataset patient-split-leakage empty: {NO_SPLIT}{RESET}" in result.outlines
