@@ -40,7 +40,7 @@ def main() -> int:
         base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
         commands = {"plugin installed": base, "-p no:dicomqc": [*base, "-p", "no:dicomqc"]}
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, command in commands.items():  # warm-up: .pyc files, page cache
+        for command in commands.values():  # warm-up: .pyc files, page cache
             subprocess.run(command, cwd=project, capture_output=True, check=True)
         loaded = ""
         for _ in range(runs):
