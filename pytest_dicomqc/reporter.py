@@ -143,17 +143,19 @@ class Reporter:
             self.report_results(self.conclude())
         return outcome
 
-    def conclude(self) -> Conclusion:
+    def conclude(self, stopped: bool = False) -> Conclusion:
+        """Drawn once: when the test loop ends, or at session end if it stopped early, in which
+        case no result was reported and none is claimed."""
         if self.conclusion is None:
-            collected_results = bool(self.results)
-            scope = Scope(
-                dataset=_shown(self.settings.dataset, self.config),
-                selected=frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results),
-                unselected_reason="deselected (-k, -m, --deselect, --lf)"
-                if collected_results or self.session.left_out or self.left_out_by_workers
-                else "not collected: only part of the dataset was given",
-                strict=self.settings.strict,
-            )
+            if stopped:
+                selected, reason = frozenset[str](), "not run: the session stopped early (-x, --maxfail, Ctrl-C)"
+            else:
+                selected = frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results)
+                partly = self.results or self.session.left_out or self.left_out_by_workers
+                reason = (
+                    "deselected (-k, -m, --deselect, --lf)" if partly else "not collected: part of the dataset given"
+                )
+            scope = Scope(_shown(self.settings.dataset, self.config), selected, reason, self.settings.strict)
             self.conclusion = conclude(self.final_rows(), self.settings.ruleset, scope)
         return self.conclusion
 
@@ -206,7 +208,7 @@ class Reporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if (not self.rows and not self.results) or self.config.option.collectonly:
             return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
-        conclusion = self.conclude()
+        conclusion = self.conclude(stopped=True)  # unless the test loop ended and concluded
         rows = self.rows
         self.session.remember(
             ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
@@ -275,8 +277,7 @@ class Reporter:
         line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
         if conclusion.earlier:
             line(
-                f"dicomqc: partial run: {conclusion.earlier:,} files not checked in this run;"
-                " their rows show the result of the earlier run that checked them (the file is unchanged)",
+                f"dicomqc: partial run: {conclusion.earlier:,} files shown with their results from an earlier run",
                 yellow=True,
             )
         for tally in conclusion.tallies:
