@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pytest_dicomqc.record import ReportRow, Scalar
+from pytest_dicomqc.record import STATUS_NOT_RUN, ReportRow, Scalar
 
 Named = Mapping[str, Sequence[str]]
 """Per file, the ids of the dataset checks that named it."""
@@ -26,6 +26,13 @@ def _record_text(get: Callable[[ReportRow], str]) -> Callable[[ReportRow, Named]
     return lambda row, _named: get(row) if row.record is not None else ""
 
 
+def _checked(row: ReportRow, _named: Named) -> str:
+    """When the row's result was made: this run, an earlier one (partial runs), or never."""
+    if row.earlier:
+        return f"earlier run {row.earlier}"
+    return "" if row.status == STATUS_NOT_RUN else "this run"
+
+
 FIXED = (
     Column("path", 48, lambda row, _named: row.path),
     Column("kind", 11, _record_text(lambda row: row.record.kind)),  # type: ignore[union-attr]
@@ -34,7 +41,7 @@ FIXED = (
     Column("warnings", 24, _record_text(lambda row: ",".join(row.record.warned_rules))),  # type: ignore[union-attr]
     Column("error", 60, lambda row, _named: (row.record.error if row.record is not None else "") or row.error),
     Column("dataset_checks", 24, lambda row, named: ",".join(named.get(row.path, ()))),
-    Column("checked", 26, lambda row, _named: f"earlier run {row.earlier}" if row.earlier else "this run"),
+    Column("checked", 26, _checked),
 )
 FIXED_NAMES = tuple(column.name for column in FIXED)
 

@@ -269,7 +269,7 @@ def _results(
     unchecked: int,
 ) -> tuple[Result, ...]:
     """Each result as pytest reports it: judged, or skipped with the reason it was not."""
-    not_judged = f"not judged: {_files(unchecked)} of the dataset not checked in this run nor in the cache"
+    not_judged = f"{_files(unchecked)} of the dataset not checked in this run nor in the cache"
     judged: dict[str, Result] = {}
     if minimum is not None:
         outcome: Outcome = "passed" if minimum.passed else "failed"

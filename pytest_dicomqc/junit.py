@@ -3,8 +3,8 @@
 pytest's junitxml turns a node id into a class name by its path with dots, so
 ``data/CT_small.dcm::dicomqc`` shows as package ``data.CT_small``, class ``dcm``, test ``dicomqc``.
 Each dataset result is named here instead: class ``dicomqc``, test the dataset-relative path (or
-``dataset::<check>``), and a skip reads ``data/labels.csv: non-dicom: text file`` (no line number:
-a data file has none, where pytest would write ``None``).
+``dataset::<check>``), and a skip reads ``labels.csv: non-dicom: text file`` (no line number: a
+data file has none, where pytest would write ``None``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def name(config: pytest.Config, report: pytest.TestReport, classname: str, test:
     reporter.add_attribute("classname", classname)
     reporter.add_attribute("name", test)
     if report.skipped and not hasattr(report, "wasxfail") and isinstance(report.longrepr, tuple):
-        path, _line, reason = report.longrepr
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
         skipped = [node for node in getattr(reporter, "nodes", []) if node.tag == "skipped"]
         if skipped:
-            skipped[-1].text = bin_xml_escape(f"{path}: {reason}")
+            skipped[-1].text = bin_xml_escape(f"{test}: {reason}")

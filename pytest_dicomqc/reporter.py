@@ -148,13 +148,11 @@ class Reporter:
         case no result was reported and none is claimed."""
         if self.conclusion is None:
             if stopped:
-                selected, reason = frozenset[str](), "not run: the session stopped early (-x, --maxfail, Ctrl-C)"
+                selected, reason = frozenset[str](), "the session stopped early (-x, --maxfail, Ctrl-C)"
             else:
                 selected = frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results)
                 partly = self.results or self.session.left_out or self.left_out_by_workers
-                reason = (
-                    "deselected (-k, -m, --deselect, --lf)" if partly else "not collected: part of the dataset given"
-                )
+                reason = "deselected (-k, -m, --deselect, --lf)" if partly else "only part of the dataset was collected"
             scope = Scope(_shown(self.settings.dataset, self.config), selected, reason, self.settings.strict)
             self.conclusion = conclude(self.final_rows(), self.settings.ruleset, scope)
         return self.conclusion
@@ -319,7 +317,7 @@ def _result_report(result: Result, nodeid: str, location: tuple[str, int | None,
     if call and result.outcome == "failed":
         outcome, longrepr = "failed", result.text
     elif call and result.outcome == "skipped":
-        outcome, longrepr = "skipped", (ITEM_NAME, None, result.message)
+        outcome, longrepr = "skipped", (ITEM_NAME, None, f"{result.status}: {result.message}")
     return pytest.TestReport(
         nodeid=nodeid,
         location=location,

@@ -16,6 +16,10 @@ from tests.helpers import MODES, Runner
 # where only the plugin's own dependencies are installed.
 with contextlib.suppress(ImportError):
     import hypothesis  # noqa: F401
+# Likewise for the read-ahead pool: after an inner run pytester drops the modules that run imported,
+# but ``concurrent.futures`` keeps the ``ProcessPoolExecutor`` of the dropped module, and the next
+# run's pool (64 files or more start one) fails to pickle its worker function ("not the same object").
+import concurrent.futures.process  # noqa: F401  isort: skip
 
 pytest_plugins = ["pytester"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import zlib
 from pathlib import Path
@@ -61,11 +62,12 @@ def write_dicom(
 
 def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the dataset files the plugin reads from now on (not taken from its cache), in order."""
-    from pytest_dicomqc import reading
-
+    # by name, not ``from pytest_dicomqc import session``: after an in-process pytester run that
+    # attribute can be a stale module while the next run imports a fresh one
+    session = importlib.import_module("pytest_dicomqc.session")
     reads: list[str] = []
-    real = reading.check_file
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    real = session.check_file
+    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
     return reads
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sqlite3
 import time
@@ -13,23 +12,12 @@ import pytest
 from pytest_dicomqc.cache import Cached, RecordCache, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.rules.load import load_rules, parse_rules
-from tests.helpers import read_sheet, write_dicom
+from tests.helpers import count_reads, read_sheet, write_dicom
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 TAGS = wanted_tags(RULES)
 CHECKED = 1_700_000_000.5
 """The start time of the run that stored a record (seconds since the epoch)."""
-
-
-def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the dataset files the plugin reads from now on (not taken from its cache), in order:
-    the session reads in the test loop (no reading processes below 64 files). The module as the next
-    run imports it: pytester drops the modules a run imported, the package keeps the old one."""
-    session = importlib.import_module("pytest_dicomqc.session")
-    reads: list[str] = []
-    real = session.check_file
-    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
-    return reads
 
 
 def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:

@@ -31,6 +31,13 @@ EXPECTED_IDS = [
     "data/dist/notes.txt::dicomqc",
     "data/venv/z.dcm::dicomqc",
 ]
+RESULT_IDS = [
+    "dicomqc::dicom-files",
+    "dicomqc::dataset::unique-sop-instance-uid",
+    "dicomqc::dataset::unique-pixels",
+    "dicomqc::dataset::patient-split-leakage",
+]
+"""The results over the whole dataset (default rules): collected after every other test."""
 
 
 def collected(result: pytest.RunResult) -> list[str]:
@@ -39,20 +46,21 @@ def collected(result: pytest.RunResult) -> list[str]:
 
 def test_every_file_is_one_item_sorted(run: Runner, dataset: Path) -> None:
     result = run("--collect-only", "-q", "--dicom-dir=data")
-    assert collected(result) == EXPECTED_IDS
+    assert collected(result) == [*EXPECTED_IDS, *RESULT_IDS]
+    result.stdout.fnmatch_lines(["10 tests collected in *"])
     assert result.ret == 0
 
 
 def test_dicom_dir_alone_runs_only_the_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
     pytester.makepyfile(test_unit="def test_unit(): pass")
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")
-    assert collected(result) == EXPECTED_IDS
+    assert collected(result) == [*EXPECTED_IDS, *RESULT_IDS]
 
 
 def test_dicom_dir_with_test_paths_runs_both(pytester: pytest.Pytester, dataset: Path) -> None:
     pytester.makepyfile(test_unit="def test_unit(): pass")
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "test_unit.py")
-    assert collected(result) == ["test_unit.py::test_unit", *EXPECTED_IDS]
+    assert collected(result) == ["test_unit.py::test_unit", *EXPECTED_IDS, *RESULT_IDS]
 
 
 def test_ini_dicom_dir_adds_dataset_to_unit_tests(pytester: pytest.Pytester, dataset: Path) -> None:
@@ -60,27 +68,31 @@ def test_ini_dicom_dir_adds_dataset_to_unit_tests(pytester: pytest.Pytester, dat
     pytester.mkdir("tests")
     (pytester.path / "tests" / "test_unit.py").write_text("def test_unit(): pass\n")
     result = pytester.runpytest("--collect-only", "-q")
-    assert collected(result) == ["tests/test_unit.py::test_unit", *EXPECTED_IDS]
+    assert collected(result) == ["tests/test_unit.py::test_unit", *EXPECTED_IDS, *RESULT_IDS]
 
 
-def test_marker_deselects_dataset_and_no_report_is_written(pytester: pytest.Pytester, dataset: Path) -> None:
+def test_marker_not_dicomqc_leaves_dataset_out_and_no_report_is_written(
+    pytester: pytest.Pytester, dataset: Path
+) -> None:
+    """``-m "not dicomqc"`` makes the plugin inactive: the ini's dataset is not even collected."""
     pytester.makeini("[pytest]\ndicom_dir = data\n")
     pytester.makepyfile(test_unit="def test_unit(): pass")
-    result = pytester.runpytest("-m", "not dicomqc", "test_unit.py")
-    result.assert_outcomes(passed=1, deselected=6)
-    assert not (pytester.path / "metadata_dicom.xlsx").exists()
+    for args in (("-m", "not dicomqc", "test_unit.py"), ("-m", "not dicomqc")):
+        result = pytester.runpytest(*args)
+        result.assert_outcomes(passed=1, deselected=0)
+        assert not (pytester.path / "metadata_dicom.xlsx").exists()
 
 
 def test_dataset_inside_collected_folder_is_collected_once(pytester: pytest.Pytester, dataset: Path) -> None:
     pytester.makepyfile(test_unit="def test_unit(): pass")
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", ".")
     ids = collected(result)
-    assert ids == ["test_unit.py::test_unit", *EXPECTED_IDS] or ids == [*EXPECTED_IDS, "test_unit.py::test_unit"]
+    assert ids == [*EXPECTED_IDS, "test_unit.py::test_unit", *RESULT_IDS]
 
 
 def test_ignore_and_k_work_inside_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data", "--ignore=data/build", "-k", "not hidden")
-    assert collected(result) == [i for i in EXPECTED_IDS if "build" not in i and "hidden" not in i]
+    assert collected(result) == [i for i in EXPECTED_IDS if "build" not in i and "hidden" not in i] + RESULT_IDS
 
 
 def test_k_matches_file_names(pytester: pytest.Pytester, dataset: Path) -> None:
@@ -104,8 +116,8 @@ def test_item_location_is_pytests_own(pytester: pytest.Pytester, where: str) -> 
     write_dicom((root / where).resolve() / "sub" / "x.dcm")
     os.chdir(root)
     items, _ = pytester.inline_genitems(f"--dicom-dir={(root / where).resolve()}", f"--rootdir={root}")
-    assert len(items) == 1
-    item = items[0]
+    item, *results = items
+    assert [result.nodeid for result in results] == RESULT_IDS
     assert item.location == (item.session._node_location_to_relpath(item.path), None, "dicomqc: sub/x.dcm")
     assert item.relpath == "sub/x.dcm"
 
@@ -117,14 +129,14 @@ def test_symlinked_directory_is_not_followed(pytester: pytest.Pytester, dataset:
     ids = collected(result)
     assert "data/link.dcm::dicomqc" in ids
     assert not any("loop" in i for i in ids)
-    assert len(ids) == len(EXPECTED_IDS) + 1
+    assert len(ids) == len(EXPECTED_IDS) + 1 + len(RESULT_IDS)
 
 
 def test_dataset_outside_rootdir_uses_paths_relative_to_it(pytester: pytest.Pytester, tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     write_dicom(outside / "one.dcm")
     result = pytester.runpytest("--collect-only", "-q", f"--dicom-dir={outside}")
-    assert collected(result) == ["one.dcm::dicomqc"]
+    assert collected(result) == ["one.dcm::dicomqc", *RESULT_IDS]
 
 
 def test_plugin_is_inactive_without_dicom_dir(pytester: pytest.Pytester, dataset: Path) -> None:
@@ -143,9 +155,10 @@ def test_dataset_below_a_folder_pytest_skips_is_still_collected(pytester: pytest
     pytester.makepyfile(test_unit="def test_unit(): pass")
     pytester.makeini(f"[pytest]\ndicom_dir = {where}\n")
     result = pytester.runpytest("--collect-only", "-q")
-    assert collected(result) == [f"{where}/one.dcm::dicomqc", "test_unit.py::test_unit"]  # pytest's sorted walk
+    # pytest's sorted walk, then the dataset's results
+    assert collected(result) == [f"{where}/one.dcm::dicomqc", "test_unit.py::test_unit", *RESULT_IDS]
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir", where, ".")
-    assert sorted(collected(result)) == sorted(["test_unit.py::test_unit", f"{where}/one.dcm::dicomqc"])
+    assert collected(result) == [f"{where}/one.dcm::dicomqc", "test_unit.py::test_unit", *RESULT_IDS]
 
 
 def test_conftest_inside_dataset_is_not_run_but_root_conftest_hooks_apply(pytester: pytest.Pytester) -> None:
@@ -162,7 +175,12 @@ def test_conftest_inside_dataset_is_not_run_but_root_conftest_hooks_apply(pytest
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*root conftest saw data/sub/one.dcm::dicomqc"])
     ids = collected(pytester.runpytest("--dicom-dir=data", "--collect-only", "-q"))
-    assert ids == ["data/conftest.py::dicomqc", "data/sub/conftest.py::dicomqc", "data/sub/one.dcm::dicomqc"]
+    assert ids == [
+        "data/conftest.py::dicomqc",
+        "data/sub/conftest.py::dicomqc",
+        "data/sub/one.dcm::dicomqc",
+        *RESULT_IDS,
+    ]
 
 
 def test_path_inside_dataset_selects_just_that_file(pytester: pytest.Pytester, dataset: Path) -> None:
@@ -186,7 +204,7 @@ def test_dataset_is_the_rootdir(pytester: pytest.Pytester) -> None:
 def test_collect_ignore_from_conftest_applies_inside_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
     pytester.makeconftest('collect_ignore = ["data/build"]\ncollect_ignore_glob = ["*/venv"]\n')
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")
-    assert collected(result) == [i for i in EXPECTED_IDS if "/build/" not in i and "/venv/" not in i]
+    assert collected(result) == [i for i in EXPECTED_IDS if "/build/" not in i and "/venv/" not in i] + RESULT_IDS
 
 
 def test_help_works_when_the_ini_dataset_is_missing(pytester: pytest.Pytester) -> None:
@@ -207,6 +225,8 @@ def test_without_the_plugin_unit_tests_run_where_the_ini_dataset_is_missing(pyte
     assert result.ret == 4
     assert [line for line in result.errlines if line.startswith("ERROR")] == [
         f"ERROR: dicom_dir in {ini}: dataset directory {pytester.path / 'data' / 'missing'} does not exist"
+        " (fetch the data first, e.g. git lfs pull or dvc pull;"
+        " to run only the tests without it: pytest -m 'not dicomqc', or give test paths)"
     ]
 
 
@@ -214,7 +234,7 @@ def test_ignore_glob_inside_the_dataset_leaves_files_out_of_the_run(run: Runner,
     """``--ignore-glob`` (a folder and a file pattern) drops files inside the dataset: no item, no report row."""
     (run.pytester.path / "rules.yaml").write_text("version: 1\nrules: []\n")  # no dataset checks
     result = run("--dicom-dir=data", "--ignore-glob=data/build", "--ignore-glob=*.txt")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)  # 4 files and dicomqc::dicom-files
     paths = [row["path"] for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")]
     assert paths == [".hidden/x.dcm", "a/CT0001", "b.dcm", "venv/z.dcm"]
 

@@ -14,6 +14,12 @@ import pydicom
 import pytest
 from pydicom import uid
 
+# Imported here, in the outer session, so that pytester's in-process runs do not import it anew:
+# after an inner run pytester drops the modules that run imported, but ``concurrent.futures`` keeps
+# the ``ProcessPoolExecutor`` of the dropped module, and the next run's read-ahead pool (90 files
+# start one) then fails to pickle its worker function ("not the same object as ...").
+import concurrent.futures.process  # noqa: F401  isort: skip
+
 import pytest_dicomqc
 from pytest_dicomqc.dataset_checks import DatasetVerdict, judge, split_of
 from pytest_dicomqc.rules.load import RulesError, parse_rules
@@ -37,7 +43,21 @@ dataset:
     slice_spacing: {tolerance: 0.01}
 """
 IDS = ["unique-sop", "unique-pixels", "patient-leakage", "series-consistent"]
-NOT_RUN = "dicomqc dataset checks not run: they need every file (partial run)"
+RESULTS = ["dicom-files", *IDS]
+"""The results over the dataset in report order (``min_dicom_files`` first), as the sheets name them."""
+DESELECTED = "deselected (-k, -m, --deselect, --lf)"
+NOT_COLLECTED = "not collected: part of the dataset given"
+NOT_JUDGED = "not judged: 1 file of the dataset not checked in this run nor in the cache"
+
+
+def shown(name: str) -> str:
+    """A result as the terminal's section names it: ``dicom-files``, ``dataset unique-sop``."""
+    return name if name == "dicom-files" else f"dataset {name}"
+
+
+def result_lines(status: str, reason: str) -> list[str]:
+    """The terminal's line for each result of RULES, none judged (whole lines: the run has ``-v``)."""
+    return [f"dicomqc {shown(name)} {status}: {reason}" for name in RESULTS]
 ORIENTATION = [1, 0, 0, 0, 1, 0]
 AXIAL = "1.0000\\0.0000\\0.0000\\0.0000\\1.0000\\0.0000"  # ORIENTATION as a key holds it
 
@@ -106,11 +126,15 @@ def test_clean_dataset_passes_every_check(run: Runner) -> None:
     clean_dataset(run.pytester.path / "data")
     result = run("--dicom-dir=data", "-rA")
     assert result.ret == 0
-    result.assert_outcomes(passed=8 + 4)
-    result.stdout.fnmatch_lines([f"PASSED dicomqc::dataset::{check_id}" for check_id in IDS], consecutive=False)
+    result.assert_outcomes(passed=8 + 1 + 4)  # the files, dicom-files, the checks
+    result.stdout.fnmatch_lines(
+        ["PASSED dicomqc::dicom-files", *(f"PASSED dicomqc::dataset::{check_id}" for check_id in IDS)],
+        consecutive=True,
+    )
     report = run.pytester.path / "metadata_dicom.xlsx"
-    assert [row[:2] for row in dataset_sheet(report)] == [(check_id, "passed") for check_id in IDS]
+    assert [row[:2] for row in dataset_sheet(report)] == [(name, "passed") for name in RESULTS]
     assert checked(report) == {
+        "dicom-files": "8 DICOM files checked in data/; at least 1 required",
         "unique-sop": "8 files, 8 distinct values",
         "unique-pixels": "8 files, 8 distinct images",
         "patient-leakage": "8 files, 3 distinct values",
@@ -124,8 +148,11 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
     faulty_dataset(run.pytester.path / "data")
     result = run("--dicom-dir=data", "-rA")
     assert result.ret == 1
-    result.assert_outcomes(passed=12, failed=4)
-    result.stdout.fnmatch_lines([f"FAILED dicomqc::dataset::{check_id} - *" for check_id in IDS], consecutive=False)
+    result.assert_outcomes(passed=12 + 1, failed=4)  # the files and dicom-files pass
+    result.stdout.fnmatch_lines(
+        ["PASSED dicomqc::dicom-files", *(f"FAILED dicomqc::dataset::{check_id} - *" for check_id in IDS)],
+        consecutive=True,
+    )
     leak = digest("P-TRAIN-1")
     assert "P-TRAIN-1" not in result.stdout.str()
     report = run.pytester.path / "metadata_dicom.xlsx"
@@ -134,6 +161,7 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
     a = [f"train/a/IM{i}.dcm" for i in range(5)]
     copies = "train/dup-original.dcm\ntrain/dup-renamed.dcm"
     assert dataset_sheet(report) == [
+        ("dicom-files", "passed", None, None, None),
         ("unique-sop", "failed", f"SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}", "2 files have the same value",
          copies),
         ("unique-pixels", "failed", f"pixel data {pixels[:16]}", "2 files have identical pixel data", copies),
@@ -153,7 +181,7 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
          f"InstanceNumber {number} appears 2 times", copies),
     ]  # fmt: skip
     summary = [(r["item"], r["value"]) for r in read_sheet(report, "Summary") if r["section"] == "dataset"]
-    assert summary == [(check_id, "failed") for check_id in IDS]
+    assert summary == [("dicom-files", "passed"), *((check_id, "failed") for check_id in IDS)]
     involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
     assert involved["train/dup-renamed.dcm"] == "unique-sop,unique-pixels,series-consistent"
     assert involved["train/a/IM3.dcm"] == "patient-leakage,series-consistent"
@@ -164,16 +192,17 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
 def test_partial_run_does_not_judge_the_dataset(pytester: pytest.Pytester) -> None:
     (pytester.path / "rules.yaml").write_text(RULES)
     faulty_dataset(pytester.path / "data")
-    result = pytester.runpytest("--dicom-dir=data", "-k", "dup", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--dicom-dir=data", "-k", "dup", "-p", "no:cacheprovider", "-v")
     assert result.ret == 0
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines([NOT_RUN])
+    result.assert_outcomes(passed=2, deselected=10 + 5)  # the other files and every result: -k names none
+    result.stdout.fnmatch_lines(result_lines("not run", DESELECTED), consecutive=True)
     rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
-    assert [(r["check"], r["status"]) for r in rows] == [(check_id, "not run") for check_id in IDS]
-    files = read_sheet(pytester.path / "metadata_dicom.xlsx")
+    assert [(r["check"], r["status"], r["checked"]) for r in rows] == [(name, "not run", DESELECTED) for name in RESULTS]
+    files = read_sheet(pytester.path / "metadata_dicom.xlsx")  # every file has its row, run or not
+    data = pytester.path / "data"
+    every_file = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.dcm"))
     assert [(r["path"], r["status"]) for r in files] == [
-        ("train/dup-original.dcm", "passed"),
-        ("train/dup-renamed.dcm", "passed"),
+        (path, "passed" if "dup-" in path else "not run") for path in every_file
     ]
 
 
@@ -183,19 +212,25 @@ def test_warning_check_passes_unless_strict(pytester: pytest.Pytester) -> None:
         "    severity: warning\n"
     )
     clean_dataset(pytester.path / "data")
-    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-rA")
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-rA", "-v")
     assert result.ret == 0
-    warning = "dicomqc dataset enough warning: 1 problem in 8 files, 3 groups: split val: 1 file, expected at least 3*"
+    result.assert_outcomes(passed=8 + 1 + 1)  # the files, dicom-files and the check, a warning
+    warning = (
+        "dicomqc dataset enough warning: 1 problem in 8 files, 3 groups: split val: 1 file, expected at least 3"
+        " (val/c.dcm)"
+    )
     result.stdout.fnmatch_lines([warning, "PASSED dicomqc::dataset::enough"])
     assert [(r["status"], r["group"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")] == [
-        ("warning", "split val")
+        ("passed", None),  # dicom-files
+        ("warning", "split val"),
     ]
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "--dicom-strict")
     assert result.ret == 1
-    result.assert_outcomes(passed=8, failed=1)
+    result.assert_outcomes(passed=8 + 1, failed=1)
     result.stdout.fnmatch_lines(["FAILED dicomqc::dataset::enough - 1 problem in 8 files, 3 groups*"])
     assert [(r["status"], r["group"]) for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")] == [
-        ("failed", "split val")
+        ("passed", None),  # dicom-files
+        ("failed", "split val"),
     ]
 
 
@@ -331,19 +366,28 @@ def test_dataset_section_errors_name_the_line(text: str, error: str) -> None:
 
 
 def test_selecting_every_file_still_judges_the_dataset(pytester: pytest.Pytester) -> None:
-    """Partial means files left out: -m dicomqc, or --lf after only dataset checks failed, run them all."""
+    """Partial means files left out. ``-m dicomqc`` selects every file and every result; ``--lf``
+    after only dataset checks failed re-runs those checks, judged on every file's record from the
+    cache; ``-k dcm`` selects every file but no result: the results are deselected, not run."""
     (pytester.path / "rules.yaml").write_text(RULES)
     faulty_dataset(pytester.path / "data")
     assert pytester.runpytest("--dicom-dir=data").ret == 1
-    for selection in (["-m", "dicomqc"], ["--lf"], ["-k", "dcm"]):
+    selections: list[tuple[list[str], int, dict[str, int]]] = [
+        (["-m", "dicomqc"], 1, {"passed": 12 + 1, "failed": 4}),
+        (["--lf"], 1, {"failed": 4, "deselected": 12 + 1}),
+        (["-k", "dcm"], 0, {"passed": 12, "deselected": 1 + 4}),
+    ]
+    for selection, ret, outcomes in selections:
         result = pytester.runpytest("--dicom-dir=data", *selection)
-        assert result.ret == 1, selection
-        result.assert_outcomes(passed=12, failed=4)
+        assert result.ret == ret, selection
+        result.assert_outcomes(**outcomes)
+    rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
+    assert [(r["check"], r["status"], r["checked"]) for r in rows] == [(name, "not run", DESELECTED) for name in RESULTS]
     skip_one = ["--deselect", "dicomqc::dataset::unique-pixels"]
     result = pytester.runpytest("--dicom-dir=data", *skip_one, "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=12, failed=3)
+    result.assert_outcomes(passed=12 + 1, failed=3, deselected=1)
     rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
-    assert [r["status"] for r in rows if r["check"] == "unique-pixels"] == ["not run"]
+    assert [(r["status"], r["checked"]) for r in rows if r["check"] == "unique-pixels"] == [("not run", DESELECTED)]
 
 
 @pytest.mark.parametrize("mode", ["plain", "xdist"])
@@ -352,19 +396,26 @@ def test_deselected_files_make_the_run_partial(pytester: pytest.Pytester, mode: 
     faulty_dataset(pytester.path / "data")
     options = ["--dicom-dir=data", "-p", "no:cacheprovider", "--deselect", "data/train/dup-renamed.dcm::dicomqc"]
     extra = ["-n", "2"] if mode == "xdist" else ["-p", "no:xdist"]
-    result = pytester.runpytest_subprocess(*options, *extra, timeout=300)
+    result = pytester.runpytest_subprocess(*options, *extra, "-v", "-rs", timeout=300)
     assert result.ret == 0
-    result.assert_outcomes(passed=11, deselected=0 if mode == "xdist" else 1)  # xdist's controller does not count them
-    result.stdout.fnmatch_lines([NOT_RUN])
+    # xdist's controller does not count the deselected file; the five results are skipped, not judged
+    result.assert_outcomes(passed=11, skipped=5, deselected=0 if mode == "xdist" else 1)
+    result.stdout.fnmatch_lines([f"SKIPPED [5] dicomqc: {NOT_JUDGED}"])
+    # the reason is matched from its number of files on: the status also starts the line
+    result.stdout.fnmatch_lines(
+        [line.replace(": not judged: ", ": *") for line in result_lines("not judged", NOT_JUDGED)], consecutive=True
+    )
     report = pytester.path / "metadata_dicom.xlsx"
-    # every row, keyed by path: whichever worker ran a file, the report has it once
+    # every row, keyed by path: whichever worker ran a file, the report has it once, the file not run too
     files = sorted(p.relative_to(pytester.path / "data").as_posix() for p in (pytester.path / "data").rglob("*.dcm"))
     rows = read_sheet(report)
-    assert len(rows) == 11
+    assert len(rows) == 12
     assert {r["path"]: (r["status"], r["dataset_checks"]) for r in rows} == {
-        path: ("passed", None) for path in files if path != "train/dup-renamed.dcm"
+        path: ("not run" if path == "train/dup-renamed.dcm" else "passed", None) for path in files
     }
-    assert [(r["check"], r["status"]) for r in read_sheet(report, "Dataset")] == [(c, "not run") for c in IDS]
+    assert [(r["check"], r["status"], r["checked"]) for r in read_sheet(report, "Dataset")] == [
+        (name, "not judged", NOT_JUDGED) for name in RESULTS
+    ]
 
 
 def test_positions_orientations_and_stacks() -> None:
@@ -402,10 +453,11 @@ def test_degenerate_orientation_takes_no_part(run: Runner) -> None:
     write_dicom(path, pixels=image(9), SeriesInstanceUID="1.2.3.9", PatientID="P9", InstanceNumber=5, **zero)
     result = run("--dicom-dir=data")
     assert result.ret == 1
-    result.assert_outcomes(passed=5 + 3, failed=1)  # five files, three checks pass
+    result.assert_outcomes(passed=5 + 1 + 3, failed=1)  # five files, dicom-files, three checks pass
     rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
     unusable = "1 file without a usable ImagePositionPatient/ImageOrientationPatient: slice spacing not checked"
     assert [(r["check"], r["status"], r["problem"], r["files"]) for r in rows] == [
+        ("dicom-files", "passed", None, None),
         ("unique-sop", "passed", None, None),
         ("unique-pixels", "passed", None, None),
         ("patient-leakage", "passed", None, None),
@@ -429,9 +481,15 @@ def test_undecodable_pixels_take_no_part(pytester: pytest.Pytester) -> None:
     for index in range(3):
         write_dicom(pytester.path / "data" / f"{index}.dcm", pixels=image(index))
     write_dicom(pytester.path / "data" / "bad.dcm", pixels=image(5), BitsAllocated=12)
-    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4, failed=1)  # bad.dcm fails on its own; the check passes
-    result.stdout.fnmatch_lines(["dicomqc dataset c passed: no problem in 3 files, 1 group; 1 file left out*"])
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=3 + 1 + 1, failed=1)  # bad.dcm fails on its own; dicom-files and the check pass
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc dicom-files passed: 4 DICOM files checked in data/; at least 1 required",
+            "dicomqc dataset c passed: no problem in 3 files, 1 group; 1 file left out (no decodable pixel data)",
+        ],
+        consecutive=True,
+    )
 
 
 def test_waivers_accept_dataset_problems_by_path(run: Runner) -> None:
@@ -443,10 +501,16 @@ def test_waivers_accept_dataset_problems_by_path(run: Runner) -> None:
     )
     (run.pytester.path / "rules.yaml").write_text(RULES + waivers)
     faulty_dataset(run.pytester.path / "data")
-    result = run("--dicom-dir=data")
+    result = run("--dicom-dir=data", "-v")  # -v: the section's lines are not cut to the terminal width
     assert result.ret == 1
-    result.assert_outcomes(passed=14, failed=2)
-    result.stdout.fnmatch_lines(["dicomqc dataset unique-sop waived: *[[]waived: known-copy[]]"])
+    result.assert_outcomes(passed=12 + 1 + 2, failed=2)  # the files, dicom-files, the two waived checks
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc dataset unique-sop waived: 1 problem in 12 files, 11 distinct values: *[[]waived: known-copy[]]",
+            "dicomqc dataset unique-pixels waived: 1 problem in 12 files, 11 distinct images: *[[]waived: known-copy[]]",
+        ],
+        consecutive=True,
+    )
     report = run.pytester.path / "metadata_dicom.xlsx"
     rows = read_sheet(report, "Dataset")
     assert [(r["check"], r["status"], r["waiver"]) for r in rows if r["check"].startswith("unique")] == [
@@ -495,12 +559,18 @@ def test_a_conftest_that_drops_files_makes_the_run_partial(pytester: pytest.Pyte
         "def pytest_collection_modifyitems(items):\n"
         "    items[:] = [item for item in items if 'leak' not in item.nodeid]\n"
     )
-    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider", "-v")
     assert result.ret == 0
-    result.assert_outcomes(passed=11)
-    result.stdout.fnmatch_lines([NOT_RUN])
+    # 'leak' also drops dicomqc::dataset::patient-leakage: not run; the other results are skipped, not judged
+    result.assert_outcomes(passed=11, skipped=4)
+    expected = [
+        (name, "not run", DESELECTED) if name == "patient-leakage" else (name, "not judged", NOT_JUDGED)
+        for name in RESULTS
+    ]
+    lines = [f"dicomqc {shown(name)} {status}: {reason}" for name, status, reason in expected]
+    result.stdout.fnmatch_lines([line.replace(": not judged: ", ": *") for line in lines], consecutive=True)
     rows = read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset")
-    assert [(r["check"], r["status"]) for r in rows] == [(check_id, "not run") for check_id in IDS]
+    assert [(r["check"], r["status"], r["checked"]) for r in rows] == expected
 
 
 def test_deselected_check_keeps_its_waiver_from_going_stale(pytester: pytest.Pytester) -> None:
@@ -521,7 +591,7 @@ def test_waived_problem_row_says_waived_beside_failing_ones(pytester: pytest.Pyt
     faulty_dataset(pytester.path / "data")
     result = pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
     assert result.ret == 1
-    result.assert_outcomes(passed=12, failed=4)  # one problem waived, four not: the check still fails
+    result.assert_outcomes(passed=12 + 1, failed=4)  # one problem waived, four not: the check still fails
     rows = [
         r for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Dataset") if r["check"] == "series-consistent"
     ]
@@ -548,22 +618,24 @@ def test_a_path_inside_the_dataset_makes_the_run_partial(run: Runner, argument: 
     Judged on that part alone, the checks would pass (one file) or fail (the copies in train/)."""
     (run.pytester.path / "rules.yaml").write_text(RULES)
     faulty_dataset(run.pytester.path / "data")
-    result = run(argument, "--dicom-dir=data", "-rA")
+    result = run(argument, "--dicom-dir=data", "-rA", "-v")
     assert result.ret == 0
-    result.assert_outcomes(**outcomes)
-    result.stdout.fnmatch_lines([NOT_RUN])
+    result.assert_outcomes(**outcomes)  # the results are not collected: nothing deselected, skipped or failed
+    result.stdout.fnmatch_lines(result_lines("not run", NOT_COLLECTED), consecutive=True)
+    result.stdout.no_fnmatch_line("*dicomqc::dicom-files*")
     result.stdout.no_fnmatch_line("*dicomqc::dataset::*")
     report = run.pytester.path / "metadata_dicom.xlsx"
-    expected = ["train/dup-original.dcm"] if argument.endswith("::dicomqc") else [
+    run_now = ["train/dup-original.dcm"] if argument.endswith("::dicomqc") else [
         *(f"train/a/IM{i}.dcm" for i in range(3)), "train/a/IM3-again.dcm", "train/a/IM3.dcm", "train/a/IM4.dcm",
         "train/dup-original.dcm", "train/dup-renamed.dcm",
     ]  # fmt: skip
+    data = run.pytester.path / "data"
+    every_file = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.dcm"))  # each has its row
     assert [(r["path"], r["status"], r["dataset_checks"]) for r in read_sheet(report)] == [
-        (path, "passed", None) for path in expected
+        (path, "passed" if path in run_now else "not run", None) for path in every_file
     ]
-    not_judged = "not judged: it needs every file (partial run) or was deselected"
     assert [(r["check"], r["status"], r["checked"]) for r in read_sheet(report, "Dataset")] == [
-        (check_id, "not run", not_judged) for check_id in IDS
+        (name, "not run", NOT_COLLECTED) for name in RESULTS
     ]
 
 
@@ -590,21 +662,29 @@ def test_identifying_values_are_hashed_in_unique_and_consistent(run: Runner) -> 
         write_dicom(data / f"{name}.dcm", pixels=image(ord(name), rows), PatientID=patient, PatientName="Zyx^Qwv")
     result = run("--dicom-dir=data", "--junitxml=j.xml")
     assert result.ret == 1
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=3 + 1, failed=3)  # the files and dicom-files pass
     name, first, second = "sha256:1bf15c31124ba326", "sha256:f6293f0cc4fb8bc1", "sha256:fffa1581b1660966"
     assert (name, first, second) == (digest("Zyx^Qwv"), digest("PID-7731"), digest("PID-7732"))
+    # each problem once, in its check's failure section
     result.stdout.fnmatch_lines(
         [
-            "dicomqc dataset same-name failed: "
-            f"*: PatientName {name}: 3 files have the same value (a.dcm, b.dcm, c.dcm)",
-            "dicomqc dataset one-patient-per-series failed: "
-            f"*: PatientID differs: {first} (2 files), {second} (1 file)*",
-            f"dicomqc dataset per-patient failed: *: PatientID {first}: Rows differs: 8 (1 file), 16 (1 file) (b.dcm)",
-        ]
+            "_* dataset same-name _*",
+            "1 problem in 3 files, 1 distinct value:",
+            f"  PatientName {name}: 3 files have the same value (a.dcm, b.dcm, c.dcm)",
+            "_* dataset one-patient-per-series _*",
+            "1 problem in 3 files, 1 group:",
+            f"  SeriesInstanceUID 1.2.826.0.1.3680043.10.999.2: PatientID differs: {first} (2 files), {second} (1 file)"
+            " (c.dcm)",
+            "_* dataset per-patient _*",
+            "1 problem in 3 files, 2 groups:",
+            f"  PatientID {first}: Rows differs: 8 (1 file), 16 (1 file) (b.dcm)",
+        ],
+        consecutive=True,
     )
     report = run.pytester.path / "metadata_dicom.xlsx"
     series = "SeriesInstanceUID 1.2.826.0.1.3680043.10.999.2"
     assert [(r["check"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")] == [
+        ("dicom-files", None, None, None),
         ("same-name", f"PatientName {name}", "3 files have the same value", "a.dcm\nb.dcm\nc.dcm"),
         ("one-patient-per-series", series, f"PatientID differs: {first} (2 files), {second} (1 file)", "c.dcm"),
         ("per-patient", f"PatientID {first}", "Rows differs: 8 (1 file), 16 (1 file)", "b.dcm"),
@@ -638,13 +718,17 @@ def test_unique_pixels_hashes_every_frame(run: Runner) -> None:
     write_dicom(data / "s.dcm", pixels=first)  # m1's first frame alone
     result = run("--dicom-dir=data")
     assert result.ret == 1
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=4 + 1, failed=1)  # the files and dicom-files pass
     pixels = hashlib.sha256(first.tobytes() + second.tobytes() + b"|int16|(8, 8)|2").hexdigest()
     report = run.pytester.path / "metadata_dicom.xlsx"
     assert [(r["status"], r["group"], r["problem"], r["files"]) for r in read_sheet(report, "Dataset")] == [
-        ("failed", f"pixel data {pixels[:16]}", "2 files have identical pixel data", "m1.dcm\nm3.dcm")
+        ("passed", None, None, None),  # dicom-files
+        ("failed", f"pixel data {pixels[:16]}", "2 files have identical pixel data", "m1.dcm\nm3.dcm"),
     ]
-    assert checked(report) == {"px": "4 files, 3 distinct images"}
+    assert checked(report) == {
+        "dicom-files": "4 DICOM files checked in data/; at least 1 required",
+        "px": "4 files, 3 distinct images",
+    }
     assert [(r["path"], r["frames"], r["dataset_checks"]) for r in read_sheet(report)] == [
         ("m1.dcm", 2, "px"), ("m2.dcm", 2, None), ("m3.dcm", 2, "px"), ("s.dcm", 1, None)
     ]  # fmt: skip
@@ -667,7 +751,7 @@ def test_junitxml_properties_for_every_status(run: Runner) -> None:
     write_dicom(data / "test" / "b.dcm", pixels=image(3), PatientID="PC")
     result = run("--dicom-dir=data", "--junitxml=j.xml")
     assert result.ret == 1
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=4 + 1 + 3, failed=1)  # the files, dicom-files, the checks but unique-pixels
     number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
     pixels = hashlib.sha256(image(2).tobytes() + b"|int16|(8, 8)|1").hexdigest()[:16]
     copies = "(train/dup-original.dcm, train/dup-renamed.dcm)"
@@ -675,15 +759,16 @@ def test_junitxml_properties_for_every_status(run: Runner) -> None:
         f"1 problem in 4 files, 3 distinct images: pixel data {pixels}: 2 files have identical pixel data {copies}"
     )
     expected = {
-        "patients": ("passed", "no problem in 4 files, 3 distinct values", False),
-        "unique-sop": (
+        "dicom-files": ("passed", "4 DICOM files checked in data/; at least 1 required", False),
+        "dataset::patients": ("passed", "no problem in 4 files, 3 distinct values", False),
+        "dataset::unique-sop": (
             "waived",
             f"1 problem in 4 files, 3 distinct values: SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}: "
             f"2 files have the same value {copies} [waived: w]",
             False,
         ),
-        "unique-pixels": ("failed", duplicated, True),
-        "enough": (
+        "dataset::unique-pixels": ("failed", duplicated, True),
+        "dataset::enough": (
             "warning",
             "1 problem in 4 files, 2 groups: split test: 1 file, expected at least 2 (test/b.dcm)",
             False,
@@ -699,14 +784,14 @@ def test_junitxml_properties_for_every_status(run: Runner) -> None:
             case.find("failure") is not None,
         )
         for case in cases
-        if case.get("classname") == "dicomqc.dataset"
+        if case.get("classname") == "dicomqc" and not case.get("name", "").endswith(".dcm")
     }
     assert found == expected
     properties = [
         list(case.iter("property"))
         for case in ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
     ]
-    assert sorted(len(p) for p in properties) == [0, 0, 0, 0, 2, 2, 2, 2]  # only the checks carry properties
+    assert sorted(len(p) for p in properties) == [0, 0, 0, 0, 2, 2, 2, 2, 2]  # only the results carry properties
 
 
 @pytest.mark.parametrize(("size", "problem"), [
@@ -785,12 +870,13 @@ def test_unique_pixels_finds_copies_whatever_the_transfer_syntax(run: Runner) ->
     compressed(data / "other.dcm", pixels + 1, uid.RLELossless)
     result = run("--dicom-dir=data")
     assert result.ret == 1
-    result.assert_outcomes(passed=len(syntaxes) + 2, failed=1)
+    result.assert_outcomes(passed=len(syntaxes) + 2 + 1, failed=1)  # the files and dicom-files pass
     report = run.pytester.path / "metadata_dicom.xlsx"
     digest_ = hashlib.sha256(pixels.tobytes() + b"|int16|(32, 32)|1").hexdigest()[:16]
     copies = sorted(["plain.dcm", *syntaxes])
     rows = read_sheet(report, "Dataset")
     assert [(r["status"], r["group"], r["problem"], r["files"], r["file count"]) for r in rows] == [
+        ("passed", None, None, None, 0),  # dicom-files
         ("failed", f"pixel data {digest_}", f"{len(copies)} files have identical pixel data", "\n".join(copies),
          len(copies)),
     ]  # fmt: skip
@@ -803,12 +889,7 @@ def test_unique_pixels_finds_copies_whatever_the_transfer_syntax(run: Runner) ->
 
 
 SERIES_PROBLEMS = [
-    "5 problems in 12 files, 4 groups: "
-    "SeriesInstanceUID 1.2.3.4 (test/b/): Rows differs: 8 (2 files), 16 (1 file) (test/b/R2.dcm); "
-    "SeriesInstanceUID 1.2.3.1 (train/a/): InstanceNumber 4 appears 2 times (train/a/IM3-again.dcm, train/a/IM3.dcm); "
-    "SeriesInstanceUID 1.2.3.1 (train/a/): 2 slices at position 8 mm (duplicated slice) "
-    "(train/a/IM3-again.dcm, train/a/IM3.dcm); and 2 more",
-    "every problem:",
+    "5 problems in 12 files, 4 groups:",
     "  SeriesInstanceUID 1.2.3.4 (test/b/): Rows differs: 8 (2 files), 16 (1 file) (test/b/R2.dcm)",
     "  SeriesInstanceUID 1.2.3.1 (train/a/): InstanceNumber 4 appears 2 times (train/a/IM3-again.dcm, train/a/IM3.dcm)",
     "  SeriesInstanceUID 1.2.3.1 (train/a/): 2 slices at position 8 mm (duplicated slice) "
@@ -821,18 +902,26 @@ SERIES_PROBLEMS = [
 
 
 def test_failure_text_lists_every_problem(run: Runner) -> None:
-    """The one-line message shows three problems and "and 2 more"; the failure text (terminal
-    and junitxml) then has every one of the five on a line of its own."""
+    """The failure text (terminal and junitxml) counts the problems, then has every one of the
+    five on a line of its own, printed once: the section's line says how many and where they are."""
     (run.pytester.path / "rules.yaml").write_text(RULES)
     faulty_dataset(run.pytester.path / "data")
-    result = run("--dicom-dir=data", "--junitxml=j.xml")
+    result = run("--dicom-dir=data", "--junitxml=j.xml", "-v")
     assert result.ret == 1
     number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
     lines = [line.replace("{number}", str(number)) for line in SERIES_PROBLEMS]
     escaped = [line.replace("[", "[[]").replace("?", "[?]") for line in lines]  # fnmatch: these literally
     result.stdout.fnmatch_lines(["_* dataset series-consistent _*", *escaped], consecutive=True)
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc dataset series-consistent failed: 5 problems in 12 files, 4 groups"
+            " (above: dicomqc::dataset::series-consistent)"
+        ]
+    )
+    output = result.stdout.str()
+    assert [output.count(line) for line in lines[1:]] == [1] * 5
     cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
-    failure = next(case for case in cases if case.get("name") == "series-consistent").find("failure")
+    failure = next(case for case in cases if case.get("name") == "dataset::series-consistent").find("failure")
     assert failure is not None
     assert failure.text == "\n".join(lines)
 
@@ -849,22 +938,31 @@ def test_when_scopes_a_check_and_count_groups_by_split(run: Runner) -> None:
     layout = [("train/ct1", "CT"), ("train/ct2", "CT"), ("train/mr", "MR"), ("test/ct", "CT"), ("test/mr", "MR")]
     for index, (name, modality) in enumerate([*layout, ("top", "CT")]):  # top.dcm: in no split
         write_dicom(data / f"{name}.dcm", pixels=image(index), modality=modality)
-    result = run("--dicom-dir=data", "-rA")
+    result = run("--dicom-dir=data", "-rA", "-v")  # -v: the section's lines are not cut to the terminal width
     assert result.ret == 1
-    result.assert_outcomes(passed=6 + 1, failed=1)
+    result.assert_outcomes(passed=6 + 1 + 1, failed=1)  # the files, dicom-files, mr-per-split
     no_split = "1 path matching no split pattern '([^/]+)/' (default)"
     ct_scope = f"3 files, 2 groups; 3 files left out ('when' does not hold for 2 files, {no_split})"
     mr_scope = "2 files, 2 groups; 4 files left out ('when' does not hold)"
     result.stdout.fnmatch_lines(
         [
-            f"dicomqc dataset ct-per-split failed: 1 problem in {ct_scope}: "
-            "split test: 1 file, expected at least 2 (test/ct.dcm)",
+            "_* dataset ct-per-split _*",
+            f"1 problem in {ct_scope}:",
+            "  split test: 1 file, expected at least 2 (test/ct.dcm)",
+        ],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"dicomqc dataset ct-per-split failed: 1 problem in {ct_scope} (above: dicomqc::dataset::ct-per-split)",
             f"dicomqc dataset mr-per-split passed: no problem in {mr_scope}",
-        ]
+        ],
+        consecutive=True,
     )
     result.stdout.fnmatch_lines(["PASSED dicomqc::dataset::mr-per-split", "FAILED dicomqc::dataset::ct-per-split - *"])
     rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
     assert [(r["check"], r["status"], r["checked"], r["group"], r["problem"], r["files"]) for r in rows] == [
+        ("dicom-files", "passed", "6 DICOM files checked in data/; at least 1 required", None, None, None),
         ("ct-per-split", "failed", ct_scope, "split test", "1 file, expected at least 2", "test/ct.dcm"),
         ("mr-per-split", "passed", mr_scope, None, None, None),
     ]
@@ -877,20 +975,29 @@ def test_deselecting_a_prefix_leaves_out_every_check_it_starts(run: Runner) -> N
     faulty_dataset(run.pytester.path / "data")
     result = run("--dicom-dir=data", "-rA", "--deselect", "dicomqc::dataset::unique")
     assert result.ret == 1
-    result.assert_outcomes(passed=12, failed=2)
+    result.assert_outcomes(passed=12 + 1, failed=2, deselected=0 if run.mode == "xdist" else 2)
     result.stdout.fnmatch_lines(
         [
+            "dicomqc dicom-files passed: *",
+            f"dicomqc dataset unique-sop not run: {DESELECTED}",
+            f"dicomqc dataset unique-pixels not run: {DESELECTED}",
             "dicomqc dataset patient-leakage failed: *",
             "dicomqc dataset series-consistent failed: *",
+        ],
+        consecutive=True,
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "PASSED dicomqc::dicom-files",
             "FAILED dicomqc::dataset::patient-leakage - *",
             "FAILED dicomqc::dataset::series-consistent - *",
         ],
-        consecutive=False,
+        consecutive=True,
     )
-    for absent in ("*dicomqc::dataset::unique*", "dicomqc dataset unique*", NOT_RUN):
-        result.stdout.no_fnmatch_line(absent)
+    result.stdout.no_fnmatch_line("*dicomqc::dataset::unique*")
     report = run.pytester.path / "metadata_dicom.xlsx"
     assert [(r["check"], r["status"]) for r in read_sheet(report, "Dataset")] == [
+        ("dicom-files", "passed"),
         ("unique-sop", "not run"),
         ("unique-pixels", "not run"),
         ("patient-leakage", "failed"),
@@ -901,7 +1008,13 @@ def test_deselecting_a_prefix_leaves_out_every_check_it_starts(run: Runner) -> N
         ("series-consistent", "failed"),
     ]
     summary = [(r["item"], r["value"]) for r in read_sheet(report, "Summary") if r["section"] == "dataset"]
-    assert summary == [("patient-leakage", "failed"), ("series-consistent", "failed")]
+    assert summary == [
+        ("dicom-files", "passed"),
+        ("unique-sop", "not run"),
+        ("unique-pixels", "not run"),
+        ("patient-leakage", "failed"),
+        ("series-consistent", "failed"),
+    ]
     involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
     assert involved["train/dup-renamed.dcm"] == "series-consistent"  # no unique-* there: not judged
 
@@ -922,11 +1035,13 @@ def test_dataset_sheet_every_column(run: Runner) -> None:
     write_dicom(data / "test" / "b.dcm", pixels=image(3), PatientID="PC")
     result = run("--dicom-dir=data", "--deselect", "dicomqc::dataset::pixels")
     assert result.ret == 1
-    result.assert_outcomes(passed=4 + 2, failed=1)
+    result.assert_outcomes(passed=4 + 1 + 2, failed=1, deselected=0 if run.mode == "xdist" else 1)
     number = zlib.crc32(b"dup-original.dcm") % 1_000_000_000
     header = ["check", "type", "status", "severity", "checked", "group", "problem", "files", "file count", "waiver",
               "description"]  # fmt: skip
     rows = [
+        ["dicom-files", "min_dicom_files", "passed", "error", "4 DICOM files checked in data/; at least 1 required",
+         None, None, None, 0, None, None],
         ["unique-sop", "unique", "failed", "error", "4 files, 3 distinct values",
          f"SOPInstanceUID 1.2.826.0.1.3680043.10.999.{number}", "2 files have the same value",
          "train/dup-original.dcm\ntrain/dup-renamed.dcm", 2, None, "a copy under another name"],
@@ -934,9 +1049,7 @@ def test_dataset_sheet_every_column(run: Runner) -> None:
          "no patient in two splits"],
         ["enough", "count", "warning", "warning", "4 files, 2 groups", "split test", "1 file, expected at least 3",
          "test/b.dcm", 1, None, "enough files per split"],
-        ["pixels", "unique_pixels", "not run", "error",
-         "not judged: it needs every file (partial run) or was deselected", None, None, None, 0, None,
-         "no image twice"],
+        ["pixels", "unique_pixels", "not run", "error", DESELECTED, None, None, None, 0, None, "no image twice"],
     ]  # fmt: skip
     assert read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset") == [
         dict(zip(header, row, strict=True)) for row in rows
@@ -955,9 +1068,10 @@ def test_files_cell_is_cut_at_excel_limit_while_every_file_is_named(run: Runner)
         write_dicom(run.pytester.path / "data" / path, pixels=image(index))
     result = run("--dicom-dir=data")
     assert result.ret == 1
-    result.assert_outcomes(passed=90, failed=1)
+    result.assert_outcomes(passed=90 + 1, failed=1)  # the files and dicom-files pass
     report = run.pytester.path / "metadata_dicom.xlsx"
-    (row,) = read_sheet(report, "Dataset")
+    dicom_files, row = read_sheet(report, "Dataset")
+    assert (dicom_files["check"], dicom_files["status"]) == ("dicom-files", "passed")
     whole = "\n".join(paths)
     assert len(whole) > 32_767
     marker = "…[truncated]"
@@ -977,9 +1091,9 @@ def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None
     )
     for name in "abc":
         write_dicom(run.pytester.path / "data" / f"{name}.dcm", pixels=image(ord(name)), PatientID="P1")
-    result = run("--dicom-dir=data", "-rA", "--junitxml=j.xml")
+    result = run("--dicom-dir=data", "-rA", "--junitxml=j.xml", "-v")  # -v: whole lines in the section
     assert result.ret == 0
-    result.assert_outcomes(passed=3 + 2)
+    result.assert_outcomes(passed=3 + 1 + 2)  # the files, dicom-files, the two empty checks
     when = "no file took part: 'when' held for no file"
     split = "no file took part: no path matched the split pattern '([^/]+)/' (default)"
     result.stdout.fnmatch_lines(
@@ -992,6 +1106,7 @@ def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None
     )
     rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
     assert [(r["check"], r["status"], r["checked"], r["file count"]) for r in rows] == [
+        ("dicom-files", "passed", "3 DICOM files checked in data/; at least 1 required", 0),
         ("mr-patients", "empty", when, 0),
         ("leakage", "empty", split, 0),
     ]
@@ -999,9 +1114,9 @@ def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None
     statuses = {
         case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}.get("dicomqc_status")
         for case in cases
-        if case.get("classname") == "dicomqc.dataset"
+        if case.get("classname") == "dicomqc" and not case.get("name", "").endswith(".dcm")
     }
-    assert statuses == {"mr-patients": "empty", "leakage": "empty"}
+    assert statuses == {"dicom-files": "passed", "dataset::mr-patients": "empty", "dataset::leakage": "empty"}
 
 
 def test_slice_position_along_an_oblique_normal() -> None:

@@ -11,12 +11,13 @@ from typing import Any
 import openpyxl
 import pytest
 
+from pytest_dicomqc.conclusion import Scope, conclude
 from pytest_dicomqc.discover import printable
 from pytest_dicomqc.record import FileRecord, Finding, ReportRow, Scalar
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import RuleSet
 from pytest_dicomqc.writers import xlsx
-from pytest_dicomqc.writers.excel import Verdicts, write_workbook
+from pytest_dicomqc.writers.excel import write_workbook
 
 RULES = parse_rules(
     "version: 1\n"
@@ -33,7 +34,7 @@ RULES = parse_rules(
     "rules.yaml",
 )
 VALUE_COLUMNS = ["ImageType", "VOILUTFunction", "rows", "mean", "Manufacturer", "notes"]
-FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks"]
+FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks", "checked"]
 HYPERLINK = '=HYPERLINK("http://x","y")'
 LONG = "A" * 40_000
 TRUNCATED = "…[truncated]"
@@ -63,7 +64,7 @@ def write(
     ruleset: RuleSet = RULES,
     run_facts: Sequence[tuple[str, Scalar]] = (),
 ) -> Path:
-    write_workbook(path, rows, ruleset, VALUE_COLUMNS, Verdicts(run_facts=run_facts))
+    write_workbook(path, conclude(rows, ruleset, Scope("data/")), ruleset, VALUE_COLUMNS, run_facts)
     return path
 
 
@@ -235,6 +236,7 @@ def test_files_rows(mixed_report: Path) -> None:
         "warnings": "big-enough",
         "error": None,
         "dataset_checks": None,
+        "checked": "this run",
         "ImageType": "DERIVED\\PRIMARY",
         "VOILUTFunction": None,
         "rows": 128,
@@ -264,6 +266,7 @@ def test_not_run_row_is_written(mixed_report: Path) -> None:
 def test_summary_counts(mixed_report: Path) -> None:
     summary = [row[:3] for row in sheet_rows(mixed_report, "Summary")[1:]]
     assert summary == [
+        ("verdict", "FAILED", "FAILED: 2 files failed"),  # the failed file and the crashed one
         ("files", "total", 4),
         ("status", "passed", 0),
         ("status", "failed", 1),
@@ -275,10 +278,31 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("kind", "non-dicom", 1),
         ("rule", "original-image", 1),
         ("rule", "big-enough", 1),
+        ("dataset", "dicom-files", "not judged"),  # two files have no record
         ("run", "workers", 2),
     ]
-    details = {row[1]: row[3] for row in sheet_rows(mixed_report, "Summary") if row[0] == "rule"}
-    assert details["big-enough"] == "warning; applicable 1, passed 0, failed 0, warned 1, not applicable 1"
+    details = {row[1]: row[3] for row in sheet_rows(mixed_report, "Summary") if row[0] in ("rule", "dataset")}
+    counts = "waived 0, not applicable 1, not checked 2"
+    assert details == {
+        "original-image": f"error; applicable 1, passed 0, failed 1, warned 0, {counts}",
+        "big-enough": f"warning; applicable 1, passed 0, failed 0, warned 1, {counts}",
+        "dicom-files": "not judged: 2 files of the dataset not checked in this run nor in the cache",
+    }
+
+
+def test_checked_column_names_the_earlier_run(tmp_path: Path) -> None:
+    """A row from the cache (a partial run) says when it was checked; the others were checked now."""
+    rows = [
+        ReportRow("a.dcm", "passed", make_record("a.dcm", {})),
+        ReportRow("b.dcm", "failed", make_record("b.dcm", {}, verdict="failed"), earlier="2026-11-30T09:15:00+00:00"),
+    ]
+    report = write(tmp_path / "report.xlsx", rows)
+    assert [(path, row["status"], row["checked"]) for path, row in records_by_path(report).items()] == [
+        ("a.dcm", "passed", "this run"),
+        ("b.dcm", "failed", "earlier run 2026-11-30T09:15:00+00:00"),
+    ]
+    summary = [row[:3] for row in sheet_rows(report, "Summary")[1:] if row[0] == "files"]
+    assert summary == [("files", "total", 2), ("files", "from earlier runs", 1)]
 
 
 def test_findings_sheet(mixed_report: Path) -> None:

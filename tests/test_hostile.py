@@ -151,13 +151,15 @@ def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> 
 
 
 def test_sheets_continue_past_the_row_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_dicomqc.conclusion import Scope, conclude
     from pytest_dicomqc.record import ReportRow
     from pytest_dicomqc.rules.model import RuleSet
     from pytest_dicomqc.writers import excel
 
     monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 4)  # header + 3 rows per sheet
     rows = [ReportRow(f"{i}.dcm", "not run") for i in range(8)]
-    excel.write_workbook(tmp_path / "r.xlsx", rows, RuleSet("x", ()), [], excel.Verdicts())
+    ruleset = RuleSet("x", ())
+    excel.write_workbook(tmp_path / "r.xlsx", conclude(rows, ruleset, Scope("data/")), ruleset, [], [])
     workbook = openpyxl.load_workbook(tmp_path / "r.xlsx")
     assert workbook.sheetnames[:3] == ["Files", "Files (2)", "Files (3)"]
     paths = [

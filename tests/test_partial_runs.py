@@ -1,6 +1,7 @@
-"""Runs that stop early (``-x``) or lose a worker: the dataset checks need every file, so they
-are not judged (no ``dicomqc::dataset::<id>`` result; ``not run`` in the Dataset sheet), and
-every file still has its row."""
+"""Runs that stop early (``-x``) or lose a worker: the results over the dataset (``dicom-files``
+and the dataset checks) need every file, so they are not judged, and every file still has its row.
+A stopped run reports no result at all (``not run`` in the Summary and Dataset sheets); a run that
+lost a file reports each result as skipped, ``not judged``."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ dataset:
     unique_pixels: true
 """
 FILES = ["a-derived.dcm", *(f"f{index:02d}.dcm" for index in range(19))]
-NOT_JUDGED = "not judged: it needs every file (partial run) or was deselected"
-PARTIAL_LINE = "dicomqc dataset checks not run: they need every file (partial run)"
+RESULTS = {"dicom-files": "dicom-files", "unique-sop": "dataset unique-sop", "unique-pixels": "dataset unique-pixels"}
+"""The results over the dataset in report order (``min_dicom_files`` first), as the terminal names them."""
+STOPPED = "not run: the session stopped early (-x, --maxfail, Ctrl-C)"
+NOT_JUDGED = "not judged: 1 file of the dataset not checked in this run nor in the cache"
 # Every file but the failing first one waits until the controller (the one pytest process, or
 # xdist's controller, which decides to stop) has seen that failure: xdist then stops handing out
 # files, so -x leaves files not run, whatever the timing. One deadline for the whole run bounds
@@ -66,34 +69,42 @@ def summary_dataset_rows(pytester: pytest.Pytester) -> list[tuple[str, str]]:
     return [(r["item"], r["value"]) for r in rows if r["section"] == "dataset"]
 
 
-def assert_not_judged(result: pytest.RunResult, pytester: pytest.Pytester) -> None:
+def assert_not_judged(result: pytest.RunResult, pytester: pytest.Pytester, status: str, message: str) -> None:
+    """No result over the dataset passed or failed: each says, in the terminal's section and in
+    both sheets, that and why it was not judged. (The terminal cuts its lines to 80 columns: the
+    reason is matched by its start.)"""
     output = result.stdout.str()
-    assert "dicomqc::dataset::" not in output, output[-3000:]
-    assert "dicomqc dataset unique" not in output
-    result.stdout.fnmatch_lines([PARTIAL_LINE])
-    assert dataset_sheet(pytester) == [("unique-sop", "not run", NOT_JUDGED), ("unique-pixels", "not run", NOT_JUDGED)]
-    assert summary_dataset_rows(pytester) == []
+    assert "PASSED dicomqc::" not in output, output[-3000:]
+    assert "FAILED dicomqc::" not in output
+    reason = message.partition(": ")[2][:21]  # "the session stopped e", "1 file of the dataset"
+    result.stdout.fnmatch_lines([f"dicomqc {shown} {status}: *{reason}*" for shown in RESULTS.values()])
+    assert dataset_sheet(pytester) == [(name, status, message) for name in RESULTS]
+    assert summary_dataset_rows(pytester) == [(name, status) for name in RESULTS]
 
 
 def test_a_complete_run_judges_the_dataset(run: Runner, project: pytest.Pytester) -> None:
     """The control for the tests below: with every file read, both checks are results of their own."""
     result = run("--dicom-dir=data", "-rA")
     assert result.ret == 1
-    result.assert_outcomes(failed=1, passed=21)
-    result.stdout.fnmatch_lines(["PASSED dicomqc::dataset::unique-sop", "PASSED dicomqc::dataset::unique-pixels"])
-    assert PARTIAL_LINE not in result.stdout.str()
-    assert [(check, status) for check, status, _ in dataset_sheet(project)] == [
-        ("unique-sop", "passed"),
-        ("unique-pixels", "passed"),
+    result.assert_outcomes(failed=1, passed=22)
+    result.stdout.fnmatch_lines(
+        ["PASSED dicomqc::dicom-files", "PASSED dicomqc::dataset::unique-sop", "PASSED dicomqc::dataset::unique-pixels"]
+    )
+    assert "not judged" not in result.stdout.str()
+    assert "not run" not in result.stdout.str()
+    assert dataset_sheet(project) == [
+        ("dicom-files", "passed", "20 DICOM files checked in data/; at least 1 required"),
+        ("unique-sop", "passed", "20 files, 20 distinct values"),
+        ("unique-pixels", "passed", "20 files, 20 distinct images"),
     ]
-    assert summary_dataset_rows(project) == [("unique-sop", "passed"), ("unique-pixels", "passed")]
+    assert summary_dataset_rows(project) == [(name, "passed") for name in RESULTS]
 
 
 def test_exitfirst_leaves_the_dataset_unjudged(run: Runner, project: pytest.Pytester) -> None:
     project.makeconftest(AFTER_THE_FAILURE.format(root=str(project.path)))
     result = run("--dicom-dir=data", "-x", "-rA")
     assert result.ret == (2 if run.mode == "xdist" else 1)  # xdist stops early by interrupting its workers
-    assert_not_judged(result, project)
+    assert_not_judged(result, project, "not run", STOPPED)
     statuses = {r["path"]: r["status"] for r in read_sheet(project.path / "metadata_dicom.xlsx")}
     assert list(statuses) == FILES
     assert statuses["a-derived.dcm"] == "failed"
@@ -118,7 +129,9 @@ def test_a_crashed_worker_leaves_the_dataset_unjudged(project: pytest.Pytester) 
     )
     result = Runner(project, "xdist")("--dicom-dir=data", "-rA")
     assert result.ret == 1
-    assert_not_judged(result, project)
+    result.assert_outcomes(passed=18, failed=2, skipped=3)  # the crash is a failure; the 3 results are skipped
+    result.stdout.fnmatch_lines([f"SKIPPED [3] dicomqc: {NOT_JUDGED}"])
+    assert_not_judged(result, project, "not judged", NOT_JUDGED)
     statuses = {r["path"]: r["status"] for r in read_sheet(project.path / "metadata_dicom.xlsx")}
     assert statuses == {name: "failed" if name == "a-derived.dcm" else "passed" for name in FILES} | {
         "f07.dcm": "crashed"

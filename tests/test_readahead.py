@@ -138,10 +138,10 @@ def test_readers_end_with_an_in_process_session(pytester: pytest.Pytester) -> No
     dataset(pytester.path / "data", 40)
     pytester.makeconftest(
         """
-        from pytest_dicomqc.reading import READ_AHEAD_KEY
+        from pytest_dicomqc.nodes import SESSION_KEY
 
         def pytest_sessionfinish(session):
-            ahead = session.config.stash[READ_AHEAD_KEY]
+            ahead = session.config.stash[SESSION_KEY].read_ahead
             with open("readers.txt", "w") as handle:
                 handle.write(" ".join(str(pid) for pid in ahead._pool._processes))
         """
@@ -225,19 +225,21 @@ def test_script_calling_pytest_main_unguarded_runs_once(pytester: pytest.Pyteste
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("session start") == 1
-    assert "40 passed" in done.stdout
+    lines = done.stdout.splitlines()
+    assert "dicomqc: 40 files: 40 passed" in lines
+    assert lines[-1].startswith("44 passed in ")  # the files, dicom-files and the three default dataset checks
     assert len(read_sheet(pytester.path / "metadata_dicom.xlsx", "Files")) == 40
 
 
 READERS_PROBE = """
 import os
-from pytest_dicomqc.reading import READ_AHEAD_KEY
+from pytest_dicomqc.nodes import SESSION_KEY
 
 def pytest_configure(config):
     os.cpu_count = lambda: 2  # the same answer on every machine
 
 def pytest_sessionfinish(session):
-    ahead = session.config.stash.get(READ_AHEAD_KEY, None)
+    ahead = session.config.stash[SESSION_KEY].read_ahead
     where = getattr(session.config, "workerinput", {}).get("workerid", "main")
     with open(os.path.join(str(session.config.rootpath), "readers.txt"), "a") as handle:
         handle.write(f"{where}: {ahead._workers if ahead is not None else 'none'}\\n")

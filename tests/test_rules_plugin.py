@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +25,13 @@ def test_warning_passes_and_strict_fails(run: Runner) -> None:
     rules(run.pytester, "rules:\n  - id: thin\n    tag: SliceThickness\n    max: 2\n    severity: warning\n")
     write_dicom(run.pytester.path / "data" / "thick.dcm", SliceThickness="5.0")
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)  # the file and dicomqc::dicom-files
+    result.stdout.fnmatch_lines(["dicomqc rule thin (warning): 1 warned of 1 applicable files"])
     result = run("--dicom-dir=data", "--dicom-strict", "--dicom-report=strict.xlsx")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["thin: SliceThickness = 5.0, expected <= 2"])
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(
+        ["thin: SliceThickness = 5.0, expected <= 2", "dicomqc rule thin (warning): 1 failed of 1 applicable files"]
+    )
     row = read_sheet(run.pytester.path / "strict.xlsx")[0]
     assert (row["status"], row["failed_rules"], row["thin"]) == ("failed", "thin", "FAIL")
 
@@ -36,7 +40,7 @@ def test_strict_from_ini(pytester: pytest.Pytester) -> None:
     rules(pytester, "rules:\n  - id: thin\n    tag: SliceThickness\n    max: 2\n    severity: warning\n")
     write_dicom(pytester.path / "data" / "thick.dcm", SliceThickness="5.0")
     pytester.makeini("[pytest]\ndicom_dir = data\ndicom_strict = true\n")
-    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1, passed=1)  # passed: dicom-files
 
 
 THRESHOLD = "rules:\n  - id: original-image\n    tag: ImageType\n    contains: ORIGINAL\n    max_failing: {limit}\n"
@@ -48,19 +52,25 @@ def test_max_failing_is_a_dataset_verdict(run: Runner, limit: str, derived: int,
     for index in range(10):
         image_type = "DERIVED\\SECONDARY" if index < derived else "ORIGINAL\\PRIMARY"
         write_dicom(run.pytester.path / "data" / f"{index:02d}.dcm", image_type=image_type)
-    result = run("--dicom-dir=data", "-rA")
+    result = run("--dicom-dir=data", "-rA", "-v")  # -v: plugin lines are not cut to the terminal width
     share = f"{10 * derived:.1f}%"
     verdict = f"{derived} of 10 applicable files fail rule 'original-image' ({share}), "
     verdict += f"{'within' if passed else 'above'} max_failing {limit}"
+    result.stdout.fnmatch_lines(["PASSED dicomqc::dicom-files"])
     if passed:
-        result.assert_outcomes(passed=11)
+        result.assert_outcomes(passed=12)
         assert result.ret == 0
         result.stdout.fnmatch_lines(["PASSED dicomqc::rule::original-image"])
+        result.stdout.fnmatch_lines([f"dicomqc rule original-image passed: {verdict}"])
     else:
-        result.assert_outcomes(passed=10, failed=1)
+        result.assert_outcomes(passed=11, failed=1)
         assert result.ret == 1
-        result.stdout.fnmatch_lines(["FAILED dicomqc::rule::original-image*"])
-    result.stdout.fnmatch_lines([f"dicomqc rule original-image: {verdict}"])
+        result.stdout.fnmatch_lines(["_* rule original-image _*", verdict], consecutive=True)  # the failure text
+        result.stdout.fnmatch_lines(["FAILED dicomqc::rule::original-image - *"])
+        result.stdout.fnmatch_lines(
+            [f"dicomqc rule original-image failed: {verdict} (above: dicomqc::rule::original-image)"]
+        )
+    result.stdout.fnmatch_lines([f"dicomqc rule original-image (error): {derived} warned of 10 applicable files"])
     report = run.pytester.path / "metadata_dicom.xlsx"
     files = read_sheet(report)
     assert [r["original-image"] for r in files] == ["WARN"] * derived + ["PASS"] * (10 - derived)
@@ -76,9 +86,10 @@ def test_max_failing_junitxml_has_the_verdict(pytester: pytest.Pytester) -> None
     assert result.ret == 1
     xml = (pytester.path / "j.xml").read_text()
     verdict = "1 of 1 applicable files fail rule 'original-image' (100.0%), above max_failing 0"
-    testcase = xml[xml.index('<testcase classname="dicomqc.rule" name="original-image"') :].split("</testcase>")[0]
+    testcase = xml[xml.index('<testcase classname="dicomqc" name="rule::original-image"') :].split("</testcase>")[0]
     assert f'<failure message="{verdict}">' in testcase
     assert '<property name="dicomqc_status" value="failed" />' in testcase
+    assert f'<property name="dicomqc_message" value="{verdict}" />' in testcase
 
 
 WAIVED_RULES = """rules:
@@ -108,9 +119,11 @@ def test_waivers_by_glob_and_uid_stale_and_expired(run: Runner) -> None:
     write_dicom(data / "legacy" / "a" / "old.dcm", image_type="DERIVED")
     write_dicom(data / "new" / "calib.dcm", image_type="DERIVED", SOPInstanceUID="1.2.3.4.5")
     write_dicom(data / "new" / "bad.dcm", image_type="DERIVED")
-    result = run("--dicom-dir=data", "-rxX")
-    result.assert_outcomes(failed=1, xfailed=2)
-    result.stdout.fnmatch_lines(["*waived: original-image (legacy-scans)*", "*waived: original-image (one-uid)*"])
+    result = run("--dicom-dir=data", "-rxX", "-v")  # -v: plugin lines are not cut to the terminal width
+    result.assert_outcomes(failed=1, xfailed=2, passed=1)  # passed: dicom-files
+    # one line at a time: the short summary lists the files in the order xdist's workers finish them
+    result.stdout.fnmatch_lines(["XFAIL data/legacy/a/old.dcm::dicomqc - waived: original-image (legacy-scans)"])
+    result.stdout.fnmatch_lines(["XFAIL data/new/calib.dcm::dicomqc - waived: original-image (one-uid)"])
     result.stdout.fnmatch_lines(
         [f"dicomqc waiver never-used ({run.pytester.path / 'rules.yaml'}:16) matched no finding (stale)"]
     )
@@ -130,8 +143,8 @@ def test_waivers_by_glob_and_uid_stale_and_expired(run: Runner) -> None:
 def test_expired_waiver_no_longer_applies(run: Runner) -> None:
     rules(run.pytester, WAIVED_RULES.format(expires=EXPIRED))
     write_dicom(run.pytester.path / "data" / "legacy" / "old.dcm", image_type="DERIVED")
-    result = run("--dicom-dir=data")
-    result.assert_outcomes(failed=1)
+    result = run("--dicom-dir=data", "-v")  # -v: plugin lines are not cut to the terminal width
+    result.assert_outcomes(failed=1, passed=1)  # passed: dicom-files
     result.stdout.fnmatch_lines([f"dicomqc waiver legacy-scans (*rules.yaml:7) expired on {EXPIRED}"])
     waivers = {r["id"]: r["status"] for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Waivers")}
     assert waivers["legacy-scans"] == "expired"
@@ -144,7 +157,7 @@ def test_waivers_file_option(pytester: pytest.Pytester) -> None:
     )
     write_dicom(pytester.path / "data" / "d.dcm", image_type="DERIVED")
     result = pytester.runpytest("--dicom-dir=data", "--dicom-waivers=waivers.yaml", "-p", "no:cacheprovider")
-    result.assert_outcomes(xfailed=1)
+    result.assert_outcomes(xfailed=1, passed=1)  # passed: dicom-files
 
 
 def test_non_dicom_globs(run: Runner) -> None:
@@ -155,9 +168,15 @@ def test_non_dicom_globs(run: Runner) -> None:
     (data / "docs" / "readme.txt").write_text("hi")
     (data / "notes.txt").write_text("hi")
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=1, skipped=1, failed=1)
-    statuses = {r["path"]: r["status"] for r in read_sheet(run.pytester.path / "metadata_dicom.xlsx")}
+    result.assert_outcomes(passed=1, skipped=1, failed=2)  # no DICOM file at all: dicom-files fails
+    report = run.pytester.path / "metadata_dicom.xlsx"
+    statuses = {r["path"]: r["status"] for r in read_sheet(report)}
     assert statuses == {"docs/readme.txt": "skipped", "labels.json": "passed", "notes.txt": "failed"}
+    summary = {(r["section"], r["item"]): (r["value"], r["detail"]) for r in read_sheet(report, "Summary")}
+    assert summary[("dataset", "dicom-files")] == (
+        "failed",
+        "0 DICOM files checked in data/: 3 text file; at least 1 required",
+    )
 
 
 BAD = """version: 1
@@ -220,12 +239,29 @@ def test_partial_runs_give_no_threshold_and_no_stale_verdict(pytester: pytest.Py
     )
     for index in range(4):
         write_dicom(pytester.path / "data" / f"{index}.dcm", image_type="DERIVED" if index == 0 else "ORIGINAL")
-    result = pytester.runpytest("--dicom-dir=data", "-k", "1 or 2", "-p", "no:cacheprovider", "-rA")
-    result.assert_outcomes(passed=2, deselected=2)  # no dicomqc::rule::original-image result
+    result = pytester.runpytest("--dicom-dir=data", "-k", "1 or 2", "-p", "no:cacheprovider", "-rA", "-v")
+    # two files and both results (dicom-files, rule::original-image) deselected: no threshold verdict
+    result.assert_outcomes(passed=2, deselected=4)
+    deselected = "not run: deselected (-k, -m, --deselect, --lf)"
+    result.stdout.fnmatch_lines(
+        [f"dicomqc dicom-files {deselected}", f"dicomqc rule original-image {deselected}"], consecutive=True
+    )
     result.stdout.fnmatch_lines(["dicomqc waiver never-used (*) waived nothing in this partial run"])
     assert "(stale)" not in result.stdout.str()
-    statuses = {r["id"]: r["status"] for r in read_sheet(pytester.path / "metadata_dicom.xlsx", "Waivers")}
+    report = pytester.path / "metadata_dicom.xlsx"
+    statuses = {r["id"]: r["status"] for r in read_sheet(report, "Waivers")}
     assert statuses["never-used"] == "unused in this partial run"
+    summary = {(r["section"], r["item"]): (r["value"], r["detail"]) for r in read_sheet(report, "Summary")}
+    reason = "deselected (-k, -m, --deselect, --lf)"
+    assert summary[("threshold", "original-image")] == ("not run", reason)
+    assert summary[("dataset", "dicom-files")] == ("not run", reason)
+    files = [(r["path"], r["status"], r["checked"]) for r in read_sheet(report)]
+    assert files == [
+        ("0.dcm", "not run", "this run"),
+        ("1.dcm", "passed", "this run"),
+        ("2.dcm", "passed", "this run"),
+        ("3.dcm", "not run", "this run"),
+    ]
 
 
 PARTLY_WAIVED = """rules:
@@ -250,7 +286,7 @@ def test_only_a_file_whose_every_failure_is_waived_is_xfail(run: Runner) -> None
     write_dicom(data / "both.dcm", image_type="DERIVED", modality="MR")
     write_dicom(data / "only.dcm", image_type="DERIVED")
     result = run("--dicom-dir=data", "-rfx")
-    result.assert_outcomes(failed=1, xfailed=1)
+    result.assert_outcomes(failed=1, xfailed=1, passed=1)  # passed: dicom-files
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         ["ct-only: Modality = MR, expected equal to 'CT'", "waived: original-image (legacy-reformats)"],
@@ -292,7 +328,7 @@ def test_waivers_sheet_reads_back_every_column(run: Runner) -> None:
     write_dicom(data / "legacy" / "b.dcm", image_type="DERIVED")
     write_dicom(data / "phantom.dcm", image_type="DERIVED", SOPInstanceUID="1.2.3.4.5")
     result = run("--dicom-dir=data", "--dicom-waivers=waivers.yaml")
-    result.assert_outcomes(failed=1, xfailed=2)
+    result.assert_outcomes(failed=1, xfailed=2, passed=1)  # passed: dicom-files
     rules_file, waivers_file = run.pytester.path / "rules.yaml", run.pytester.path / "waivers.yaml"
     assert read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Waivers") == [
         {
@@ -335,10 +371,10 @@ def test_rules_check_takes_the_run_options_and_reads_no_dataset(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--dicom-rules-check with a run's options checks the files they name, then stops: no file read, no report."""
-    from pytest_dicomqc import reading
-
+    # the module as the run uses it: pytester drops the modules a run imported (see test_cache.count_reads)
+    session = importlib.import_module("pytest_dicomqc.session")
     reads: list[Path] = []
-    monkeypatch.setattr(reading, "check_file", lambda path, *rest: reads.append(path))
+    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path))
     (pytester.path / "qc").mkdir()
     (pytester.path / "qc" / "strict.yaml").write_text(
         "version: 1\nrules:\n  - id: original-image\n    tag: ImageType\n    contains: ORIGINAL\n"
@@ -381,7 +417,7 @@ def test_max_failing_rule_in_warnings_column_and_summary_sections(run: Runner) -
     write_dicom(data / "b.dcm", SOPInstanceUID="1.2.3")
     write_dicom(data / "c.dcm", image_type="DERIVED")
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=5, failed=2)  # 3 files, dicom-files, unique-series (a warning)
     report = run.pytester.path / "metadata_dicom.xlsx"
     files = [(r["path"], r["status"], r["failed_rules"], r["warnings"]) for r in read_sheet(report)]
     assert files == [
@@ -390,13 +426,9 @@ def test_max_failing_rule_in_warnings_column_and_summary_sections(run: Runner) -
         ("c.dcm", "passed", None, "original-image"),
     ]
     verdicts = [(r["section"], r["item"], r["value"], r["detail"]) for r in read_sheet(report, "Summary")]
+    assert verdicts[0] == ("verdict", "FAILED", "FAILED: 2 dataset results failed", None)
     assert [v for v in verdicts if v[0] in ("threshold", "dataset")] == [
-        (
-            "threshold",
-            "original-image",
-            "failed",
-            "2 of 3 applicable files fail rule 'original-image' (66.7%), above max_failing 1",
-        ),
+        ("dataset", "dicom-files", "passed", "3 DICOM files checked in data/; at least 1 required"),
         (
             "dataset",
             "unique-uid",
@@ -410,7 +442,20 @@ def test_max_failing_rule_in_warnings_column_and_summary_sections(run: Runner) -
             "1 problem in 3 files, 1 distinct value: SeriesInstanceUID 1.2.826.0.1.3680043.10.999.2: "
             "3 files have the same value (a.dcm, b.dcm, c.dcm)",
         ),
+        (
+            "threshold",
+            "original-image",
+            "failed",
+            "2 of 3 applicable files fail rule 'original-image' (66.7%), above max_failing 1",
+        ),
     ]
+    rule = {r["item"]: (r["value"], r["detail"]) for r in read_sheet(report, "Summary") if r["section"] == "rule"}
+    assert rule == {
+        "original-image": (
+            2,
+            "error; applicable 3, passed 1, failed 0, warned 2, waived 0, not applicable 0, not checked 0",
+        )
+    }
 
 
 def test_failing_rule_example_stops_a_run(run: Runner) -> None:

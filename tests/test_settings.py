@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,27 +15,17 @@ from pytest_dicomqc.pipeline import wanted_tags
 from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
 from pytest_dicomqc.settings import Settings, readers
-from tests.helpers import Runner, read_sheet, write_dicom
+from tests.helpers import Runner, count_reads, read_sheet, write_dicom
 from tests.processes import unprivileged
 
 RULES = load_rules(Path(__file__).parent.parent / "rules.yaml")
 STRICT_RULES = "version: 1\nrules:\n  - id: tiny\n    pixel: rows\n    max: 4\n"
 
 
-def session_module() -> object:
+def session_module() -> ModuleType:
     """``pytest_dicomqc.session`` as the next in-process run imports it: pytester drops the modules a
     run imported, while the package attribute keeps the old one."""
     return importlib.import_module("pytest_dicomqc.session")
-
-
-def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the dataset files the plugin reads in the test loop from now on (not taken from its
-    cache), in order."""
-    session = session_module()
-    reads: list[str] = []
-    real = session.check_file  # type: ignore[attr-defined]
-    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
-    return reads
 
 
 @pytest.fixture
@@ -445,8 +436,10 @@ def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: p
         3,
     )
     assert (from_ini.strict, from_ini.no_cache, from_ini.report) == (True, False, pytester.path / "metadata_dicom.xlsx")
-    from_cli = pytester.parseconfigure("--dicom-dir=data", "--dicom-workers=auto", "--dicom-no-cache").stash[
-        SESSION_KEY
-    ].settings
+    from_cli = (
+        pytester.parseconfigure("--dicom-dir=data", "--dicom-workers=auto", "--dicom-no-cache")
+        .stash[SESSION_KEY]
+        .settings
+    )
     assert (from_cli.dataset_from_command_line, from_cli.workers, from_cli.no_cache) == (True, None, True)
     assert 0x00080008 in from_cli.tags  # ImageType: a default column and a default rule's tag

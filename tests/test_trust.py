@@ -40,6 +40,11 @@ def failure(result: pytest.RunResult, title: str) -> list[str]:
     return [line for line in lines[start + 1 : end] if not line.startswith("[gw")]
 
 
+def passed(result: pytest.RunResult) -> list[str]:
+    """Node ids of the ``-rA`` summary's PASSED lines, sorted (xdist reports in the order workers finish)."""
+    return sorted(line.removeprefix("PASSED ") for line in result.outlines if line.startswith("PASSED "))
+
+
 def pixels(seed: int) -> np.ndarray:
     return np.full((4, 4), seed, np.int16)
 
@@ -221,16 +226,13 @@ dataset:
 """
 NAMES = ["a.dcm", "b.dcm", "c.dcm", "d.dcm"]
 STATUS = {"a.dcm": "passed", "b.dcm": "failed", "c.dcm": "passed", "d.dcm": "passed"}
-PARTIAL_LINE = (
-    "dicomqc: partial run: 3 files not checked in this run; their rows show the result of the earlier run"
-    " that checked them (the file is unchanged)"
-)
+PARTIAL_LINE = "dicomqc: partial run: 3 files shown with their results from an earlier run"
 DESELECTED = "deselected (-k, -m, --deselect, --lf)"
-NOT_JUDGED = "not judged: 3 files of the dataset not checked in this run nor in the cache"
+NOT_JUDGED = "3 files of the dataset not checked in this run nor in the cache"
 SELECTIONS = {
     "lf": (("--lf",), "b.dcm", DESELECTED),
     "k": (("-k", "c.dcm"), "c.dcm", DESELECTED),
-    "path": (("data/c.dcm",), "c.dcm", "not collected: only part of the dataset was given"),
+    "path": (("data/c.dcm",), "c.dcm", "not collected: part of the dataset given"),
 }
 
 
@@ -294,7 +296,15 @@ def test_without_the_cache_the_other_files_are_not_run_and_nothing_is_judged(
     result = with_cache(run, "--dicom-dir=data", "-rA", "-v", "-k", "c.dcm or dataset or dicom-files", *no_cache)
     assert result.ret == 0
     assert result.parseoutcomes() == {"passed": 1, "skipped": 2} | ({} if run.mode == "xdist" else {"deselected": 3})
-    result.stdout.fnmatch_lines(["PASSED data/c.dcm::dicomqc", f"SKIPPED [2] dicomqc: {NOT_JUDGED}"])
+    result.stdout.fnmatch_lines(
+        [
+            f"dicomqc dicom-files not judged: {NOT_JUDGED}",
+            f"dicomqc dataset unique-sop not judged: {NOT_JUDGED}",
+            "*short test summary info*",
+            "PASSED data/c.dcm::dicomqc",
+            f"SKIPPED [2] dicomqc: {NOT_JUDGED}",
+        ]
+    )
     result.stdout.fnmatch_lines(["dicomqc: INCOMPLETE: 3 files not checked", "dicomqc: 4 files: 1 passed, 3 not run"])
     assert "partial run:" not in result.stdout.str()
     assert files_sheet(four_files, "path", "kind", "status") == [
@@ -344,7 +354,7 @@ MODEL_TESTS = "def test_one():\n    pass\n\n\ndef test_two():\n    pass\n"
 @pytest.fixture
 def ml_repo(pytester: pytest.Pytester) -> pytest.Pytester:
     """An ML repository: ``dicom_dir = data`` and ``testpaths = tests`` in pytest.ini, two unit tests, two images."""
-    pytester.makeini("[pytest]\ndicom_dir = data\ntestpaths = tests\n")
+    (pytester.path / "pytest.ini").write_text("[pytest]\ndicom_dir = data\ntestpaths = tests\n")
     (pytester.path / "tests").mkdir()
     (pytester.path / "tests" / "test_model.py").write_text(MODEL_TESTS)
     write_dicom(pytester.path / "data" / "a.dcm", pixels=pixels(1))
@@ -357,14 +367,14 @@ def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runn
     result = run("-rA")
     assert result.ret == 0
     result.assert_outcomes(passed=8)
-    result.stdout.fnmatch_lines(
+    assert passed(result) == sorted(
         [
-            "PASSED tests/test_model.py::test_one",
-            "PASSED tests/test_model.py::test_two",
-            "PASSED data/a.dcm::dicomqc",
-            "PASSED data/b.dcm::dicomqc",
-            "PASSED dicomqc::dicom-files",
-            *(f"PASSED dicomqc::dataset::{check}" for check in DEFAULT_CHECKS),
+            "tests/test_model.py::test_one",
+            "tests/test_model.py::test_two",
+            "data/a.dcm::dicomqc",
+            "data/b.dcm::dicomqc",
+            "dicomqc::dicom-files",
+            *(f"dicomqc::dataset::{check}" for check in DEFAULT_CHECKS),
         ]
     )
     assert files_sheet(ml_repo, "path", "status") == [("a.dcm", "passed"), ("b.dcm", "passed")]
@@ -372,13 +382,13 @@ def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runn
     result = run("-rA", "tests/test_model.py::test_one")
     assert result.ret == 0
     assert result.parseoutcomes() == {"passed": 1}
-    result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one"])
-    assert "dicomqc" not in result.stdout.str()
+    assert passed(result) == ["tests/test_model.py::test_one"]
+    assert [line for line in result.outlines if "dicomqc" in line and not line.startswith("plugins:")] == []
     assert not report.exists()
     result = run("-rA", "-m", "not dicomqc")
     assert result.ret == 0
     assert result.parseoutcomes() == {"passed": 2}
-    result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one", "PASSED tests/test_model.py::test_two"])
+    assert passed(result) == ["tests/test_model.py::test_one", "tests/test_model.py::test_two"]
     assert not report.exists()
 
 
@@ -389,7 +399,7 @@ def test_ini_dicom_dir_without_the_data(run: Runner, ml_repo: pytest.Pytester) -
         result = run("-rA", *args)
         assert result.ret == 0, args
         assert result.parseoutcomes() == {"passed": 2}, args
-        result.stdout.fnmatch_lines(["PASSED tests/test_model.py::test_one", "PASSED tests/test_model.py::test_two"])
+        assert passed(result) == ["tests/test_model.py::test_one", "tests/test_model.py::test_two"], args
     result = run()
     assert result.ret == 4
     errors = [line for line in result.errlines if line.startswith("ERROR:")]
