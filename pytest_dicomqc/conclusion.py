@@ -123,7 +123,7 @@ class MinimumVerdict:
         files = "1 DICOM file" if self.dicom == 1 else f"{self.dicom:,} DICOM files"
         text = f"{files} checked in {self.dataset}"
         if self.others:
-            text += ": " + ", ".join(f"{count:,} {what}" for what, count in self.others)
+            text += ": " + ", ".join(f"{count:,} {_plural(what, count)}" for what, count in self.others)
         return f"{text}; at least {self.required:,} required"
 
 
@@ -193,8 +193,11 @@ class Conclusion:
             problems.append(f"{self.failing_results} {what} failed")
         if problems:
             return "FAILED: " + "; ".join(problems)
-        if self.statuses[STATUS_NOT_RUN] or not self.complete:
-            return f"INCOMPLETE: {_files(self.statuses[STATUS_NOT_RUN])} not checked"
+        unjudged = sum(1 for result in self.results if result.outcome == "skipped")
+        if self.statuses[STATUS_NOT_RUN] or unjudged:
+            gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
+            gaps += [f"{unjudged} dataset result{'' if unjudged == 1 else 's'} not judged"] if unjudged else []
+            return "INCOMPLETE: " + "; ".join(gaps)
         return f"PASSED: {_files(len(self.rows))}, every check held"
 
 
@@ -254,7 +257,7 @@ def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> Mini
             note = str(record.values.get("notes") or "non-DICOM file")
             others[LFS_POINTER_NOTE if note.startswith(LFS_POINTER_NOTE) else note] += 1
         elif record.kind == KIND_UNREADABLE:
-            others["unreadable"] += 1
+            others["unreadable file"] += 1
     dicom = sum(1 for record in records if record.kind == KIND_DICOM)
     return MinimumVerdict(dicom, required, tuple(others.most_common()), dataset)
 
@@ -326,6 +329,14 @@ def _waiver_uses(
         )
         uses.append(WaiverUse(waiver, status, used[waiver.id]))
     return tuple(uses)
+
+
+def _plural(what: str, count: int) -> str:
+    """``text file`` -> ``text files``, ``Git LFS pointer (…)`` -> ``Git LFS pointers (…)``."""
+    noun, bracket, rest = what.partition(" (")
+    if count == 1 or noun.endswith(("s", "media")) or not noun[-1:].isalpha():
+        return what
+    return f"{noun}s{bracket}{rest}"
 
 
 def _files(count: int) -> str:

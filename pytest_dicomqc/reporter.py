@@ -151,8 +151,8 @@ class Reporter:
                 selected, reason = frozenset[str](), "the session stopped early (-x, --maxfail, Ctrl-C)"
             else:
                 selected = frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results)
-                partly = self.results or self.session.left_out or self.left_out_by_workers
-                reason = "deselected (-k, -m, --deselect, --lf)" if partly else "only part of the dataset was collected"
+                part = selects_part_of_dataset(self.config, self.settings.dataset)
+                reason = "only part of the dataset was collected" if part else "deselected (-k, -m, --deselect, --lf)"
             scope = Scope(_shown(self.settings.dataset, self.config), selected, reason, self.settings.strict)
             self.conclusion = conclude(self.final_rows(), self.settings.ruleset, scope)
         return self.conclusion

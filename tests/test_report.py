@@ -25,6 +25,7 @@ FILES_HEADER = [
     "warnings",
     "error",
     "dataset_checks",
+    "checked",
     "ImageType",
     "VOILUTFunction",
     "rows",
@@ -59,6 +60,7 @@ def test_files_sheet_exact_values(run: Runner, small_dataset: Path) -> None:
     assert header[-4:] == ["original-image", "voi-lut-function", "pixel-dtype-ct-mr", "pixel-dtype-xray"]
     by_path = {row["path"]: row for row in rows}
     assert list(by_path) == ["ct/derived.dcm", "ct/ok.dcm", "mr/u8", "photo.jpg"]
+    assert [row["checked"] for row in rows] == ["this run"] * 4
 
     ok = by_path["ct/ok.dcm"]
     assert (ok["kind"], ok["status"], ok["failed_rules"], ok["error"]) == ("dicom", "passed", None, None)
@@ -91,14 +93,39 @@ def test_files_sheet_exact_values(run: Runner, small_dataset: Path) -> None:
         ("ct/derived.dcm", "original-image", "DERIVED\\SECONDARY", "to contain 'ORIGINAL'"),
         ("mr/u8", "pixel-dtype-ct-mr", "uint8", "one of [int16, uint16]"),
     ]
-    summary = {(r["section"], r["item"]): r["value"] for r in read_sheet(report, "Summary")}
+    summary_rows = read_sheet(report, "Summary")
+    assert summary_rows[0] == {
+        "section": "verdict",
+        "item": "FAILED",
+        "value": "FAILED: 2 files failed; 1 dataset result failed",
+        "detail": None,
+    }
+    assert [(r["section"], r["item"]) for r in summary_rows[1:3]] == [("files", "total"), ("status", "passed")]
+    summary = {(r["section"], r["item"]): r["value"] for r in summary_rows}
     assert summary[("files", "total")] == 4
     assert (summary[("status", "passed")], summary[("status", "failed")], summary[("status", "skipped")]) == (1, 2, 1)
     assert summary[("rule", "original-image")] == 1
+    details = {r["item"]: r["detail"] for r in summary_rows if r["section"] == "rule"}
+    assert details["original-image"] == (
+        "error; applicable 3, passed 2, failed 1, warned 0, waived 0, not applicable 1, not checked 0"
+    )
+    results = [(r["section"], r["item"], r["value"]) for r in summary_rows if r["section"] in ("dataset", "threshold")]
+    assert results == [
+        ("dataset", "dicom-files", "passed"),
+        ("dataset", "unique-sop-instance-uid", "passed"),
+        ("dataset", "unique-pixels", "failed"),
+        ("dataset", "patient-split-leakage", "empty"),
+    ]
     rules = read_sheet(report, "Rules")
     assert [r["id"] for r in rules] == ["original-image", "voi-lut-function", "pixel-dtype-ct-mr", "pixel-dtype-xray"]
     assert formula_cells(report) == 0
-    result.stdout.fnmatch_lines(["dicomqc: 4 files: 1 passed, 2 failed, 1 skipped", f"dicomqc report: {report}"])
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc: FAILED: 2 files failed; 1 dataset result failed",
+            "dicomqc: 4 files: 1 passed, 2 failed, 1 skipped",
+            f"dicomqc report: {report}",
+        ]
+    )
 
 
 def test_default_report_path_is_invocation_dir_with_normal_permissions(run: Runner, small_dataset: Path) -> None:
@@ -362,8 +389,8 @@ def test_every_bundled_pydicom_file_gets_one_true_row_in_every_mode(pytester: py
 
 def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
     """The packaged default rules on a flat folder: a DX image with int16 pixels breaks the x-ray
-    dtype rule, a derived one two rules at once (comma-separated), and with no split folders the
-    leakage check has nothing to compare (every file left out). The Summary's run facts say what ran."""
+    dtype rule, a derived one two rules at once (comma-separated), and with no split folders no file
+    takes part in the leakage check: ``empty``, with the reason. The Summary's run facts say what ran."""
     data = run.pytester.path / "data"
     write_dicom(data / "dx-int16.dcm", modality="DX", pixels=np.full((4, 4), 3, dtype=np.int16))
     write_dicom(data / "dx-derived.dcm", image_type="DERIVED", modality="DX", pixels=np.full((4, 4), 4, np.int16))
@@ -379,10 +406,16 @@ def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
     }
     summary = read_sheet(report, "Summary")
     dataset = {r["item"]: (r["value"], r["detail"]) for r in summary if r["section"] == "dataset"}
-    assert dataset["patient-split-leakage"] == (
-        "passed",
-        "no problem in 0 files, 0 distinct values; 3 files left out (no value to check, or 'when' does not hold)",
-    )
+    assert dataset == {
+        "dicom-files": ("passed", "3 DICOM files checked in data/; at least 1 required"),
+        "unique-sop-instance-uid": ("passed", "no problem in 3 files, 3 distinct values"),
+        "unique-pixels": ("passed", "no problem in 3 files, 3 distinct images"),
+        "patient-split-leakage": (
+            "empty",
+            "no file took part: no path matched the split pattern"
+            " '(?i)(train|training|val|valid|validation|dev|test|testing|holdout)/'",
+        ),
+    }
     facts = {r["item"]: r["value"] for r in summary if r["section"] == "run"}
     assert list(facts) == [
         "dataset",
@@ -402,5 +435,5 @@ def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
     assert facts["rules file"].endswith("pytest_dicomqc/rules.yaml")  # the packaged default
     assert (facts["pytest exit status"], facts["xdist workers"]) == (1, "2" if run.mode == "xdist" else "none")
     assert "--dicom-dir=data --dicom-report=qc.xlsx" in facts["pytest arguments"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", facts["started"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", facts["started"])  # ISO 8601
     assert (facts["pydicom"], facts["pytest"]) == (pydicom.__version__, pytest.__version__)

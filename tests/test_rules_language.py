@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dicomqc.conclusion import Scope, conclude
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, ReportRow, Value
 from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
 from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers, parse_rules
 from pytest_dicomqc.rules.model import Check, NonDicomPolicy, RuleSet, Threshold, Waiver
-from pytest_dicomqc.conclusion import Scope, conclude
 
 IMAGE_TYPE = 0x00080008
 PIXEL_SPACING = 0x00280030
