@@ -286,7 +286,7 @@ def test_summary_counts(mixed_report: Path) -> None:
     assert details == {
         "original-image": f"error; applicable 1, passed 0, failed 1, warned 0, {counts}",
         "big-enough": f"warning; applicable 1, passed 0, failed 0, warned 1, {counts}",
-        "dicom-files": "not judged: 2 files of the dataset not checked in this run nor in the cache",
+        "dicom-files": "2 files of the dataset not checked in this run nor in the cache",
     }
 
 

@@ -25,8 +25,8 @@ dataset:
 FILES = ["a-derived.dcm", *(f"f{index:02d}.dcm" for index in range(19))]
 RESULTS = {"dicom-files": "dicom-files", "unique-sop": "dataset unique-sop", "unique-pixels": "dataset unique-pixels"}
 """The results over the dataset in report order (``min_dicom_files`` first), as the terminal names them."""
-STOPPED = "not run: the session stopped early (-x, --maxfail, Ctrl-C)"
-NOT_JUDGED = "not judged: 1 file of the dataset not checked in this run nor in the cache"
+STOPPED = "the session stopped early (-x, --maxfail, Ctrl-C)"
+NOT_JUDGED = "1 file of the dataset not checked in this run nor in the cache"
 # Every file but the failing first one waits until the controller (the one pytest process, or
 # xdist's controller, which decides to stop) has seen that failure: xdist then stops handing out
 # files, so -x leaves files not run, whatever the timing. One deadline for the whole run bounds
@@ -76,7 +76,7 @@ def assert_not_judged(result: pytest.RunResult, pytester: pytest.Pytester, statu
     output = result.stdout.str()
     assert "PASSED dicomqc::" not in output, output[-3000:]
     assert "FAILED dicomqc::" not in output
-    reason = message.partition(": ")[2][:21]  # "the session stopped e", "1 file of the dataset"
+    reason = message[:21]  # "the session stopped e", "1 file of the dataset"
     result.stdout.fnmatch_lines([f"dicomqc {shown} {status}: *{reason}*" for shown in RESULTS.values()])
     assert dataset_sheet(pytester) == [(name, status, message) for name in RESULTS]
     assert summary_dataset_rows(pytester) == [(name, status) for name in RESULTS]
@@ -130,7 +130,7 @@ def test_a_crashed_worker_leaves_the_dataset_unjudged(project: pytest.Pytester) 
     result = Runner(project, "xdist")("--dicom-dir=data", "-rA")
     assert result.ret == 1
     result.assert_outcomes(passed=18, failed=2, skipped=3)  # the crash is a failure; the 3 results are skipped
-    result.stdout.fnmatch_lines([f"SKIPPED [3] dicomqc: {NOT_JUDGED}"])
+    result.stdout.fnmatch_lines([f"SKIPPED [3] dicomqc: not judged: {NOT_JUDGED}"])
     assert_not_judged(result, project, "not judged", NOT_JUDGED)
     statuses = {r["path"]: r["status"] for r in read_sheet(project.path / "metadata_dicom.xlsx")}
     assert statuses == {name: "failed" if name == "a-derived.dcm" else "passed" for name in FILES} | {

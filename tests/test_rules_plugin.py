@@ -175,7 +175,7 @@ def test_non_dicom_globs(run: Runner) -> None:
     summary = {(r["section"], r["item"]): (r["value"], r["detail"]) for r in read_sheet(report, "Summary")}
     assert summary[("dataset", "dicom-files")] == (
         "failed",
-        "0 DICOM files checked in data/: 3 text file; at least 1 required",
+        "0 DICOM files checked in data/: 3 text files; at least 1 required",
     )
 
 

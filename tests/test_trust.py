@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from xml.etree import ElementTree
 
 import numpy as np
@@ -36,7 +37,7 @@ def failure(result: pytest.RunResult, title: str) -> list[str]:
     under xdist the sections come in the order the workers finished."""
     lines = result.outlines
     [start] = [i for i, line in enumerate(lines) if re.fullmatch(rf"_+ {re.escape(title)} _+", line)]
-    end = next(i for i in range(start + 1, len(lines)) if re.fullmatch(r"(_+ .* _+|=+ .* =+)", lines[i]))
+    end = next(i for i in range(start + 1, len(lines)) if re.fullmatch(r"(_+ .* _+|=+ .* =+|-+ .* -+)", lines[i]))
     return [line for line in lines[start + 1 : end] if not line.startswith("[gw")]
 
 
@@ -247,10 +248,12 @@ def four_files(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def full_run(run: Runner) -> str:
-    """The first run, over every file, fills the cache; returns when it started."""
+    """The first run, over every file, fills the cache; returns when it started. It returns in
+    the next second of the clock: the next run's time is not the earlier run's (shown to the second)."""
     result = with_cache(run, "--dicom-dir=data")
     assert result.ret == 1
     result.assert_outcomes(failed=1, passed=5)
+    time.sleep(1 - time.time() % 1)
     return started(run.pytester)
 
 
@@ -348,6 +351,29 @@ def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, fo
     assert sheet_rows(four_files, "Dataset", "check", "status", "files") == [
         ("dicom-files", "passed", None),
         ("unique-sop", "failed", "a.dcm\nc.dcm"),
+    ]
+    # --lf: the files and the results that failed last (b.dcm from the first run, unique-sop from
+    # the second); the check is judged again over every file, three of them from the cache
+    second = started(four_files)
+    result = with_cache(run, "--dicom-dir=data", "-rA", "-v", "--lf")
+    assert result.ret == 1
+    assert result.parseoutcomes() == {"failed": 2} | ({} if run.mode == "xdist" else {"deselected": 4})
+    assert sorted(line.split(" - ")[0] for line in result.outlines if line.startswith("FAILED ")) == [
+        "FAILED data/b.dcm::dicomqc",
+        "FAILED dicomqc::dataset::unique-sop",
+    ]
+    assert failure(result, "dataset unique-sop")[1:] == [
+        f"  SOPInstanceUID {a_uid}: 2 files have the same value (a.dcm, c.dcm)"
+    ]
+    assert files_sheet(four_files, "path", "status", "checked") == [
+        ("a.dcm", "passed", f"earlier run {first}"),
+        ("b.dcm", "failed", "this run"),
+        ("c.dcm", "passed", f"earlier run {second}"),
+        ("d.dcm", "passed", f"earlier run {first}"),
+    ]
+    assert sheet_rows(four_files, "Dataset", "check", "status", "checked") == [
+        ("dicom-files", "not run", DESELECTED),
+        ("unique-sop", "failed", "4 files, 3 distinct values"),
     ]
 
 
