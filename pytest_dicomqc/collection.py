@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.nodes import ITEM_NAME, SESSION_KEY, DatasetFolder, PathToDataset, child_name_and_id
+from pytest_dicomqc.nodes import DatasetFolder, PathToDataset, child_name_and_id
 from pytest_dicomqc.settings import Settings, args_reaching
+from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
 
 LEFT_OUT_OUTPUT = "dicomqc_left_out"
 """Key of an xdist worker's ``workeroutput``: dataset files it collected but did not keep."""

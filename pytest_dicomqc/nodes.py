@@ -12,14 +12,10 @@ import pytest
 
 from pytest_dicomqc.discover import is_folder, is_regular_file, printable, sorted_entries
 from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
+from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
 
 if TYPE_CHECKING:
     from pytest_dicomqc.cache import Stat
-    from pytest_dicomqc.session import DicomQCSession  # noqa: F401 - named in SESSION_KEY's type
-
-ITEM_NAME = "dicomqc"
-SESSION_KEY = pytest.StashKey["DicomQCSession"]()
-"""The plugin's one piece of state per process: :class:`~pytest_dicomqc.session.DicomQCSession`."""
 
 
 class _OutsideHooks:

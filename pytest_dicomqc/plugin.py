@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc import collection, settings
-from pytest_dicomqc.nodes import ITEM_NAME, SESSION_KEY, DicomItem, ResultItem
+from pytest_dicomqc import settings
+from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
+
+# Everything else is imported inside the hooks, once a dataset is configured (a hook that finds no
+# session returns before): a unit-test run in an environment where the plugin is installed pays
+# for this module, the options and one stash lookup per hook call, nothing more.
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
     resolved = settings.resolve(config)
     if resolved is None:
         return
+    from pytest_dicomqc import collection
     from pytest_dicomqc.session import DicomQCSession, exit_without_collecting
 
     session = config.stash[SESSION_KEY] = DicomQCSession(config, resolved)
@@ -65,6 +70,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return None
+    from pytest_dicomqc import collection
+
     return collection.ignore(
         collection_path, config, session.settings, collection.pytest_ignores(config, sys.modules[__name__])
     )
@@ -75,6 +82,8 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
     session = parent.config.stash.get(SESSION_KEY, None)
     if session is None:
         return None
+    from pytest_dicomqc import collection
+
     return collection.directory_collector(
         path, parent, session.settings, collection.pytest_ignores(parent.config, sys.modules[__name__])
     )
@@ -86,13 +95,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     plugin drops some; afterwards, put the results over the whole dataset last, whatever order
     other plugins (pytest-randomly) chose: they are judged once every file has reported."""
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        session.collected = sum(1 for item in items if isinstance(item, DicomItem))
+    if session is None:
+        yield
+        return
+    from pytest_dicomqc.nodes import DicomItem, ResultItem
+
+    session.collected = sum(1 for item in items if isinstance(item, DicomItem))
     yield
-    if session is not None:
-        results: list[pytest.Item] = [item for item in items if isinstance(item, ResultItem)]
-        if results:
-            items[:] = [item for item in items if not isinstance(item, ResultItem)] + results
+    results: list[pytest.Item] = [item for item in items if isinstance(item, ResultItem)]
+    if results:
+        items[:] = [item for item in items if not isinstance(item, ResultItem)] + results
 
 
 @pytest.hookimpl(trylast=True)
@@ -101,6 +113,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     dicomqc = session.config.stash.get(SESSION_KEY, None)
     if dicomqc is None:
         return
+    from pytest_dicomqc import collection
+    from pytest_dicomqc.nodes import DicomItem
+
     items = [item for item in session.items if isinstance(item, DicomItem)]
     dicomqc.selected = len(items)
     workeroutput = getattr(session.config, "workeroutput", None)
@@ -113,6 +128,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_protocol(item: pytest.Item) -> bool | None:
     """A result over the whole dataset is reported by the controller, once every file has been:
     no process runs it as a test (see :class:`~pytest_dicomqc.nodes.DatasetResults`)."""
+    if SESSION_KEY not in item.config.stash:
+        return None
+    from pytest_dicomqc.nodes import ResultItem
+
     return True if isinstance(item, ResultItem) else None
 
 
@@ -122,7 +141,11 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the file's record to its call-phase report; xdist carries it to the controller."""
     report = yield
-    if isinstance(item, DicomItem) and report.when == "call":
+    if report.when != "call" or SESSION_KEY not in item.config.stash:
+        return report
+    from pytest_dicomqc.nodes import DicomItem
+
+    if isinstance(item, DicomItem):
         if item.record is not None:
             from pytest_dicomqc import wire
 

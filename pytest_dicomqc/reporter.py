@@ -22,7 +22,7 @@ from pytest_dicomqc import __version__, junit, wire
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import LEFT_OUT_OUTPUT, selects_part_of_dataset
 from pytest_dicomqc.conclusion import Conclusion, Result, Scope, conclude
-from pytest_dicomqc.nodes import ITEM_NAME, DicomItem, ResultItem, dataset_nodeid, walk_dataset
+from pytest_dicomqc.nodes import DicomItem, ResultItem, dataset_nodeid, walk_dataset
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
     STATUS_CRASHED,
@@ -34,6 +34,7 @@ from pytest_dicomqc.record import (
     Status,
 )
 from pytest_dicomqc.session import DicomQCSession
+from pytest_dicomqc.state import ITEM_NAME
 from pytest_dicomqc.writers.excel import write_workbook
 
 _SUFFIX = "::" + ITEM_NAME

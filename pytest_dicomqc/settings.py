@@ -7,10 +7,8 @@ line option or the ini key and file), raised before any dataset file is read.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,6 +204,8 @@ def load_configured_rules(config: pytest.Config) -> RuleSet:
 
 
 def _default_rules(config: pytest.Config) -> Path:
+    from importlib import resources
+
     in_rootdir = config.rootpath / DEFAULT_RULES
     return in_rootdir if in_rootdir.is_file() else Path(str(resources.files("pytest_dicomqc") / DEFAULT_RULES))
 
@@ -225,6 +225,8 @@ def _check_writable(report: Path, origin: str) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise pytest.UsageError(f"{origin}: cannot create the folder of report {report}: {folder} is a file")
+    import tempfile
+
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".dicomqc-", suffix=".probe"):
             pass

@@ -138,7 +138,7 @@ def test_readers_end_with_an_in_process_session(pytester: pytest.Pytester) -> No
     dataset(pytester.path / "data", 40)
     pytester.makeconftest(
         """
-        from pytest_dicomqc.nodes import SESSION_KEY
+        from pytest_dicomqc.state import SESSION_KEY
 
         def pytest_sessionfinish(session):
             ahead = session.config.stash[SESSION_KEY].read_ahead
@@ -233,7 +233,7 @@ def test_script_calling_pytest_main_unguarded_runs_once(pytester: pytest.Pyteste
 
 READERS_PROBE = """
 import os
-from pytest_dicomqc.nodes import SESSION_KEY
+from pytest_dicomqc.state import SESSION_KEY
 
 def pytest_configure(config):
     os.cpu_count = lambda: 2  # the same answer on every machine

@@ -425,7 +425,7 @@ def test_option_errors_name_the_option(pytester: pytest.Pytester, arguments: tup
 def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: pytest.Pytester) -> None:
     """The frozen Settings every part of the plugin reads: where the dataset came from decides
     what is collected (the command line: only the dataset; the ini: added to the test paths)."""
-    from pytest_dicomqc.nodes import SESSION_KEY
+    from pytest_dicomqc.state import SESSION_KEY
 
     write_dicom(pytester.path / "data" / "one.dcm")
     pytester.makeini("[pytest]\ndicom_dir = data\ndicom_workers = 3\ndicom_strict = true\n")
