@@ -36,6 +36,7 @@ from pytest_dicomqc.rules.model import Rule, RuleSet, Waiver
 WaiverStatus = Literal["active", "expired", "stale", "unused in this partial run"]
 ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
 
+Verdict = Literal["PASSED", "FAILED", "INCOMPLETE"]
 Outcome = Literal["passed", "failed", "skipped"]
 """What pytest reports for a dataset-level result."""
 
@@ -178,27 +179,39 @@ class Conclusion:
     """Rows whose record comes from an earlier run (not selected in this one)."""
 
     @property
-    def failing_results(self) -> int:
-        return sum(1 for result in self.results if result.outcome == "failed")
+    def verdict(self) -> Verdict:
+        return self._judgement[0]
 
     @property
     def headline(self) -> str:
         """The verdict in words, for the top of the Summary sheet and the terminal."""
-        failed = self.statuses[STATUS_FAILED] + self.statuses[STATUS_CRASHED]
+        return self._judgement[1]
+
+    @property
+    def _judgement(self) -> tuple[Verdict, str]:
+        failed = [row for row in self.rows if row.status in (STATUS_FAILED, STATUS_CRASHED)]
+        failing = [result for result in self.results if result.status == "failed"]
         problems = []
         if failed:
-            problems.append(f"{_files(failed)} failed")
-        if self.failing_results:
-            what = "dataset result" if self.failing_results == 1 else "dataset results"
-            problems.append(f"{self.failing_results} {what} failed")
+            earlier = sum(1 for row in failed if row.earlier)
+            problems.append(f"{_files(len(failed))} failed" + (f" ({earlier:,} in an earlier run)" if earlier else ""))
+        if failing:
+            unreported = sum(1 for result in failing if result.outcome != "failed")
+            where = f" ({unreported} not reported in this run)" if unreported else ""
+            problems.append(f"{_count(len(failing), 'dataset result')} failed{where}")
         if problems:
-            return "FAILED: " + "; ".join(problems)
-        unjudged = sum(1 for result in self.results if result.outcome == "skipped")
-        if self.statuses[STATUS_NOT_RUN] or unjudged:
-            gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
-            gaps += [f"{unjudged} dataset result{'' if unjudged == 1 else 's'} not judged"] if unjudged else []
-            return "INCOMPLETE: " + "; ".join(gaps)
-        return f"PASSED: {_files(len(self.rows))}, every check held"
+            return "FAILED", "FAILED: " + "; ".join(problems)
+        gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
+        unjudged = sum(1 for result in self.results if result.status in ("not judged", "not run"))
+        gaps += [f"{_count(unjudged, 'dataset result')} not judged"] if unjudged else []
+        if gaps:
+            return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
+        warnings = [
+            f"{result.name} {result.status}" for result in self.results if result.status in ("warning", "empty")
+        ]
+        if warnings:
+            return "PASSED", f"PASSED with {_count(len(warnings), 'warning')}: {', '.join(warnings)}"
+        return "PASSED", f"PASSED: {_files(len(self.rows))}, every check held"
 
 
 def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Conclusion:
@@ -211,16 +224,13 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         for tally in tallies
         if tally.rule.max_failing is not None
     )
-    checks = [check for check in ruleset.dataset if scope.asked(f"dataset::{check.id}")]
     dataset: tuple[DatasetVerdict, ...] = ()
     minimum = None
     if complete:
         keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
-        dataset = tuple(judge(checks, keys, scope.strict, ruleset.waivers))
+        dataset = tuple(judge(ruleset.dataset, keys, scope.strict, ruleset.waivers))
         minimum = _minimum(records, ruleset.min_dicom_files, scope.dataset)
     results = _results(ruleset, scope, complete, thresholds, dataset, minimum, len(rows) - len(records))
-    # a waiver can be called stale only when everything it could waive was judged
-    everything = complete and len(checks) == len(ruleset.dataset)
     return Conclusion(
         rows=tuple(rows),
         statuses={status: sum(1 for row in rows if row.status == status) for status in STATUSES},
@@ -230,7 +240,7 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         dataset=dataset,
         minimum=minimum,
         results=results,
-        waivers=_waiver_uses(ruleset, records, everything, waivers_used(dataset)),
+        waivers=_waiver_uses(ruleset, records, complete, waivers_used(dataset)),
         named=involvement(dataset),
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
@@ -294,10 +304,14 @@ def _results(
         )
     results = []
     for name in result_names(ruleset):
-        if not scope.asked(name):
-            results.append(Result(name, "skipped", "not run", scope.unselected_reason))
+        if complete and not scope.asked(name):  # judged for the report, not reported to pytest
+            result = judged[name]
+            note = f" ({scope.unselected_reason}: not reported in this run)"
+            results.append(Result(name, "skipped", result.status, result.message + note))
         elif complete:
             results.append(judged[name])
+        elif not scope.asked(name):
+            results.append(Result(name, "skipped", "not run", scope.unselected_reason))
         else:
             results.append(Result(name, "skipped", "not judged", not_judged))
     return tuple(results)
@@ -339,5 +353,9 @@ def _plural(what: str, count: int) -> str:
     return f"{noun}s{bracket}{rest}"
 
 
+def _count(count: int, noun: str) -> str:
+    return f"1 {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def _files(count: int) -> str:
-    return "1 file" if count == 1 else f"{count:,} files"
+    return _count(count, "file")

@@ -140,9 +140,15 @@ class Reporter:
         over the whole dataset, like tests: progress, junitxml, ``--lf`` and the exit status
         count them. A stopped run (``-x``, Ctrl-C) reports none: they were not reached."""
         outcome = yield
-        if not self.config.option.collectonly and not session.shouldfail and not session.shouldstop:
+        if self.selected and not session.shouldfail and not session.shouldstop:
             self.report_results(self.conclude())
         return outcome
+
+    @property
+    def selected(self) -> bool:
+        """Whether this run is about the dataset at all: a dataset file or result was selected
+        (not with ``-k test_model`` in an ML repository, nor with ``--collect-only``)."""
+        return bool(self.expected or self.results) and not self.config.option.collectonly
 
     def conclude(self, stopped: bool = False) -> Conclusion:
         """Drawn once: when the test loop ends, or at session end if it stopped early, in which
@@ -205,8 +211,8 @@ class Reporter:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if (not self.rows and not self.results) or self.config.option.collectonly:
-            return  # no dataset item ran (-m "not dicomqc", --collect-only, deselected)
+        if not self.selected:
+            return  # no dataset item was to run (-k test_model, --collect-only)
         conclusion = self.conclude(stopped=True)  # unless the test loop ended and concluded
         rows = self.rows
         self.session.remember(
@@ -269,8 +275,8 @@ class Reporter:
             terminalreporter.write_line(text, **markup)
 
         terminalreporter.write_sep("-", "dicomqc")
-        failed = conclusion.headline.startswith("FAILED")
-        line(f"dicomqc: {conclusion.headline}", red=failed, green=conclusion.headline.startswith("PASSED"))
+        verdict = conclusion.verdict
+        line(f"dicomqc: {conclusion.headline}", red=verdict == "FAILED", green=verdict == "PASSED")
         counts = ", ".join(f"{count:,} {status}" for status, count in conclusion.statuses.items() if count)
         total = len(conclusion.rows)
         line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")

@@ -96,7 +96,7 @@ def test_a_dataset_of_git_lfs_pointers_fails_every_file_and_the_run(run: Runner)
         (run.pytester.path / "data" / name).write_text(LFS_POINTER)
     result = run("--dicom-dir=data", "-rA")
     message = (
-        "0 DICOM files checked in data/: 3 Git LFS pointer (not downloaded: run git lfs pull); at least 1 required"
+        "0 DICOM files checked in data/: 3 Git LFS pointers (not downloaded: run git lfs pull); at least 1 required"
     )
     assert result.ret == 1
     result.assert_outcomes(failed=4, passed=3)
@@ -130,7 +130,13 @@ def test_an_empty_dataset_folder_fails(run: Runner) -> None:
     ("minimum", "folder", "ret", "outcomes", "message"),
     [
         (3, "data", 1, {"failed": 1, "passed": 2}, "2 DICOM files checked in data/; at least 3 required"),
-        (0, "text", 0, {"passed": 1, "skipped": 2}, "0 DICOM files checked in text/: 2 text file; at least 0 required"),
+        (
+            0,
+            "text",
+            0,
+            {"passed": 1, "skipped": 2},
+            "0 DICOM files checked in text/: 2 text files; at least 0 required",
+        ),
     ],
     ids=["3-with-2-dicom-fails", "0-with-text-only-passes"],
 )

@@ -168,7 +168,7 @@ def _finding_rows(rows: Sequence[ReportRow]) -> Iterable[list[Scalar]]:
 
 def _summary_rows(conclusion: Conclusion, run_facts: Sequence[tuple[str, Scalar]]) -> Iterable[list[Scalar]]:
     """The conclusion's numbers as they were computed: nothing is counted here."""
-    yield ["verdict", conclusion.headline.partition(":")[0], conclusion.headline, ""]
+    yield ["verdict", conclusion.verdict, conclusion.headline, ""]
     yield ["files", "total", len(conclusion.rows), ""]
     for status, count in conclusion.statuses.items():
         yield ["status", status, count, ""]
