@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pytest_dicomqc.dataset_checks import DatasetVerdict, involvement, judge, waivers_used
-from pytest_dicomqc.discover import LFS_POINTER_NOTE
+from pytest_dicomqc.discover import LFS_POINTER_NOTE, is_lfs_pointer_note
 from pytest_dicomqc.record import (
     FAIL,
     KIND_DICOM,
@@ -38,6 +38,12 @@ ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
 
 Verdict = Literal["PASSED", "FAILED", "INCOMPLETE"]
 Outcome = Literal["passed", "failed", "skipped"]
+ResultStatus = Literal["passed", "failed", "warning", "waived", "empty", "not judged", "not run"]
+"""A dataset result in words: a dataset check's own status, or why it has none."""
+NOT_JUDGED: ResultStatus = "not judged"
+NOT_RUN: ResultStatus = "not run"
+WARNINGS: tuple[ResultStatus, ...] = ("warning", "empty")
+"""Statuses that pass but are shown as warnings."""
 """What pytest reports for a dataset-level result."""
 
 DICOM_FILES = "dicom-files"
@@ -143,8 +149,7 @@ class Result:
     name: str
     """``dicom-files``, ``dataset::<check id>`` or ``rule::<rule id>``."""
     outcome: Outcome
-    status: str
-    """In words: passed, failed, warning, waived, empty, not judged, or not run."""
+    status: ResultStatus
     message: str
     details: str = ""
     """The failure text (every problem); the message when empty."""
@@ -202,13 +207,11 @@ class Conclusion:
         if problems:
             return "FAILED", "FAILED: " + "; ".join(problems)
         gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
-        unjudged = sum(1 for result in self.results if result.status in ("not judged", "not run"))
+        unjudged = sum(1 for result in self.results if result.status in (NOT_JUDGED, NOT_RUN))
         gaps += [f"{_count(unjudged, 'dataset result')} not judged"] if unjudged else []
         if gaps:
             return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
-        warnings = [
-            f"{result.name} {result.status}" for result in self.results if result.status in ("warning", "empty")
-        ]
+        warnings = [f"{result.name} {result.status}" for result in self.results if result.status in WARNINGS]
         if warnings:
             return "PASSED", f"PASSED with {_count(len(warnings), 'warning')}: {', '.join(warnings)}"
         return "PASSED", f"PASSED: {_files(len(self.rows))}, every check held"
@@ -264,8 +267,8 @@ def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> Mini
     others: Counter[str] = Counter()
     for record in records:
         if record.kind == KIND_NON_DICOM:
-            note = str(record.values.get("notes") or "non-DICOM file")
-            others[LFS_POINTER_NOTE if note.startswith(LFS_POINTER_NOTE) else note] += 1
+            note = record.values.get("notes")
+            others[LFS_POINTER_NOTE if is_lfs_pointer_note(note) else str(note or "non-DICOM file")] += 1
         elif record.kind == KIND_UNREADABLE:
             others["unreadable file"] += 1
     dicom = sum(1 for record in records if record.kind == KIND_DICOM)
@@ -286,21 +289,32 @@ def _results(
     judged: dict[str, Result] = {}
     if minimum is not None:
         outcome: Outcome = "passed" if minimum.passed else "failed"
-        judged[DICOM_FILES] = Result(DICOM_FILES, outcome, outcome, minimum.message, _details(minimum.message, outcome))
+        judged[DICOM_FILES] = Result(
+            DICOM_FILES,
+            outcome,
+            "passed" if minimum.passed else "failed",
+            minimum.message,
+            _details(minimum.message, outcome),
+        )
     for verdict in dataset:
         status = verdict.status
         failing = status == "failed" or (status == "empty" and scope.strict)
         outcome = "failed" if failing else "passed"
-        problems = len(verdict.findings)
-        summary = f"{problems} problem{'' if problems == 1 else 's'} in {verdict.scope}:"
-        details = "\n".join([summary, *(f"  {finding.text(files=10)}" for finding in verdict.findings)])
         judged[f"dataset::{verdict.check.id}"] = Result(
-            f"dataset::{verdict.check.id}", outcome, status, verdict.message, details if failing else ""
+            f"dataset::{verdict.check.id}",
+            outcome,
+            status,
+            verdict.message,
+            (verdict.details if verdict.findings else verdict.message) if failing else "",
         )
     for threshold in thresholds:
         outcome = "passed" if threshold.passed else "failed"
         judged[f"rule::{threshold.rule_id}"] = Result(
-            f"rule::{threshold.rule_id}", outcome, outcome, threshold.message, _details(threshold.message, outcome)
+            f"rule::{threshold.rule_id}",
+            outcome,
+            "passed" if threshold.passed else "failed",
+            threshold.message,
+            _details(threshold.message, outcome),
         )
     results = []
     for name in result_names(ruleset):
@@ -311,9 +325,9 @@ def _results(
         elif complete:
             results.append(judged[name])
         elif not scope.asked(name):
-            results.append(Result(name, "skipped", "not run", scope.unselected_reason))
+            results.append(Result(name, "skipped", NOT_RUN, scope.unselected_reason))
         else:
-            results.append(Result(name, "skipped", "not judged", not_judged))
+            results.append(Result(name, "skipped", NOT_JUDGED, not_judged))
     return tuple(results)
 
 

@@ -276,8 +276,9 @@ class DatasetVerdict:
 
     @property
     def details(self) -> str:
-        """Every problem on a line of its own, for the failure text (the workbook has every file)."""
-        lines = [self.message, "every problem:"]
+        """How much is wrong, then every problem on a line of its own: the failure text (the
+        workbook names every file)."""
+        lines = [f"{_count(len(self.findings), 'problem')} in {self.scope}:"]
         lines += [f"  {finding.text(files=10)}" for finding in self.findings]
         return "\n".join(lines)
 

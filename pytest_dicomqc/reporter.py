@@ -21,14 +21,13 @@ import pytest
 from pytest_dicomqc import __version__, junit, wire
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import LEFT_OUT_OUTPUT, selects_part_of_dataset
-from pytest_dicomqc.conclusion import Conclusion, Result, Scope, conclude
+from pytest_dicomqc.conclusion import ACTIVE, EXPIRED, NOT_RUN, STALE, WARNINGS, Conclusion, Result, Scope, conclude
 from pytest_dicomqc.nodes import DicomItem, ResultItem, dataset_nodeid, walk_dataset
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
     STATUS_CRASHED,
     STATUS_FAILED,
     STATUS_NOT_RUN,
-    STATUS_WAIVED,
     ReportRow,
     Scalar,
     Status,
@@ -62,6 +61,7 @@ class Reporter:
         self.write_error = ""
         self.written = False
         self.shown_folder: str | None = None
+        self.shown_file: Path | None = None
         self.pytest_session: pytest.Session | None = None
         self.prefix = dataset_nodeid(self.config)
 
@@ -103,16 +103,17 @@ class Reporter:
             return
         path = nodeid[: -len(_SUFFIX)]
         folder = path.rpartition("/")[0] or "."
-        if folder != self.shown_folder:
+        if folder != self.shown_folder or terminal.currentfspath != self.shown_file:  # another test between
             terminal.write_fspath_result(folder, "")
             self.shown_folder = folder
-        terminal.currentfspath = self.config.rootpath / path  # the terminal's own logstart then writes nothing
+        # the terminal's own logstart then writes nothing: it takes the file for the one it shows
+        terminal.currentfspath = self.shown_file = self.config.rootpath / path
 
     @pytest.hookimpl(trylast=True)  # after junitxml's, which :func:`junit.name` amends
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.passed and report.when != "call":
             return  # setup and teardown that went well: two of every item's three reports
-        if report.nodeid.startswith(_RESULT_PREFIX):
+        if report.nodeid.startswith(_RESULT_PREFIX) and not report.nodeid.endswith(_SUFFIX):
             junit.name(self.config, report, ITEM_NAME, report.nodeid[len(_RESULT_PREFIX) :])
             return
         relpath = self.relpath_of(report.nodeid)
@@ -122,7 +123,8 @@ class Reporter:
         carried = wire.take(report)
         if carried is not None:
             record, stat = carried
-            status: Status = STATUS_WAIVED if hasattr(report, "wasxfail") else cast(Status, report.outcome)
+            # the record's verdict, unless pytest said otherwise (a fixture failed, --runxfail)
+            status: Status = STATUS_FAILED if report.failed else cast(Status, record.verdict)
             self.rows[relpath] = ReportRow(record.path, status, record)
             if stat is not None:
                 self.stats[relpath] = stat
@@ -175,10 +177,11 @@ class Reporter:
         )
         if not partial:
             return [self.rows[relpath] for relpath in self.expected.values() if relpath in self.rows]
+        selected = set(self.expected.values())  # files meant to run: if they did not, they are `not run`
         # the hooks collection asks for dataset paths: those of the folder holding the dataset
         proxy = self.pytest_session.gethookproxy(self.settings.dataset.parent) if self.pytest_session else None
         files = list(walk_dataset(self.settings.dataset, proxy or self.config.hook, self.config))
-        missing = [(path, relpath) for path, relpath in files if relpath not in self.rows]
+        missing = [(path, relpath) for path, relpath in files if relpath not in self.rows and relpath not in selected]
         earlier = dict(zip((relpath for _, relpath in missing), self.session.earlier(missing), strict=True))
         rows = []
         for _, relpath in files:
@@ -300,12 +303,12 @@ class Reporter:
             if result.outcome == "failed":  # its problems are in the failure above, printed once
                 line(f"dicomqc {name} failed: {result.summary} (above: {_RESULT_PREFIX}{result.name})", red=True)
             else:
-                markup = {"yellow": True} if result.status in ("warning", "empty", "not judged") else {}
+                markup = {"yellow": True} if result.status in (*WARNINGS, NOT_RUN) else {}
                 line(f"dicomqc {name} {result.status}: {result.message}", **markup)
         for use in conclusion.waivers:
-            if use.status != "active":
+            if use.status != ACTIVE:
                 waiver = use.waiver
-                what = {"expired": f"expired on {waiver.expires}", "stale": "matched no finding (stale)"}.get(
+                what = {EXPIRED: f"expired on {waiver.expires}", STALE: "matched no finding (stale)"}.get(
                     use.status, "waived nothing in this partial run"
                 )
                 line(f"dicomqc waiver {waiver.id} ({waiver.source}:{waiver.line}) {what}", yellow=True)

@@ -115,7 +115,8 @@ class DicomQCSession:
         try:
             for path, relpath in files:
                 stat = stat_of(path) if cache is not None else None
-                yield cache.get(self.key(relpath), stat) if cache is not None and stat is not None else None
+                cached = cache.get(self.key(relpath), stat) if cache is not None and stat is not None else None
+                yield cached if cached is not None and cached.record.path == relpath else None  # same root
         finally:
             if cache is not None:
                 cache.close()

@@ -1398,8 +1398,8 @@ def test_judge_names_every_group_and_file() -> None:
     assert verdicts["leak"].findings[0].text(files=2) == (
         "PatientID P1: in 3 splits: test (1 file), train (2 files), val (1 file) (test/t1.dcm, val/v1.dcm and 2 more)"
     )
-    assert verdicts["series"].details.splitlines()[1:] == [
-        "every problem:",
+    assert verdicts["series"].details.splitlines() == [
+        f"3 problems in {verdicts['series'].scope}:",
         "  SeriesInstanceUID S: Rows differs: 8 (5 files), 9 (1 file) (train/dup-2.dcm)",
         "  SeriesInstanceUID S: InstanceNumber 2 appears 2 times (train/dup-1.dcm, train/dup-2.dcm)",
         "  SeriesInstanceUID S: InstanceNumber 3 appears 3 times (train/x.dcm, val/v1.dcm, val/v2.dcm)",
@@ -1573,7 +1573,7 @@ def test_empty_check_says_why_no_file_took_part(
     assert verdict.message == f"no file took part: {reason}"
     left = f"; {len(files)} file{'s' * (len(files) > 1)} left out (" if files else ""
     assert verdict.scope.startswith(f"0 files{left}") and verdict.scope.endswith(")" if files else "0 files")
-    assert verdict.details.splitlines()[0] == verdict.message
+    assert verdict.details == f"0 problems in {verdict.scope}:"
     warning = yaml_text.replace("}\n", ", severity: warning}\n")
     for strict in (False, True):
         (again,) = judged(warning, *files, strict=strict)
