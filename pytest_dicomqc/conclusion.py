@@ -201,9 +201,7 @@ class Conclusion:
             earlier = sum(1 for row in failed if row.earlier)
             problems.append(f"{_files(len(failed))} failed" + (f" ({earlier:,} in an earlier run)" if earlier else ""))
         if failing:
-            unreported = sum(1 for result in failing if result.outcome != "failed")
-            where = f" ({unreported} not reported in this run)" if unreported else ""
-            problems.append(f"{_count(len(failing), 'dataset result')} failed{where}")
+            problems.append(f"{_count(len(failing), 'dataset result')} failed")
         if problems:
             return "FAILED", "FAILED: " + "; ".join(problems)
         gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
@@ -231,7 +229,8 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
     minimum = None
     if complete:
         keys = ((record.path, record.dataset) for record in records if record.kind == KIND_DICOM)
-        dataset = tuple(judge(ruleset.dataset, keys, scope.strict, ruleset.waivers))
+        checks = [check for check in ruleset.dataset if scope.asked(f"dataset::{check.id}")]
+        dataset = tuple(judge(checks, keys, scope.strict, ruleset.waivers))
         minimum = _minimum(records, ruleset.min_dicom_files, scope.dataset)
     results = _results(ruleset, scope, complete, thresholds, dataset, minimum, len(rows) - len(records))
     return Conclusion(
@@ -243,7 +242,10 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         dataset=dataset,
         minimum=minimum,
         results=results,
-        waivers=_waiver_uses(ruleset, records, complete, waivers_used(dataset)),
+        # a waiver can be called stale only when everything it could waive was judged
+        waivers=_waiver_uses(
+            ruleset, records, complete and len(dataset) == len(ruleset.dataset), waivers_used(dataset)
+        ),
         named=involvement(dataset),
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
@@ -318,14 +320,10 @@ def _results(
         )
     results = []
     for name in result_names(ruleset):
-        if complete and not scope.asked(name):  # judged for the report, not reported to pytest
-            result = judged[name]
-            note = f" ({scope.unselected_reason}: not reported in this run)"
-            results.append(Result(name, "skipped", result.status, result.message + note))
+        if not scope.asked(name):
+            results.append(Result(name, "skipped", NOT_RUN, scope.unselected_reason))
         elif complete:
             results.append(judged[name])
-        elif not scope.asked(name):
-            results.append(Result(name, "skipped", NOT_RUN, scope.unselected_reason))
         else:
             results.append(Result(name, "skipped", NOT_JUDGED, not_judged))
     return tuple(results)
