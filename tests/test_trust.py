@@ -287,7 +287,9 @@ def test_a_partial_run_shows_earlier_results_of_the_other_files(
         ("dicom-files", "not run", reason),
         ("unique-sop", "not run", reason),
     ]
-    assert summary(four_files, "verdict") == [("FAILED", "FAILED: 1 file failed", None)]
+    # the failing file is b.dcm: re-run by --lf, else its failure is an earlier run's
+    earlier = "" if rerun == "b.dcm" else " (1 in an earlier run)"
+    assert summary(four_files, "verdict") == [("FAILED", f"FAILED: 1 file failed{earlier}", None)]
     assert [(item, value) for item, value, _ in summary(four_files, "status")] == [
         ("passed", 3),
         ("failed", 1),
@@ -446,3 +448,30 @@ def test_ini_dicom_dir_without_the_data(run: Runner, ml_repo: pytest.Pytester) -
         " pytest -m 'not dicomqc', or give test paths)"
     ]
     assert not (ml_repo.path / "metadata_dicom.xlsx").exists()
+
+
+def test_files_a_stopped_run_never_reached_are_not_run_even_with_a_warm_cache(
+    run: Runner, four_files: pytest.Pytester
+) -> None:
+    """The cache stands in only for files the run did not select: ``-x`` selects every file, so
+    those it never reached are ``not run`` (the workbook contract), not an earlier run's result."""
+    full_run(run)
+    result = with_cache(run, "--dicom-dir=data", "-x", "-p", "no:randomly")
+    assert result.ret == (2 if run.mode == "xdist" else 1)  # xdist stops its workers by interrupting
+    rows = files_sheet(four_files, "path", "status", "checked")
+    assert rows[1] == ("b.dcm", "failed", "this run")
+    if run.mode != "xdist":  # under -n 2 the other worker may have reached c.dcm and d.dcm
+        assert rows[2:] == [("c.dcm", "not run", None), ("d.dcm", "not run", None)]
+    assert all(checked in ("this run", None) for _, _, checked in rows)
+    assert sheet_rows(four_files, "Dataset", "status") == [("not run",), ("not run",)]
+
+
+def test_cached_results_of_another_dataset_root_are_not_shown(run: Runner, four_files: pytest.Pytester) -> None:
+    """A record stored for ``data/`` names its file ``c.dcm``; under the root ``./`` the same file
+    is ``data/c.dcm``: another dataset, whose keys (splits, paths) differ. It is not reused."""
+    full_run(run)
+    result = with_cache(run, "--dicom-dir=.", "-k", "a.dcm", "-p", "no:randomly")
+    assert result.ret == 0
+    rows = {path: (status, checked) for path, status, checked in files_sheet(four_files, "path", "status", "checked")}
+    assert rows["data/a.dcm"] == ("passed", "this run")
+    assert rows["data/c.dcm"] == ("not run", None)
