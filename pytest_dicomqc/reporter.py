@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Generator, Iterable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, cast
@@ -319,13 +320,37 @@ class Reporter:
             line(f"dicomqc report: {self.settings.report}", path=True)
 
 
+@dataclass(frozen=True)
+class _Crash:
+    path: str
+    lineno: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ResultFailure:
+    """A dataset result's failure text, whole in pytest's failures section and in junitxml; its
+    first line is what pytest shows on one line (the short summary, also on CI, where pytest
+    would otherwise print a plain text failure whole a second time)."""
+
+    text: str
+    reprcrash: _Crash
+
+    def toterminal(self, out: Any) -> None:
+        for line in self.text.splitlines():
+            out.line(line)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _result_report(result: Result, nodeid: str, location: tuple[str, int | None, str], when: str) -> pytest.TestReport:
     now = time.time()
     call = when == "call"
     longrepr: Any = None
     outcome = "passed"
     if call and result.outcome == "failed":
-        outcome, longrepr = "failed", result.text
+        outcome, longrepr = "failed", ResultFailure(result.text, _Crash(ITEM_NAME, None, result.summary))
     elif call and result.outcome == "skipped":
         outcome, longrepr = "skipped", (ITEM_NAME, None, f"{result.status}: {result.message}")
     return pytest.TestReport(
