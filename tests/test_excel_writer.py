@@ -402,3 +402,38 @@ def test_report_permissions_follow_umask(tmp_path: Path) -> None:
     probe.write_text("", encoding="utf-8")  # created the ordinary way, so its mode reflects the umask
     report = write(tmp_path / "report.xlsx", [])
     assert stat.S_IMODE(report.stat().st_mode) == stat.S_IMODE(probe.stat().st_mode)
+
+
+def test_the_temporary_file_is_never_a_planted_link(tmp_path: Path) -> None:
+    """Issue 12: the report was written to ``.<report>.<pid>.tmp``, opened through any link found
+    there: whoever can write a shared report folder could make a run overwrite their victim. The
+    name is no longer predictable, and the file is created exclusively (O_EXCL | O_NOFOLLOW)."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    report = tmp_path / "rep.xlsx"
+    pid = os.getpid()  # alive: its files are not taken for leftovers, the links stay in place
+    planted = [f".rep.xlsx.{pid}.tmp", f".rep.xlsx.{pid}.dicomqc-partial", f".rep.xlsx.{pid}..dicomqc-partial"]
+    for name in planted:
+        (tmp_path / name).symlink_to(victim)
+    write(report, [ReportRow("only.dcm", "not run")])
+    assert victim.read_text() == "precious"
+    assert not report.is_symlink()
+    assert sheet_rows(report, "Files")[1][:3] == ("only.dcm", None, "not run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*planted, "rep.xlsx", "victim.txt"])
+
+
+def test_leftovers_of_killed_runs_are_removed_and_the_mode_follows_the_umask(tmp_path: Path) -> None:
+    """A run killed while writing leaves ``.<report>.<pid>.<random>.dicomqc-partial``; the next run
+    removes it when that process is gone, and leaves a live process's file (a concurrent run) alone."""
+    dead = tmp_path / ".rep.xlsx.2147483646.abcd1234.dicomqc-partial"  # above any pid_max
+    alive = tmp_path / f".rep.xlsx.{os.getpid()}.efgh5678.dicomqc-partial"
+    other = tmp_path / ".other.xlsx.2147483646.abcd1234.dicomqc-partial"
+    for leftover in (dead, alive, other):
+        leftover.write_bytes(b"half a workbook")
+    mask = os.umask(0o027)
+    try:
+        write(tmp_path / "rep.xlsx", [ReportRow("only.dcm", "not run")])
+    finally:
+        os.umask(mask)
+    assert (dead.exists(), alive.exists(), other.exists()) == (False, True, True)
+    assert stat.S_IMODE((tmp_path / "rep.xlsx").stat().st_mode) == 0o640

@@ -147,7 +147,7 @@ def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> 
     assert result.ret == 4
     result.stdout.fnmatch_lines(["ERROR: cannot write report */metadata_dicom.xlsx: No space left on device"])
     assert not (pytester.path / "metadata_dicom.xlsx").exists()
-    assert [p.name for p in pytester.path.iterdir() if p.suffix == ".tmp"] == []
+    assert [p.name for p in pytester.path.iterdir() if p.name.endswith(".dicomqc-partial")] == []
 
 
 def test_sheets_continue_past_the_row_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

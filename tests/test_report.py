@@ -135,7 +135,7 @@ def test_default_report_path_is_invocation_dir_with_normal_permissions(run: Runn
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(report.stat().st_mode) == 0o666 & ~umask  # readable by the data managers' group too
-    assert [p.name for p in run.pytester.path.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in run.pytester.path.iterdir() if p.name.endswith(".dicomqc-partial")] == []
 
 
 @pytest.mark.parametrize("stop", ["-x", "--maxfail=1"])

@@ -7,8 +7,11 @@ cut visibly at Excel's 32,767-character limit.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import itertools
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -35,20 +38,60 @@ def write_workbook(
     value_columns: Sequence[str],
     run_facts: Sequence[tuple[str, Scalar]],
 ) -> None:
-    """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook."""
-    # Beside the target (same file system, so the rename is atomic); created like any new file,
-    # with the user's umask, unlike mkstemp's owner-only mode.
+    """Write the report to ``path`` via a temporary file, so a crash never leaves half a workbook.
+
+    The temporary file lies beside the target (same file system: the rename is atomic) and is
+    created exclusively, under a name no one can predict, never through a link someone planted in
+    a shared folder (``mkstemp``: ``O_EXCL | O_NOFOLLOW``). Its name carries this process's id, so
+    that the leftover of a killed run is recognised, and removed, by the next one.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    workbook = Workbook(str(temporary))
+    remove_leftovers(path)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=PARTIAL)
+    temporary = Path(name)
     try:
-        _write_sheets(workbook, conclusion, ruleset, value_columns, run_facts)
-        workbook.close()
+        os.fchmod(descriptor, 0o666 & ~_umask())  # like any new file, not mkstemp's owner-only mode
+        with os.fdopen(descriptor, "wb") as stream:
+            workbook = Workbook(stream)
+            try:
+                _write_sheets(workbook, conclusion, ruleset, value_columns, run_facts)
+                workbook.close()
+            except BaseException:
+                workbook.abandon()
+                raise
         os.replace(temporary, path)
     except BaseException:
-        workbook.abandon()
         temporary.unlink(missing_ok=True)
         raise
+
+
+PARTIAL = ".dicomqc-partial"
+"""Suffix of a report being written: ``.<report name>.<pid>.<random><suffix>``."""
+
+
+def remove_leftovers(path: Path) -> None:
+    """Remove partial reports of ``path`` left by runs that were killed (their process is gone)."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}"):
+        pid = leftover.name[len(path.name) + 2 :].partition(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()  # a link is removed itself, never its target
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_sheets(
