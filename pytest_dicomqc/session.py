@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import gc
 import signal
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ class DicomQCSession:
         self.read_ahead: ReadAhead | None = None
         self.caching = False
         self.handles_sigterm = False
+        self.cache_unusable = False
         self.reporter: Reporter | None = None
         """On the controller only (``not hasattr(config, "workerinput")``)."""
 
@@ -53,12 +55,21 @@ class DicomQCSession:
         return self.collected - self.selected
 
     def open_cache(self) -> RecordCache | None:
+        """The record cache, or ``None``: turned off, or its folder cannot be made (a read-only
+        checkout, ``.pytest_cache`` not a folder). Like pytest's own cache then, it costs a
+        warning, once, never the run: every file is read."""
         cache = getattr(self.config, "cache", None)  # absent with -p no:cacheprovider
-        if cache is None or self.settings.no_cache:
+        if cache is None or self.settings.no_cache or self.cache_unusable:
             return None
-        return RecordCache(
-            cache.mkdir(CACHE_FOLDER) / CACHE_FILE, fingerprint(self.settings.ruleset, self.settings.strict)
-        )
+        try:
+            folder = cache.mkdir(CACHE_FOLDER)
+        except OSError as exc:
+            self.cache_unusable = True
+            warnings.warn(
+                pytest.PytestCacheWarning(f"dicomqc: cache not used, every file is read: {exc}"), stacklevel=1
+            )
+            return None
+        return RecordCache(folder / CACHE_FILE, fingerprint(self.settings.ruleset, self.settings.strict))
 
     def prepare(self, items: Sequence[DicomItem]) -> None:
         """Take unchanged files from the cache; start reading the others ahead, in run order."""

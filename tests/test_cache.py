@@ -228,3 +228,18 @@ def test_fingerprint_of_rules_holding_a_lone_surrogate() -> None:
     surrogate = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf\\udce9"}\n', "r.yaml")
     plain = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf"}\n', "r.yaml")
     assert fingerprint(surrogate, False) != fingerprint(plain, False)
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist"])
+def test_a_cache_folder_that_cannot_be_made_costs_a_warning_not_the_run(pytester: pytest.Pytester, xdist: bool) -> None:
+    """Issue 12: a cache folder that cannot be made (read-only checkout; here ``.pytest_cache/d``
+    is a file, which stops root too) was an INTERNALERROR, exit 3, and no report."""
+    write_dicom(pytester.path / "data" / "a.dcm")
+    (pytester.path / ".pytest_cache").mkdir()
+    (pytester.path / ".pytest_cache" / "d").write_text("not a folder")
+    args = ("--dicom-dir=data", "-W", "ignore:Benchmarks are automatically disabled")
+    result = pytester.runpytest_subprocess(*args, "-n", "2") if xdist else pytester.runpytest(*args)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*PytestCacheWarning: dicomqc: cache not used, every file is read: *Not a directory*"])
+    assert result.stdout.str().count("dicomqc: cache not used") == 1
+    assert [row["status"] for row in read_sheet(pytester.path / "metadata_dicom.xlsx")] == ["passed"]
