@@ -85,9 +85,10 @@ def is_regular_file(entry: os.DirEntry[str]) -> bool:
 
 
 def printable(name: str) -> str:
-    """A file name as valid UTF-8 text: bytes that are not UTF-8 are shown as ``\\xNN``, and a
-    backslash in the name as ``\\\\``, so that no two names look the same (``caf\\xe9.dcm``
-    written with a backslash is not the byte 0xE9). Names without either are unchanged.
+    """A file name as valid UTF-8 text: bytes that are not UTF-8, and control characters (a
+    newline splits terminal and junitxml lines), are shown as ``\\xNN``, and a backslash in the
+    name as ``\\\\``, so that no two names look the same (``caf\\xe9.dcm`` written with a
+    backslash is not the byte 0xE9). Names without any of them are unchanged.
 
     Python keeps such bytes as lone surrogates, which execnet (xdist), terminals and XML refuse.
     On Windows a backslash separates folders and is never part of a name: it is kept as it is.
@@ -95,7 +96,11 @@ def printable(name: str) -> str:
     raw = os.fsencode(name)
     if os.sep != "\\":
         raw = raw.replace(b"\\", b"\\\\")  # ASCII: never part of a multi-byte UTF-8 character
-    return raw.decode("utf-8", "backslashreplace")
+    text = raw.decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text) if _CONTROL.search(text) else text
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def claim_of(head: bytes, name: str) -> Claim:

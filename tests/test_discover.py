@@ -203,3 +203,14 @@ def test_what_a_walk_takes_for_a_file_or_a_folder(tmp_path: Path) -> None:
         ("pipe", False, False),
     ]
     assert sorted_entries(tmp_path / "absent") == []
+
+
+def test_printable_escapes_control_characters_in_names() -> None:
+    """Issue 12: a newline in a file name split terminal and junitxml lines; a tab or ESC in a node
+    id is no better. Escaped like an undecodable byte, and a backslash stays doubled, so two names
+    never look the same."""
+    assert printable("a\nb.dcm") == "a\\x0ab.dcm"
+    assert printable("tab\there\x1b[31m.dcm") == "tab\\x09here\\x1b[31m.dcm"
+    assert printable("del\x7f") == "del\\x7f"
+    assert printable("a\\x0ab.dcm") == "a\\\\x0ab.dcm"  # the literal text, not the newline
+    assert printable("plain name é.dcm") == "plain name é.dcm"
