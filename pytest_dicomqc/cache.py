@@ -73,6 +73,10 @@ def stat_of(path: Path) -> Stat | None:
     return info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
+LOCK_WAIT = 1.0
+"""Seconds to wait for a database another process holds: then the run reads every file instead."""
+
+
 class Cached(NamedTuple):
     record: FileRecord
     checked: float
@@ -85,14 +89,23 @@ class RecordCache:
     def __init__(self, database: Path, fingerprint: str) -> None:
         self._fingerprint = fingerprint
         self._db: sqlite3.Connection | None = None
+        self.problem = ""
+        """Why the cache was given up (locked by another process, damaged, read-only), if it was."""
         try:
-            self._db = sqlite3.connect(database, timeout=30)
+            self._db = sqlite3.connect(database, timeout=LOCK_WAIT)
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS records_v5 (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
                 " ctime_ns INTEGER, fingerprint TEXT, record TEXT, checked REAL)"
             )
-        except sqlite3.Error:
-            self._db = None  # unusable (corrupt, locked, read-only): read every file
+        except sqlite3.Error as exc:
+            self._give_up(exc)  # unusable (corrupt, locked, read-only): read every file
+
+    def _give_up(self, exc: sqlite3.Error) -> None:
+        """Stop using the database for the rest of the run: each further query would wait again."""
+        self.problem = str(exc)
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def get(self, path: Path, stat: Stat) -> Cached | None:
         if self._db is None:
@@ -104,7 +117,10 @@ class RecordCache:
                 (_key(path), *stat, self._fingerprint),
             ).fetchone()
             return Cached(FileRecord.from_wire(json.loads(row[0])), float(row[1])) if row else None
-        except (sqlite3.Error, ValueError, KeyError, TypeError):
+        except sqlite3.Error as exc:
+            self._give_up(exc)
+            return None
+        except (ValueError, KeyError, TypeError):
             return None  # a damaged entry is read again, not trusted
 
     def put(self, entries: Iterable[tuple[Path, Stat, FileRecord]], checked: float) -> None:
@@ -118,8 +134,8 @@ class RecordCache:
         try:
             with self._db:
                 self._db.executemany("INSERT OR REPLACE INTO records_v5 VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-        except sqlite3.Error:
-            pass  # a cache that cannot be written only costs the next run time
+        except sqlite3.Error as exc:
+            self._give_up(exc)  # a cache that cannot be written only costs the next run time
 
     def close(self) -> None:
         if self._db is not None:

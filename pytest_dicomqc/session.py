@@ -64,12 +64,21 @@ class DicomQCSession:
         try:
             folder = cache.mkdir(CACHE_FOLDER)
         except OSError as exc:
-            self.cache_unusable = True
-            warnings.warn(
-                pytest.PytestCacheWarning(f"dicomqc: cache not used, every file is read: {exc}"), stacklevel=1
-            )
+            self.give_up_cache(str(exc))
             return None
         return RecordCache(folder / CACHE_FILE, fingerprint(self.settings.ruleset, self.settings.strict))
+
+    def close_cache(self, cache: RecordCache) -> None:
+        cache.close()
+        if cache.problem:  # locked by another process, damaged: given up after one wait (LOCK_WAIT)
+            self.give_up_cache(cache.problem)
+
+    def give_up_cache(self, problem: str) -> None:
+        """No cache for the rest of the run, said once: every file is read."""
+        if not self.cache_unusable:
+            self.cache_unusable = True
+            message = f"dicomqc: cache not used, every file is read: {problem}"
+            warnings.warn(pytest.PytestCacheWarning(message), stacklevel=1)
 
     def prepare(self, items: Sequence[DicomItem]) -> None:
         """Take unchanged files from the cache; start reading the others ahead, in run order."""
@@ -86,7 +95,7 @@ class DicomQCSession:
             else:
                 to_read.append(item)
         if cache is not None:
-            cache.close()
+            self.close_cache(cache)
         workers = 0 if hasattr(self.config, "workerinput") else readers(settings, len(to_read))  # a worker reads itself
         if workers:
             jobs = [Job(item.path, item.relpath) for item in to_read]
@@ -117,7 +126,7 @@ class DicomQCSession:
         cache = self.open_cache()
         if cache is not None:
             cache.put(((self.key(relpath), stat, record) for relpath, stat, record in entries if record), checked)
-            cache.close()
+            self.close_cache(cache)
 
     def earlier(self, files: Iterable[tuple[Path, str]]) -> Iterator[Cached | None]:
         """For files (path, dataset-relative path) not checked in this run, the cached result
@@ -130,7 +139,7 @@ class DicomQCSession:
                 yield cached if cached is not None and cached.record.path == relpath else None  # same root
         finally:
             if cache is not None:
-                cache.close()
+                self.close_cache(cache)
 
     def interrupt_on_sigterm(self) -> None:
         """Treat SIGTERM (a CI timeout, ``kill``) like Ctrl-C: pytest then ends the session, the

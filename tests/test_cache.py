@@ -243,3 +243,28 @@ def test_a_cache_folder_that_cannot_be_made_costs_a_warning_not_the_run(pytester
     result.stdout.fnmatch_lines(["*PytestCacheWarning: dicomqc: cache not used, every file is read: *Not a directory*"])
     assert result.stdout.str().count("dicomqc: cache not used") == 1
     assert [row["status"] for row in read_sheet(pytester.path / "metadata_dicom.xlsx")] == ["passed"]
+
+
+def test_a_locked_cache_costs_one_wait_and_a_warning(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: another process holding the database added 30 s per query (60 s to a 5-file run).
+    Now the run waits once (LOCK_WAIT, 1 s), says so once, and reads every file."""
+    (pytester.path / "rules.yaml").write_text("version: 1\nrules: []\n")  # copies: no dataset checks
+    for name in ("a.dcm", "b.dcm", "c.dcm"):
+        write_dicom(pytester.path / "data" / name)
+    assert pytester.runpytest("--dicom-dir=data").ret == 0
+    holder = sqlite3.connect(pytester.path / ".pytest_cache" / "d" / "dicomqc" / "records.sqlite")
+    holder.execute("BEGIN EXCLUSIVE")  # another run, a backup tool: holds it for the whole run
+    try:
+        reads = count_reads(monkeypatch)
+        result = pytester.runpytest("--dicom-dir=data")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.ret == 0
+    assert reads == ["a.dcm", "b.dcm", "c.dcm"]
+    result.stdout.fnmatch_lines(
+        ["*PytestCacheWarning: dicomqc: cache not used, every file is read: database is locked"]
+    )
+    assert result.stdout.str().count("dicomqc: cache not used") == 1
