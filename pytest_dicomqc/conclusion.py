@@ -7,6 +7,7 @@ count for themselves, so they cannot disagree. Pure: rows in, conclusion out.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -192,7 +193,7 @@ class Conclusion:
         """The verdict in words, for the top of the Summary sheet and the terminal."""
         return self._judgement[1]
 
-    @property
+    @functools.cached_property  # computed once: the verdict is read by every output
     def _judgement(self) -> tuple[Verdict, str]:
         failed = [row for row in self.rows if row.status in (STATUS_FAILED, STATUS_CRASHED)]
         failing = [result for result in self.results if result.status == "failed"]
