@@ -2,13 +2,14 @@
 
 pydicom hands out subclasses (``DSfloat``, ``IS``, ``UID``, ``PersonName``, ``MultiValue``)
 that execnet cannot send; everything leaving this module is ``str``/``int``/``float``/``None``
-or a list of those.
+or a list of those. Text leaves it :func:`shown`: rules judge the very text every output shows.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import re
 import struct
 from collections.abc import Callable
 from decimal import Decimal
@@ -89,7 +90,33 @@ def _scalar(value: Any) -> Scalar:
     if isinstance(value, Sequence):
         return f"<sequence of {len(value)} items>"
     text = str.__str__(str(value))
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    return shown(text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…")
+
+
+# Characters a cell drops (XML cannot hold them) or a terminal hides or acts on: C0 and C1
+# controls, DEL, lone surrogates (no UTF-8 for them) and the two XML non-characters.
+_UNSHOWN = "\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+_TO_ESCAPE = re.compile(f"[{_UNSHOWN}]|\\\\(?=[\\\\xu{_UNSHOWN}])")
+
+
+def shown(text: str) -> str:
+    """``text`` as rules see it and every output shows it: each character a cell or terminal
+    would drop, hide or act on (NUL, ESC, CR, LF, tab …) as ``\\xNN`` (``\\uNNNN`` beyond Latin-1),
+    and a backslash that would read as the start of such an escape (before ``x``, ``u``, a
+    backslash or an escaped character) as ``\\\\``. Distinct values stay distinct (a NUL is
+    ``\\x00``, the four characters ``\\x00`` are ``\\\\x00``); text without any of them,
+    ``C:\\data`` included, is unchanged.
+    """
+    if text.isprintable() and "\\" not in text:  # nearly every value, at a fraction of the regex's cost
+        return text
+    return _TO_ESCAPE.sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    if code == 0x5C:  # a backslash
+        return "\\\\"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def element_value(element: DataElement | RawDataElement) -> Value:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import math
 import os
 import stat
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,7 +34,6 @@ from pytest_dicomqc.discover import (
     HEAD_SIZE,
     LFS_POINTER_MAX_SIZE,
     LFS_POINTER_NOTE,
-    LFS_POINTER_START,
     Claim,
     claim_of,
     describe_non_dicom,
@@ -42,6 +44,18 @@ from pytest_dicomqc.record import KIND_DICOM, KIND_NON_DICOM, KIND_UNREADABLE, K
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 MISSING_SYNTAX_NOTE = "file meta lacks TransferSyntaxUID (0002,0010)"
+START_SIZE = 64 * 1024
+"""Bytes a file without a file meta group is judged from first: if they hold no data set (see
+:func:`_plausible`), the rest is not read. Zeros parse as endless 8-byte elements of group 0000
+and random bytes as elements of any length, so a full parse of either costs time (and memory)
+in proportion to the file's size."""
+MAX_NESTING = 1000
+"""Levels of undefined-length sequences a file may nest: pydicom's parser recurses per level."""
+_FRAMES_PER_LEVEL = 5
+"""Python frames pydicom's parser takes per level of nesting (four from Python 3.12)."""
+_NESTED_STACK = 64 * 2**20
+"""C stack of the thread that reads deeply nested files: below Python 3.11 each level takes
+about 2 KiB of it, from 3.11 about 0.4 KiB (measured), so MAX_NESTING levels fit many times."""
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
 _PIXEL_MODULE_TAGS = {
@@ -98,10 +112,17 @@ def read(path: Path, tags: frozenset[int], hash_pixels: bool = False) -> Extract
         return Extraction(
             kind=KIND_NON_DICOM, size_bytes=size, error=lfs_pointer_error(pointer_to), notes=[LFS_POINTER_NOTE]
         )
-    head = head[:HEAD_SIZE]
+    start, head = head, head[:HEAD_SIZE]
     claim = claim_of(head, path.name)
     if claim is Claim.NONE:
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
+    if size > len(start) and not _file_meta_first(start, claim):
+        with _captured_messages() as messages:
+            plausible = _plausible_start(start, claim)
+        if not plausible:
+            extraction = _not_dicom(claim, head, size, _no_data_set(size))
+            extraction.notes.extend(messages)
+            return extraction
     with _captured_messages() as messages:
         extraction = _read_dicom(path, claim, head, size, tags, hash_pixels)
     extraction.notes.extend(messages)
@@ -114,36 +135,60 @@ def lfs_pointer_error(size: int) -> str:
 
 
 def _head(path: Path) -> tuple[bytes | None, int]:
-    """First bytes and size of a regular file; ``None`` for FIFOs and devices, without blocking.
-
-    A small file that starts like a Git LFS pointer is read whole: a pointer is told by all its lines.
+    """First :data:`START_SIZE` bytes and size of a regular file; ``None`` for FIFOs and devices,
+    without blocking. A Git LFS pointer (1,024 bytes at most) is read whole: it is told by all its lines.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None, 0
-        head = os.read(fd, HEAD_SIZE)
-        if head.startswith(LFS_POINTER_START) and info.st_size <= LFS_POINTER_MAX_SIZE:
-            head += os.read(fd, LFS_POINTER_MAX_SIZE + 1 - len(head))  # one more: a grown file is no pointer
-        return head, info.st_size
+        return os.read(fd, START_SIZE), info.st_size
     finally:
         os.close(fd)
+
+
+def _file_meta_first(start: bytes, claim: Claim) -> bool:
+    """Whether the data set begins with a file meta element, (0002,eeee) in explicit VR, as
+    nearly every DICOM file does: after the ``DICM`` marker, or at byte 0 without one."""
+    at = HEAD_SIZE if claim is Claim.PREAMBLE else 0
+    vr = start[at + 4 : at + 6]
+    return start[at : at + 2] == b"\x02\x00" and vr.isalpha() and vr.isupper()
+
+
+def _plausible_start(start: bytes, claim: Claim) -> bool:
+    """Whether the first bytes of a file hold a data set (:func:`_plausible`); one they do not
+    parse as leaves the verdict to the full read."""
+    try:
+        return _plausible(dcmread(io.BytesIO(start), force=claim is not Claim.PREAMBLE), claim)
+    except Exception:  # noqa: BLE001 - cut short, deflated, nested deeply: the full read says
+        return True
+
+
+def _no_data_set(size: int) -> InvalidDicomError:
+    return InvalidDicomError(f"no DICOM data elements found: empty or truncated data set ({size} bytes)")
+
+
+def _not_dicom(claim: Claim, head: bytes, size: int, exc: Exception) -> Extraction:
+    """A file that claims to be DICOM and holds no data set: unreadable, or, if only its first
+    bytes looked like a data set, a binary file of another format."""
+    if claim is Claim.HEADERLESS:
+        return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])
+    looks_like = "" if claim is Claim.PREAMBLE else f"; content looks like: {describe_non_dicom(head)}"
+    return Extraction(
+        kind=KIND_UNREADABLE, size_bytes=size, error=f"not a valid DICOM file ({claim.value}): {exc}{looks_like}"
+    )
 
 
 def _read_dicom(
     path: Path, claim: Claim, head: bytes, size: int, tags: frozenset[int], hash_pixels: bool
 ) -> Extraction:
     try:
-        ds = dcmread(path, force=claim is not Claim.PREAMBLE)
+        ds = _parse(path, force=claim is not Claim.PREAMBLE)
         if not _plausible(ds, claim):
-            raise InvalidDicomError(f"no DICOM data elements found: empty or truncated data set ({size} bytes)")
+            raise _no_data_set(size)
     except (InvalidDicomError, EOFError) as exc:
-        if claim is Claim.HEADERLESS:
-            return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=["unknown binary format"])
-        looks_like = "" if claim is Claim.PREAMBLE else f"; content looks like: {describe_non_dicom(head)}"
-        error = f"not a valid DICOM file ({claim.value}): {exc}{looks_like}"
-        return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=error)
+        return _not_dicom(claim, head, size, exc)
     except Exception as exc:  # noqa: BLE001 - any parser failure is this file's problem, not ours
         return Extraction(kind=KIND_UNREADABLE, size_bytes=size, error=_describe(exc, "cannot parse DICOM"))
     extraction = Extraction(kind=KIND_DICOM, size_bytes=size)
@@ -155,6 +200,43 @@ def _read_dicom(
     if extraction.has_pixel_data and not extraction.error:  # no summary of a truncated file's pixels
         _summarise_pixels(ds, extraction, hashlib.sha256() if hash_pixels else None)
     return extraction
+
+
+def _parse(path: Path, force: bool) -> Dataset:
+    """pydicom's parse of ``path``. It recurses per level of undefined-length sequences, so a
+    file nested deeper than the recursion limit allows is parsed again in a thread of its own,
+    with a stack and a recursion limit for :data:`MAX_NESTING` levels: deeper files raise
+    RecursionError, none overflows the C stack (which would end the process)."""
+    try:
+        return dcmread(path, force=force)
+    except RecursionError:
+        pass
+    outcome: list[Dataset | BaseException] = []
+
+    def parse() -> None:
+        try:
+            outcome.append(dcmread(path, force=force))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the reading thread below
+            outcome.append(exc)
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _FRAMES_PER_LEVEL * MAX_NESTING + 100))
+    try:
+        reader = threading.Thread(target=parse, name="dicomqc-nested-read", daemon=True)
+        stack = threading.stack_size(_NESTED_STACK)
+        try:
+            reader.start()
+        finally:
+            threading.stack_size(stack)
+        reader.join()
+    finally:
+        sys.setrecursionlimit(limit)
+    result = outcome[0]
+    if isinstance(result, RecursionError):
+        raise RecursionError(f"sequences nested deeper than {MAX_NESTING} levels")
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 def _truncation(ds: Dataset) -> str:

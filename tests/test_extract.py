@@ -1,12 +1,18 @@
-"""extract.py: elements pydicom cannot convert are kept as their raw text, cut like any long value."""
+"""extract.py: elements pydicom cannot convert are kept as their raw text, cut like any long value;
+every text value is shown with what outputs would lose escaped."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydicom.dataelem import RawDataElement
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 
-from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, element_value, is_identifying, normalise, raw_value
+from pytest_dicomqc.extract import MAX_TEXT, UNHANDLED, element_value, is_identifying, normalise, raw_value, shown
 
 
 def raw(value: bytes | None) -> RawDataElement:
@@ -84,3 +90,45 @@ def test_normalised_scalars(value: object, expected: object) -> None:
 def test_raw_values(vr: str, data: bytes, expected: object) -> None:
     raw = RawDataElement(Tag(0x00091010), vr, len(data), data, 0, False, True)
     assert raw_value(raw, vr, little_endian=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ORIG\x00INAL", "ORIG\\x00INAL"),
+        ("a\tb\r\nc\x1b\x7f", "a\\x09b\\x0d\\x0ac\\x1b\\x7f"),  # terminals act on them, cells drop some
+        ("\x9b2J", "\\x9b2J"),  # a C1 control (CSI to some terminals)
+        ("x\ufffey\udcff", "x\\ufffey\\udcff"),  # what XML cannot hold, or UTF-8 cannot encode
+        ("ORIG\\x00INAL", "ORIG\\\\x00INAL"),  # typed, not a NUL: stays apart from the one above
+        # a backslash before u, before a backslash (only the first is), before an escape
+        ("\\u00e9 \\\\ \\\x00", "\\\\u00e9 \\\\\\ \\\\\\x00"),
+        ("C:\\data\\ end\\", "C:\\data\\ end\\"),  # other backslashes need no escape
+        ("café ヤマダ 😀", "café ヤマダ 😀"),
+    ],
+)
+def test_shown_escapes_what_outputs_would_lose(text: str, expected: str) -> None:
+    assert shown(text) == expected
+
+
+def unescaped(text: str) -> str:
+    """The inverse of :func:`shown`: it exists, so distinct values are shown distinctly."""
+    return re.sub(
+        r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4})",
+        lambda found: "\\" if found.group(1) == "\\" else chr(int(found.group(1)[1:], 16)),
+        text,
+    )
+
+
+@given(st.text(alphabet="\\xu09af \x00\t\x7f\x9f\ud800\ufffeé"))
+def test_shown_is_reversible(text: str) -> None:
+    assert unescaped(shown(text)) == text
+
+
+def test_every_value_is_shown_once_escaped() -> None:
+    """Raw fast path, pydicom's values and the raw-text fallback escape alike; a long value is
+    cut first, so an escape is never cut in two."""
+    image_type = RawDataElement(Tag(0x00080008), "CS", 20, b"ORIG\x00INAL\\PRIMARY ", 0, False, True)
+    assert raw_value(image_type, "CS", little_endian=True) == ["ORIG\\x00INAL", "PRIMARY"]
+    assert normalise(MultiValue(str, ["ORIG\x00INAL", "PRIMARY"])) == ["ORIG\\x00INAL", "PRIMARY"]
+    assert element_value(raw(b"1\x002")) == "1\\x002"
+    assert normalise("x" * (MAX_TEXT - 1) + "\x00\x00") == "x" * (MAX_TEXT - 1) + "\\x00…"

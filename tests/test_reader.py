@@ -7,8 +7,10 @@ would get.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import random
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -26,12 +28,14 @@ from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 
 import pytest_dicomqc
+from pytest_dicomqc import reader
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.load import load_rules, parse_rules
 from pytest_dicomqc.rules.model import RuleSet
 from tests import decoders
 from tests.helpers import wire_type_errors, write_dicom
+from tests.test_hostile_reading import nest
 
 TEST_FILES = Path(os.path.dirname(get_testdata_file("CT_small.dcm", download=False)))
 DEFAULT_RULES = load_rules(Path(pytest_dicomqc.__file__).parent / "rules.yaml")
@@ -557,3 +561,103 @@ def test_private_tag_in_implicit_vr_file_is_read_as_text(tmp_path: Path) -> None
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
     ds.save_as(tmp_path / "implicit.dcm", enforce_file_format=True)
     assert check(tmp_path / "implicit.dcm", ruleset=rules).results == {"priv": "PASS"}
+
+
+# --- files read in part: a start that holds no data set, deep nesting ---------------------------
+
+BIG = 3 * reader.START_SIZE
+NO_DATA_SET = f"no DICOM data elements found: empty or truncated data set ({BIG} bytes)"
+
+
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the reader parses from now on, in order: "file" (the whole file) or "start" (its first bytes)."""
+    sources: list[str] = []
+    real = pydicom.dcmread
+
+    def recording(source: Any, **options: Any) -> Any:
+        sources.append("start" if isinstance(source, io.BytesIO) else "file")
+        return real(source, **options)
+
+    monkeypatch.setattr(reader, "dcmread", recording)
+    return sources
+
+
+def big_file(path: Path, start: bytes) -> Path:
+    """``start``, then zeros up to BIG bytes."""
+    with open(path, "wb") as handle:
+        handle.write(start)
+        handle.truncate(BIG)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "error"),
+    [
+        ("zeros.dcm", b"", f"(DICOM file extension): {NO_DATA_SET}; content looks like: text file"),
+        ("dicm.dcm", b"\0" * 128 + b"DICM", f"(DICM marker at byte 128): {NO_DATA_SET}"),
+        (
+            "noise.dcm",
+            random.Random(8).randbytes(reader.START_SIZE),
+            f"(DICOM file extension): {NO_DATA_SET}; content looks like: unknown binary format",
+        ),
+    ],
+)
+def test_a_start_without_a_data_set_is_not_read_further(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, start: bytes, error: str
+) -> None:
+    """Zeros and random bytes past the first START_SIZE bytes are never parsed; the verdict is a
+    full parse's, in its words, with the whole file's size."""
+    path = big_file(tmp_path / name, start)
+    sources = parsed(monkeypatch)
+    record = check(path)
+    assert sources == ["start"]
+    assert (record.kind, record.verdict, record.error) == ("unreadable", "failed", f"not a valid DICOM file {error}")
+
+
+def test_a_file_that_starts_with_its_file_meta_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_dicom(tmp_path / "big.dcm", pixels=np.zeros((256, 256), np.int16))
+    assert path.stat().st_size > reader.START_SIZE
+    sources = parsed(monkeypatch)
+    assert check(path).verdict == "passed"
+    assert sources == ["file"]
+
+
+def test_a_data_set_without_file_meta_beyond_its_start_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its start holds a data set: the whole file is read, pixels and all."""
+    source = write_dicom(tmp_path / "source.dcm", pixels=np.arange(256 * 256, dtype=np.uint16).reshape(256, 256))
+    path = _without_file_meta(source, tmp_path / "IMG0001")
+    assert path.stat().st_size > reader.START_SIZE
+    sources = parsed(monkeypatch)
+    record = check(path)
+    assert sources == ["start", "file"]
+    assert (record.kind, record.verdict, record.values["rows"], record.values["max"]) == ("dicom", "passed", 256, 65535)
+
+
+def test_a_start_that_does_not_parse_leaves_the_verdict_to_the_full_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sequences nested past the recursion limit in the first bytes of a file without file meta:
+    the start cannot tell, the full read does."""
+    source = write_dicom(tmp_path / "source.dcm", pixels=np.zeros((256, 256), np.int16))
+    path = nest(_without_file_meta(source, tmp_path / "IMG0001"), 300)
+    sources = parsed(monkeypatch)
+    record = check(path)
+    assert sources == ["start", "file", "file"]  # the second time in a thread of its own
+    assert (record.kind, record.verdict, record.values["rows"]) == ("dicom", "passed", 256)
+
+
+def test_deep_nesting_is_read_with_the_recursion_limit_and_stack_size_put_back(tmp_path: Path) -> None:
+    """Both are the process's: the values set before the read (odd ones here) are those after it."""
+    deep = nest(write_dicom(tmp_path / "deep.dcm"), reader.MAX_NESTING)
+    deeper = nest(write_dicom(tmp_path / "deeper.dcm"), 20 * reader.MAX_NESTING)
+    limit, stack = sys.getrecursionlimit(), threading.stack_size(3 * 2**20)
+    sys.setrecursionlimit(1234)
+    try:
+        assert (check(deep).kind, check(deep).verdict) == ("dicom", "passed")
+        assert check(deeper).error == f"cannot parse DICOM: sequences nested deeper than {reader.MAX_NESTING} levels"
+        assert (sys.getrecursionlimit(), threading.stack_size()) == (1234, 3 * 2**20)
+    finally:
+        sys.setrecursionlimit(limit)
+        threading.stack_size(stack)
