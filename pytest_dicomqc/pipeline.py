@@ -6,11 +6,13 @@ recorded as ``unreadable`` with the reason.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.datadict import tag_for_keyword
 
 from pytest_dicomqc.dataset_checks import keys_of
+from pytest_dicomqc.deadline import FileTimedOut, time_limit, timed_out_error
 from pytest_dicomqc.discover import is_lfs_pointer_note
 from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS
 from pytest_dicomqc.reader import Extraction, read
@@ -19,6 +21,7 @@ from pytest_dicomqc.record import (
     FILE_COLUMNS,
     KIND_DICOM,
     KIND_NON_DICOM,
+    KIND_UNREADABLE,
     NOT_APPLICABLE,
     PIXEL_FIELDS,
     STATUS_FAILED,
@@ -50,6 +53,41 @@ def value_columns(ruleset: RuleSet) -> list[str]:
 
 def wanted_tags(ruleset: RuleSet) -> frozenset[int]:
     return ruleset.tags | {t.tag for t in DEFAULT_TAG_TARGETS if t.tag is not None}
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What checking a file needs besides the file: the same for every file of a run, and sent
+    once to each reading process."""
+
+    ruleset: RuleSet
+    tags: frozenset[int]
+    """:func:`wanted_tags` of the ruleset."""
+    strict: bool
+    file_timeout: float = 0.0
+    """Seconds the check of one file may take (``--dicom-file-timeout``); 0: no limit."""
+
+
+def check(path: Path, relpath: str, options: CheckOptions) -> FileRecord:
+    """:func:`check_file` within the file's time: a file that takes longer fails, timed out."""
+    try:
+        with time_limit(options.file_timeout):
+            return check_file(path, relpath, options.ruleset, options.tags, options.strict)
+    except FileTimedOut:
+        return unread(relpath, options.ruleset, timed_out_error(options.file_timeout))
+
+
+def unread(relpath: str, ruleset: RuleSet, error: str) -> FileRecord:
+    """The record of a file whose check did not finish (it timed out, or took its process down)."""
+    return FileRecord(
+        path=relpath,
+        kind=KIND_UNREADABLE,
+        verdict=STATUS_FAILED,
+        error=error,
+        values={},
+        results=not_applicable(ruleset),
+        findings=(),
+    )
 
 
 def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int], strict: bool = False) -> FileRecord:

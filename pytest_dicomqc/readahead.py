@@ -3,16 +3,24 @@
 pytest's own loop keeps one core busy; reading and decoding go to a pool of processes sized to
 the cores, in collection order and in small chunks (one task per file costs the main process
 more than a small file's read), a bounded window ahead. A decoder that takes its process down
-(a C library calling ``abort()``) breaks the pool: the files of the lost chunk are read again
-one by one in a fresh pool, and the one that takes that process down too is recorded as
-unreadable, so the run goes on and the file is named.
+(a C library calling ``abort()``), or a file that outlasts its time in C code (the kernel ends
+the process, see :mod:`~pytest_dicomqc.deadline`), breaks the pool: the files of the lost chunk
+are read again one by one in a fresh pool, and the one that takes that process down too is
+recorded as unreadable (crashed, or timed out), so the run goes on and the file is named.
+
+Reading processes never outlive pytest: they are its own children and the kernel kills them
+when it dies, even by SIGKILL (Linux's parent-death signal), and :meth:`ReadAhead.close` kills
+those still busy when a run is interrupted instead of waiting for their files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import resource
+import signal
 import sys
 import threading
 import time
@@ -24,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_dicomqc.cache import Stat, stat_of
-from pytest_dicomqc.pipeline import check_file, not_applicable
-from pytest_dicomqc.record import KIND_UNREADABLE, STATUS_FAILED, FileRecord
-from pytest_dicomqc.rules.model import RuleSet
+from pytest_dicomqc.cache import STATES, Stat
+from pytest_dicomqc.deadline import cpu_limit, timed_out_error
+from pytest_dicomqc.pipeline import CheckOptions, check, unread
+from pytest_dicomqc.record import FileRecord
 
 CHUNK = 16
 
@@ -38,14 +46,9 @@ class Job:
     relpath: str
 
 
-@dataclass(frozen=True)
-class CheckOptions:
-    """What every reading process needs, sent once when it starts."""
-
-    ruleset: RuleSet
-    tags: frozenset[int]
-    strict: bool
-
+CRASHED = "reading this file killed the reading process (a decoder crashed on it)"
+PR_SET_PDEATHSIG = 1
+"""Linux prctl(2): the signal a process gets when its parent dies."""
 
 _OPTIONS: CheckOptions | None = None
 
@@ -53,33 +56,44 @@ _OPTIONS: CheckOptions | None = None
 def _start(options: CheckOptions, parent: int) -> None:
     global _OPTIONS  # one per reading process, set once at its start
     _OPTIONS = options
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="dicomqc-parent-watch").start()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))  # no core files
+    if not _die_with_parent():
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="dicomqc-parent-watch").start()
+    if os.getppid() != parent:  # pytest died before the watch began
+        os._exit(0)
+
+
+def _die_with_parent() -> bool:
+    """Have the kernel kill this process when pytest dies, even by SIGKILL and even while this
+    process runs C code that never lets a Python thread run. Linux only: False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
 
 
 def _exit_with(parent: int) -> None:
-    """End this reading process when pytest is gone (killed by SIGTERM or SIGKILL, it cannot
-    shut the pool down), instead of waiting for work forever."""
+    """Where the kernel cannot watch pytest for us: end this reading process when pytest is
+    gone (killed, it cannot shut the pool down), instead of waiting for work forever."""
     while True:
         time.sleep(1)
-        try:
-            os.kill(parent, 0)
-        except ProcessLookupError:
+        if os.getppid() != parent:
             os._exit(0)
-        except PermissionError:
-            pass  # alive, owned by someone else
 
 
 Read = tuple[dict[str, Any], "Stat | None"]
-"""A record's wire form, and the file's stat taken just before it was read (for the cache)."""
+"""A record's wire form, and the file's state (by the cache mode) taken just before it was read."""
 
 
-def check_chunk(jobs: list[tuple[str, str]]) -> list[Read]:
+def check_chunk(jobs: list[tuple[str, str]], mode: str = "stat") -> list[Read]:
+    """``mode`` is the cache's (``--dicom-cache``): a content hash is taken here, in parallel."""
     assert _OPTIONS is not None
     options = _OPTIONS
     reads: list[Read] = []
     for path, relpath in jobs:
-        stat = stat_of(Path(path))
-        reads.append((check_file(Path(path), relpath, options.ruleset, options.tags, options.strict).to_wire(), stat))
+        stat = STATES[mode](Path(path))
+        with cpu_limit(options.file_timeout):
+            reads.append((check(Path(path), relpath, options).to_wire(), stat))
     return reads
 
 
@@ -103,8 +117,9 @@ class ReadAhead:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        # forkserver: reading processes start clean, not as copies of a running pytest
-        context = multiprocessing.get_context("forkserver")
+        # spawn: reading processes start clean, not as copies of a running pytest, and as its
+        # children (not the forkserver's), so that the kernel can end them when pytest dies
+        context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
             self._workers, mp_context=context, initializer=_start, initargs=(self._options, os.getpid())
         )
@@ -120,7 +135,12 @@ class ReadAhead:
         return self._records.pop(path, None)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop reading. Readers still busy (the run was interrupted, or stopped by ``-x``) are
+        killed rather than waited for: their files are not needed and one may never end. Then
+        the pool's own thread is waited for, so that nothing of the pool outlives the session."""
+        if not all(future.done() for future in self._futures.values()):
+            _kill_readers(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit_through(self, last: int) -> None:
         while self._submitted <= min(last, len(self._chunks) - 1):
@@ -133,28 +153,35 @@ class ReadAhead:
             return self._pool.submit(self._check, [(str(job.path), job.relpath) for job in jobs])
 
     def _collect(self, index: int) -> None:
-        future = self._futures.pop(index, None)
+        future = self._futures.get(index)
         if future is None:
             return
         try:
-            reads = future.result()
+            reads = future.result()  # stays in _futures meanwhile: close() must see it is not done
         except BrokenProcessPool:
+            del self._futures[index]
             self._recover(index)
             return
+        del self._futures[index]
         for job, (wire, stat) in zip(self._chunks[index], reads, strict=True):
             self._records[job.path] = FileRecord.from_wire(wire), stat
 
     def _recover(self, index: int) -> None:
         """A reading process died: find the file that kills it, resubmit the rest to a new pool."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        _kill_readers(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        timeout = self._options.file_timeout
         for job in self._chunks[index]:
             self._pool = self._new_pool()
+            started = time.monotonic()
             try:
                 ((wire, stat),) = self._submit([job]).result()
                 self._records[job.path] = FileRecord.from_wire(wire), stat
             except BrokenProcessPool:
-                self._records[job.path] = _crashed(job, self._options.ruleset), None
-                self._pool.shutdown(wait=False)
+                timed_out = timeout and time.monotonic() - started >= timeout
+                error = timed_out_error(timeout) if timed_out else CRASHED
+                self._records[job.path] = unread(job.relpath, self._options.ruleset, error), None
+            self._pool.shutdown(wait=True)
         self._pool = self._new_pool()
         lost = sorted(self._futures)
         self._futures.clear()
@@ -180,13 +207,8 @@ def _main_script_hidden() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
-def _crashed(job: Job, ruleset: RuleSet) -> FileRecord:
-    return FileRecord(
-        path=job.relpath,
-        kind=KIND_UNREADABLE,
-        verdict=STATUS_FAILED,
-        error="reading this file killed the reading process (a decoder crashed on it)",
-        values={},
-        results=not_applicable(ruleset),
-        findings=(),
-    )
+def _kill_readers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's processes at once, whatever they are doing (``kill_workers`` from Python 3.14)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError):
+            process.kill()

@@ -9,6 +9,7 @@ are reported from it, like tests; the terminal section, junitxml and the workboo
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import sys
 import time
 from collections.abc import Generator, Iterable
@@ -61,6 +62,9 @@ class Reporter:
         self.conclusion: Conclusion | None = None
         self.write_error = ""
         self.written = False
+        self.interrupted_by = 0
+        """The signal (SIGINT, SIGTERM) that came while the report was written: the write
+        finished, then the run ended as interrupted."""
         self.shown_folder: str | None = None
         self.shown_file: Path | None = None
         self.pytest_session: pytest.Session | None = None
@@ -217,24 +221,28 @@ class Reporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self.selected:
             return  # no dataset item was to run (-k test_model, --collect-only)
-        conclusion = self.conclude(stopped=True)  # unless the test loop ended and concluded
-        rows = self.rows
-        self.session.remember(
-            ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
-        )
-        try:
-            write_workbook(
-                self.settings.report,
-                conclusion,
-                self.settings.ruleset,
-                value_columns(self.settings.ruleset),
-                self.run_facts(session.exitstatus),
+        with self.session.signals_deferred() as received:
+            conclusion = self.conclude(stopped=True)  # unless the test loop ended and concluded
+            rows = self.rows
+            self.session.remember(
+                ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
             )
-        except OSError as exc:
-            self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        else:
-            self.written = True
+            try:
+                write_workbook(
+                    self.settings.report,
+                    conclusion,
+                    self.settings.ruleset,
+                    value_columns(self.settings.ruleset),
+                    self.run_facts(session.exitstatus),
+                )
+            except OSError as exc:
+                self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            else:
+                self.written = True
+        if received and not self.write_error:
+            self.interrupted_by = received[0]
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
@@ -318,6 +326,9 @@ class Reporter:
             line(f"ERROR: {self.write_error}", path=True, red=True)
         elif self.written:
             line(f"dicomqc report: {self.settings.report}", path=True)
+        if self.interrupted_by:
+            name = signal.Signals(self.interrupted_by).name
+            line(f"dicomqc: {name} while writing the report: written whole, run stopped", red=True)
 
 
 @dataclass(frozen=True)

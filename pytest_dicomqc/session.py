@@ -9,6 +9,8 @@ Imported only then: a pytest run without a dataset never loads pydicom or numpy.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import functools
 import gc
 import signal
 import warnings
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_dicomqc.cache import Cached, RecordCache, Stat, fingerprint, stat_of
-from pytest_dicomqc.pipeline import check_file
-from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
+from pytest_dicomqc.cache import STATES, Cached, RecordCache, Stat, fingerprint
+from pytest_dicomqc.deadline import cpu_limit
+from pytest_dicomqc.pipeline import CheckOptions, check
+from pytest_dicomqc.readahead import Job, ReadAhead, check_chunk
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.settings import Settings, readers
 
@@ -37,6 +40,9 @@ class DicomQCSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        self.options = CheckOptions(settings.ruleset, settings.tags, settings.strict, settings.file_timeout)
+        self.in_worker = hasattr(config, "workerinput")
+        """An xdist worker: it reads its files itself, and reports them to the controller."""
         self.collected = 0
         """Dataset files collected, before ``-k``, ``-m``, ``--lf`` or ``--deselect`` drop some."""
         self.selected = 0
@@ -66,11 +72,15 @@ class DicomQCSession:
         except OSError as exc:
             self.give_up_cache(str(exc))
             return None
-        return RecordCache(folder / CACHE_FILE, fingerprint(self.settings.ruleset, self.settings.strict))
+        settings = self.settings
+        return RecordCache(folder / CACHE_FILE, fingerprint(settings.ruleset, settings.strict, settings.cache_mode))
 
     def close_cache(self, cache: RecordCache) -> None:
         cache.close()
-        if cache.problem:  # locked by another process, damaged: given up after one wait (LOCK_WAIT)
+        if cache.moved_aside is not None:  # one process finds it damaged: the next opens a new one
+            message = f"dicomqc: cache database was damaged, moved aside to {cache.moved_aside}; rebuilt"
+            warnings.warn(pytest.PytestCacheWarning(message), stacklevel=1)
+        if cache.problem:  # locked by another process, read-only: given up after one wait (LOCK_WAIT)
             self.give_up_cache(cache.problem)
 
     def give_up_cache(self, problem: str) -> None:
@@ -87,7 +97,7 @@ class DicomQCSession:
         self.caching = cache is not None
         to_read = []
         for item in items:
-            stat = stat_of(item.path) if cache is not None else None
+            stat = STATES[settings.cache_mode](item.path) if cache is not None else None  # by --dicom-cache
             cached = cache.get(self.key(item.relpath), stat) if cache is not None and stat is not None else None
             item.stat = stat
             if cached is not None and cached.record.path == item.relpath:
@@ -96,10 +106,11 @@ class DicomQCSession:
                 to_read.append(item)
         if cache is not None:
             self.close_cache(cache)
-        workers = 0 if hasattr(self.config, "workerinput") else readers(settings, len(to_read))  # a worker reads itself
+        workers = 0 if self.in_worker else readers(settings, len(to_read))  # a worker reads itself
         if workers:
             jobs = [Job(item.path, item.relpath) for item in to_read]
-            self.read_ahead = ReadAhead(jobs, CheckOptions(settings.ruleset, settings.tags, settings.strict), workers)
+            keyed = functools.partial(check_chunk, mode=settings.cache_mode) if self.caching else None
+            self.read_ahead = ReadAhead(jobs, self.options, workers, check=keyed)
 
     def check(self, item: DicomItem) -> FileRecord:
         """The item's record: from the cache, from the read-ahead pool, or read now."""
@@ -107,9 +118,11 @@ class DicomQCSession:
             return item.record
         read = self.read_ahead.record(item.path) if self.read_ahead is not None else None
         if read is None:
-            stat = stat_of(item.path) if self.caching else None
-            settings = self.settings
-            read = check_file(item.path, item.relpath, settings.ruleset, settings.tags, settings.strict), stat
+            stat = STATES[self.settings.cache_mode](item.path) if self.caching else None
+            # an xdist worker may be ended by the kernel like a reading process: xdist then
+            # reports the file as crashed and starts another worker; pytest's own process, never
+            with cpu_limit(self.options.file_timeout) if self.in_worker else contextlib.nullcontext():
+                read = check(item.path, item.relpath, self.options), stat
         item.record, stat = read
         if stat is not None:
             item.stat = stat  # taken before the read: what the cache entry is valid for
@@ -132,9 +145,10 @@ class DicomQCSession:
         """For files (path, dataset-relative path) not checked in this run, the cached result
         still valid for each, if any."""
         cache = self.open_cache()
+        state_of = STATES[self.settings.cache_mode]
         try:
             for path, relpath in files:
-                stat = stat_of(path) if cache is not None else None
+                stat = state_of(path) if cache is not None else None
                 cached = cache.get(self.key(relpath), stat) if cache is not None and stat is not None else None
                 yield cached if cached is not None and cached.record.path == relpath else None  # same root
         finally:
@@ -148,6 +162,20 @@ class DicomQCSession:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _interrupt)
             self.handles_sigterm = True
+
+    @contextlib.contextmanager
+    def signals_deferred(self) -> Iterator[list[int]]:
+        """Let SIGINT and SIGTERM wait until the block is done (the cache and report writes): a
+        report cut short would leave the previous run's report looking current. Yields the
+        signals received meanwhile; the caller ends the run as interrupted (exit 2)."""
+        received: list[int] = []
+        deferred = (signal.SIGINT, signal.SIGTERM)
+        previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in deferred}
+        try:
+            yield received
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def finish(self) -> None:
         if self.handles_sigterm:

@@ -6,6 +6,7 @@ line option or the ini key and file), raised before any dataset file is read.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,18 @@ WORKERS_HELP = (
 )
 AUTO_MIN_FILES = 64
 NO_CACHE_HELP = "read every file, not only those changed since the last run (--cache-clear also empties the cache)"
+FILE_TIMEOUT_HELP = (
+    "seconds one file may take to read and judge; a slower file fails ('timed out after S s') "
+    "and the run goes on; 0: no limit"
+)
+DEFAULT_FILE_TIMEOUT = 60.0
+CACHE_MODES = {
+    "stat": "a file is unchanged when its size, times, device, inode and link target are",
+    "content": "a file is unchanged when a hash of its bytes is: release gates, caches from elsewhere",
+}
+CACHE_HELP = "how the record cache recognises an unchanged file: " + "; ".join(
+    f"{mode}: {meaning}" for mode, meaning in CACHE_MODES.items()
+)
 RULES_CHECK_HELP = "validate the rules and waivers files, run their examples, and exit (0 valid, 4 invalid)"
 
 
@@ -50,6 +63,10 @@ class Settings:
     no_cache: bool = False
     workers: int | None = None
     """Reading processes; None: decided from the number of files and cores (see :func:`readers`)."""
+    file_timeout: float = DEFAULT_FILE_TIMEOUT
+    """Seconds a file may take to read and judge; 0: no limit."""
+    cache_mode: str = "stat"
+    """A key of :data:`CACHE_MODES`."""
 
 
 def _dest(option: str) -> str:
@@ -67,6 +84,12 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dicom_no_cache", NO_CACHE_HELP, type="bool", default=False)
     group.addoption("--dicom-workers", default=None, metavar="N", help=f"{WORKERS_HELP}; ini: dicom_workers")
     parser.addini("dicom_workers", WORKERS_HELP, default="auto")
+    group.addoption(
+        "--dicom-file-timeout", default=None, metavar="S", help=f"{FILE_TIMEOUT_HELP}; ini: dicom_file_timeout"
+    )
+    parser.addini("dicom_file_timeout", FILE_TIMEOUT_HELP, default=str(DEFAULT_FILE_TIMEOUT))
+    group.addoption("--dicom-cache", default=None, metavar="MODE", help=f"{CACHE_HELP}; ini: dicom_cache")
+    parser.addini("dicom_cache", CACHE_HELP, default="stat")
     group.addoption("--dicom-rules-check", action="store_true", default=False, help=RULES_CHECK_HELP)
 
 
@@ -128,6 +151,8 @@ def resolve(config: pytest.Config) -> Settings | None:
         strict=bool(config.getoption("dicom_strict") or config.getini("dicom_strict")),
         no_cache=bool(config.getoption("dicom_no_cache") or config.getini("dicom_no_cache")),
         workers=_workers(config),
+        file_timeout=_file_timeout(config),
+        cache_mode=_cache_mode(config),
     )
 
 
@@ -163,20 +188,6 @@ def _deselects_dataset(config: pytest.Config) -> bool:
     except Exception:  # noqa: BLE001 - a bad expression is pytest's to report, when it deselects
         return False
     return not compiled.evaluate(lambda name, /, **kwargs: name == "dicomqc" and not kwargs)
-
-
-def _workers(config: pytest.Config) -> int | None:
-    cli = config.getoption("dicom_workers")
-    raw, origin = (cli, "--dicom-workers") if cli is not None else (config.getini("dicom_workers"), "dicom_workers")
-    if str(raw).strip() == "auto":
-        return None
-    try:
-        workers = int(raw)
-    except ValueError:
-        workers = -1
-    if workers < 0:
-        raise pytest.UsageError(f"{origin}: expected 'auto' or a number of processes >= 0, not {raw!r}")
-    return workers
 
 
 def readers(settings: Settings, files: int) -> int:
@@ -234,3 +245,43 @@ def _check_writable(report: Path, origin: str) -> None:
         raise pytest.UsageError(f"{origin}: cannot write report {report}: {exc.strerror or exc}") from None
     if report.exists() and not os.access(report, os.W_OK):
         raise pytest.UsageError(f"{origin}: report {report} is not writable")
+
+
+def _raw(config: pytest.Config, option: str, ini: str) -> tuple[str, str]:
+    """A setting's text and where it came from: the command line option, else the ini key and file."""
+    cli = config.getoption(_dest(option))
+    if cli is not None:
+        return str(cli), option
+    return str(config.getini(ini)).strip(), f"{ini} in {config.inipath}" if config.inipath else ini
+
+
+def _workers(config: pytest.Config) -> int | None:
+    raw, origin = _raw(config, "--dicom-workers", "dicom_workers")
+    if raw.strip() == "auto":
+        return None
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = -1
+    if workers < 0:
+        raise pytest.UsageError(f"{origin}: expected 'auto' or a number of processes >= 0, not {raw!r}")
+    return workers
+
+
+def _file_timeout(config: pytest.Config) -> float:
+    raw, origin = _raw(config, "--dicom-file-timeout", "dicom_file_timeout")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise pytest.UsageError(f"{origin}: expected seconds >= 0 (0: no limit), not {raw!r}")
+    return seconds
+
+
+def _cache_mode(config: pytest.Config) -> str:
+    raw, origin = _raw(config, "--dicom-cache", "dicom_cache")
+    if raw not in CACHE_MODES:
+        modes = " or ".join(repr(mode) for mode in CACHE_MODES)
+        raise pytest.UsageError(f"{origin}: expected {modes}, not {raw!r}")
+    return raw

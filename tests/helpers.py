@@ -66,8 +66,8 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     # attribute can be a stale module while the next run imports a fresh one
     session = importlib.import_module("pytest_dicomqc.session")
     reads: list[str] = []
-    real = session.check_file
-    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path.name) or real(path, *rest))
+    real = session.check
+    monkeypatch.setattr(session, "check", lambda path, *rest: reads.append(path.name) or real(path, *rest))
     return reads
 
 

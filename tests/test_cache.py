@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dicomqc.cache import Cached, RecordCache, fingerprint, stat_of
+from pytest_dicomqc.cache import BLOCK, Cached, RecordCache, Stat, content_of, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
 from pytest_dicomqc.rules.load import load_rules, parse_rules
 from tests.helpers import count_reads, read_sheet, write_dicom
@@ -25,31 +26,139 @@ def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
     record = check_file(path, "a.dcm", RULES, TAGS)
     stat = stat_of(path)
     assert stat is not None
-    cache = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=False))
+    cache = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=False, mode="stat"))
     cache.put([(path, stat, record)], CHECKED)
     assert cache.get(path, stat) == Cached(record, CHECKED)
-    assert cache.get(path, (stat[0], stat[1] + 1, stat[2])) is None  # touched: read again
-    assert cache.get(path, (stat[0], stat[1], stat[2] + 1)) is None  # chmod, chown: read again
-    assert cache.get(path, (stat[0] + 1, stat[1], stat[2])) is None  # resized
-    other_rules = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=True))
+    # size, mtime (touched), ctime (chmod, chown), device, inode (another file in its place), link target
+    for changed in range(len(stat)):
+        other = Stat(tuple(part + 1 if index == changed else part for index, part in enumerate(stat)))
+        assert cache.get(path, other) is None, changed
+    other_rules = RecordCache(tmp_path / "c.sqlite", fingerprint(RULES, strict=True, mode="stat"))
     assert other_rules.get(path, stat) is None  # other settings: other results
 
 
-def test_damaged_entry_and_damaged_file_are_ignored(tmp_path: Path) -> None:
+def one_record(tmp_path: Path) -> tuple[Path, Stat, Path]:
+    """A failing file (with a pixel mean), its stat, and a database holding its record."""
+    path = write_dicom(tmp_path / "a.dcm", image_type="DERIVED")
+    stat = stat_of(path)
+    assert stat is not None
+    cache = RecordCache(tmp_path / "c.sqlite", "fp")
+    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)
+    cache.close()
+    return path, stat, tmp_path / "c.sqlite"
+
+
+def test_damaged_entry_is_ignored_and_damaged_file_rebuilt(tmp_path: Path) -> None:
+    path, stat, database = one_record(tmp_path)
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE records_v6 SET record = '{\"path\": 1'")
+    assert RecordCache(database, "fp").get(path, stat) is None
+    garbage = b"this is not a database" * 100
+    database.write_bytes(garbage)
+    broken = RecordCache(database, "fp")
+    assert broken.get(path, stat) is None
+    assert (broken.moved_aside, broken.problem) == (tmp_path / "c.sqlite.damaged", "")
+    assert (tmp_path / "c.sqlite.damaged").read_bytes() == garbage
+    record = check_file(path, "a.dcm", RULES, TAGS)
+    broken.put([(path, stat, record)], CHECKED)
+    broken.close()
+    assert RecordCache(database, "fp").get(path, stat) == Cached(record, CHECKED)  # the new database
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE records_v6 SET record = replace(record, '\"failed\"', '\"passed\"')",  # the verdict
+        "UPDATE records_v6 SET record = replace(record, '\"mean\": 2', '\"mean\": 3')",  # one digit of a value
+        "UPDATE records_v6 SET checked = checked + 1",  # when it was checked
+        "UPDATE records_v6 SET state = '0', path = x'00'",  # moved to another file
+    ],
+    ids=["verdict", "mean", "checked", "key"],
+)
+def test_an_entry_edited_after_it_was_written_is_not_trusted(tmp_path: Path, edit: str) -> None:
+    """SQLite's own integrity check does not see an edited value: the entry's checksum does."""
+    _, _, database = one_record(tmp_path)
+    with sqlite3.connect(database) as db:
+        before = db.execute("SELECT * FROM records_v6").fetchone()
+        db.execute(edit)
+        after = db.execute("SELECT * FROM records_v6").fetchone()
+    assert after != before
+    path, stat = Path(os.fsdecode(after[0])), Stat(tuple(int(part) for part in after[1].split(",")))
+    assert RecordCache(database, "fp").get(path, stat) is None  # asked for the key it has now
+
+
+def test_a_database_with_corrupt_pages_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    """Pages damaged after the first (a disk error, a copy cut short): "database disk image is malformed"."""
     path = write_dicom(tmp_path / "a.dcm")
+    record = check_file(path, "a.dcm", RULES, TAGS)
     stat = stat_of(path)
     assert stat is not None
     database = tmp_path / "c.sqlite"
     cache = RecordCache(database, "fp")
-    cache.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)
+    cache.put([(tmp_path / f"{index}.dcm", stat, record) for index in range(300)] + [(path, stat, record)], CHECKED)
     cache.close()
-    with sqlite3.connect(database) as db:
-        db.execute("UPDATE records_v5 SET record = '{\"path\": 1'")
-    assert RecordCache(database, "fp").get(path, stat) is None
-    database.write_bytes(b"this is not a database" * 100)
-    broken = RecordCache(database, "fp")
-    assert broken.get(path, stat) is None
-    broken.put([(path, stat, check_file(path, "a.dcm", RULES, TAGS))], CHECKED)  # no error either
+    damaged = bytearray(database.read_bytes())
+    damaged[4096:] = b"\xa5" * (len(damaged) - 4096)
+    database.write_bytes(damaged)
+    cache = RecordCache(database, "fp")
+    assert cache.get(path, stat) is None
+    assert (cache.moved_aside, cache.problem) == (tmp_path / "c.sqlite.damaged", "")
+    cache.put([(path, stat, record)], CHECKED)
+    cache.close()
+    assert RecordCache(database, "fp").get(path, stat) == Cached(record, CHECKED)
+
+
+def test_a_database_moved_aside_by_another_process_is_not_moved_again(tmp_path: Path) -> None:
+    """Two processes (xdist workers) find the same damage: the second must not move aside the new
+    database the first made, with what the first stored in it."""
+    path = write_dicom(tmp_path / "a.dcm")
+    record = check_file(path, "a.dcm", RULES, TAGS)
+    stat = stat_of(path)
+    assert stat is not None
+    database = tmp_path / "c.sqlite"
+    cache = RecordCache(database, "fp")
+    cache.put([(tmp_path / f"{index}.dcm", stat, record) for index in range(300)], CHECKED)
+    cache.close()
+    damaged = bytearray(database.read_bytes())
+    damaged[4096:] = b"\xa5" * (len(damaged) - 4096)
+    database.write_bytes(damaged)
+    first, second = RecordCache(database, "fp"), RecordCache(database, "fp")  # both open the damaged one
+    assert first.get(path, stat) is None and first.moved_aside is not None
+    first.put([(path, stat, record)], CHECKED)
+    first.close()
+    assert second.get(path, stat) is None and second.problem == ""
+    second.close()
+    assert (tmp_path / "c.sqlite.damaged").read_bytes() == damaged
+    assert RecordCache(database, "fp").get(path, stat) == Cached(record, CHECKED)
+
+
+def test_a_retargeted_link_has_another_stat_even_to_the_same_file(tmp_path: Path) -> None:
+    """Where inodes are not stable (some network file systems), the link's text still tells."""
+    target = write_dicom(tmp_path / "a.dcm")
+    os.link(target, tmp_path / "b.dcm")  # the same file under another name
+    (tmp_path / "scan.dcm").symlink_to("a.dcm")
+    before = stat_of(tmp_path / "scan.dcm")
+    (tmp_path / "new").symlink_to("b.dcm")
+    os.replace(tmp_path / "new", tmp_path / "scan.dcm")
+    after = stat_of(tmp_path / "scan.dcm")
+    assert before is not None and after is not None
+    assert before[:-1] == after[:-1] and before != after
+    plain = stat_of(target)
+    assert plain is not None and plain[:-1] == before[:-1] and plain[-1] == 0
+
+
+def test_content_of_is_the_bytes_and_their_size(tmp_path: Path) -> None:
+    data = os.urandom(2 * BLOCK + 17)  # several blocks
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(data)
+    second.write_bytes(data)
+    digest = int.from_bytes(hashlib.blake2b(data, digest_size=32).digest(), "big")
+    assert content_of(first) == content_of(second) == (len(data), digest)
+    second.write_bytes(data[:BLOCK] + bytes([data[BLOCK] ^ 1]) + data[BLOCK + 1 :])  # one bit of the second block
+    assert content_of(second) != content_of(first)
+    os.mkfifo(tmp_path / "fifo")
+    assert content_of(tmp_path / "fifo") is None  # and it did not wait for a writer
+    assert content_of(tmp_path / "missing") is None
 
 
 def run(pytester: pytest.Pytester, *args: str) -> list[dict[str, object]]:
@@ -139,18 +248,19 @@ def test_fingerprint_changes_with_the_rules_the_waivers_and_strictness() -> None
         (parse_rules(rules + waiver, "rules.yaml"), False),
         (parse_rules(rules + waiver.replace("legacy", "old"), "rules.yaml"), False),
     ]
-    prints = [fingerprint(ruleset, strict) for ruleset, strict in variants]
-    assert len(set(prints)) == len(variants)
-    assert fingerprint(*variants[0]) == prints[0]  # and the same rules give the same one
+    prints = [fingerprint(ruleset, strict, "stat") for ruleset, strict in variants]
+    prints.append(fingerprint(*variants[0], "content"))  # entries of one cache mode are not served in the other
+    assert len(set(prints)) == len(variants) + 1
+    assert fingerprint(*variants[0], "stat") == prints[0]  # and the same rules give the same one
     assert all(len(p) == 64 and int(p, 16) >= 0 for p in prints)
 
 
 def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_dicomqc import cache
 
-    before = fingerprint(RULES, strict=False)
+    before = fingerprint(RULES, strict=False, mode="stat")
     monkeypatch.setattr(cache, "_version", lambda name: "2.0" if name == "pylibjpeg-libjpeg" else "1.0")
-    assert fingerprint(RULES, strict=False) != before
+    assert fingerprint(RULES, strict=False, mode="stat") != before
 
 
 def test_records_live_in_pytests_cache_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,7 +337,7 @@ def test_fingerprint_of_rules_holding_a_lone_surrogate() -> None:
     """YAML's "\\udce9" escape gives text that is not UTF-8: the fingerprint still takes it."""
     surrogate = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf\\udce9"}\n', "r.yaml")
     plain = parse_rules('version: 1\nrules:\n  - {id: r, tag: Rows, min: 1, description: "caf"}\n', "r.yaml")
-    assert fingerprint(surrogate, False) != fingerprint(plain, False)
+    assert fingerprint(surrogate, False, "stat") != fingerprint(plain, False, "stat")
 
 
 @pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist"])
@@ -268,3 +378,25 @@ def test_a_locked_cache_costs_one_wait_and_a_warning(
         ["*PytestCacheWarning: dicomqc: cache not used, every file is read: database is locked"]
     )
     assert result.stdout.str().count("dicomqc: cache not used") == 1
+    assert "damaged" not in result.stdout.str()
+    assert not (pytester.path / ".pytest_cache" / "d" / "dicomqc" / "records.sqlite.damaged").exists()
+    reads.clear()
+    assert pytester.runpytest("--dicom-dir=data").ret == 0
+    assert reads == []  # held, not damaged: kept as it was
+
+
+def test_content_keys_taken_by_the_reading_processes_are_found_again(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read ahead (64 files and more), a file's hash is taken in the reading process, before its
+    read: the next run, keying in the loop, finds each entry, whatever the files' times."""
+    data = pytester.path / "data"
+    files = [write_dicom(data / f"{index:02d}.dcm") for index in range(64)]
+    first = run(pytester, "--dicom-cache=content", "--dicom-workers=2")
+    for path in files:
+        os.utime(path, ns=(1, 1))  # a fresh checkout: other times, the same bytes
+    reads = count_reads(monkeypatch)
+    assert run(pytester, "--dicom-cache=content", "--dicom-workers=0") == first
+    assert reads == []
+    run(pytester, "--dicom-workers=0")
+    assert len(reads) == 64  # entries of the content mode are not served in the stat mode

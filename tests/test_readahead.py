@@ -15,8 +15,8 @@ import pytest
 
 from pytest_dicomqc import readahead
 from pytest_dicomqc.cache import stat_of
-from pytest_dicomqc.pipeline import check_file, wanted_tags
-from pytest_dicomqc.readahead import CHUNK, CheckOptions, Job, ReadAhead
+from pytest_dicomqc.pipeline import CheckOptions, check_file, wanted_tags
+from pytest_dicomqc.readahead import CHUNK, Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
 from tests.helpers import read_sheet, write_dicom
 from tests.processes import group_members, started, wait_until_gone

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from types import ModuleType
 
 import pytest
 
-from pytest_dicomqc.pipeline import wanted_tags
-from pytest_dicomqc.readahead import CheckOptions, Job, ReadAhead
+from pytest_dicomqc.pipeline import CheckOptions, wanted_tags
+from pytest_dicomqc.readahead import Job, ReadAhead
 from pytest_dicomqc.rules.load import load_rules
 from pytest_dicomqc.settings import Settings, readers
 from tests.helpers import Runner, count_reads, read_sheet, write_dicom
@@ -193,9 +194,9 @@ def test_ini_dicom_workers_sets_the_reading_processes(
     pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_workers = {ini}\n")
     started: list[int] = []
 
-    def read_ahead(jobs: list[Job], options: CheckOptions, workers: int) -> ReadAhead:
+    def read_ahead(jobs: list[Job], options: CheckOptions, workers: int, **rest: Any) -> ReadAhead:
         started.append(workers)
-        return ReadAhead(jobs, options, workers)
+        return ReadAhead(jobs, options, workers, **rest)
 
     monkeypatch.setattr(session_module(), "ReadAhead", read_ahead)
     result = pytester.runpytest("-p", "no:cacheprovider", *cli)
@@ -213,7 +214,10 @@ def test_ini_dicom_workers_rejects_a_bad_value_naming_the_key(pytester: pytest.P
     pytester.makeini(f"[pytest]\ndicom_dir = data\ndicom_workers = {value}\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == 4
-    result.stderr.fnmatch_lines([f"ERROR: dicom_workers: expected 'auto' or a number of processes >= 0, not '{value}'"])
+    ini = pytester.path / "tox.ini"
+    result.stderr.fnmatch_lines(
+        [f"ERROR: dicom_workers in {ini}: expected 'auto' or a number of processes >= 0, not '{value}'"]
+    )
     assert not (pytester.path / "metadata_dicom.xlsx").exists()
 
 
@@ -268,6 +272,12 @@ def test_every_option_has_its_ini_twin_in_help_and_readme(pytester: pytest.Pytes
         ("--dicom-strict", "dicom_strict", f"--dicom-strict {settings.STRICT_HELP}; ini: dicom_strict"),
         ("--dicom-no-cache", "dicom_no_cache", f"--dicom-no-cache {settings.NO_CACHE_HELP}; ini: dicom_no_cache"),
         ("--dicom-workers", "dicom_workers", f"--dicom-workers=N {settings.WORKERS_HELP}; ini: dicom_workers"),
+        (
+            "--dicom-file-timeout",
+            "dicom_file_timeout",
+            f"--dicom-file-timeout=S {settings.FILE_TIMEOUT_HELP}; ini: dicom_file_timeout",
+        ),
+        ("--dicom-cache", "dicom_cache", f"--dicom-cache=MODE {settings.CACHE_HELP}; ini: dicom_cache"),
         ("--dicom-rules-check", "", f"--dicom-rules-check {settings.RULES_CHECK_HELP}"),
     ]
     for _option, _ini, shown in declared:
@@ -443,3 +453,28 @@ def test_settings_are_resolved_once_from_the_command_line_or_the_ini(pytester: p
     )
     assert (from_cli.dataset_from_command_line, from_cli.workers, from_cli.no_cache) == (True, None, True)
     assert 0x00080008 in from_cli.tags  # ImageType: a default column and a default rule's tag
+
+
+@pytest.mark.parametrize(
+    ("ini", "cli", "error"),
+    [
+        (
+            "dicom_file_timeout = soon",
+            (),
+            "dicom_file_timeout in {ini}: expected seconds >= 0 (0: no limit), not 'soon'",
+        ),
+        ("", ("--dicom-file-timeout=-1",), "--dicom-file-timeout: expected seconds >= 0 (0: no limit), not '-1'"),
+        ("", ("--dicom-file-timeout=nan",), "--dicom-file-timeout: expected seconds >= 0 (0: no limit), not 'nan'"),
+        ("dicom_cache = hash", (), "dicom_cache in {ini}: expected 'stat' or 'content', not 'hash'"),
+        ("dicom_cache = content", ("--dicom-cache=mtime",), "--dicom-cache: expected 'stat' or 'content', not 'mtime'"),
+    ],
+)
+def test_file_timeout_and_cache_mode_reject_bad_values_naming_where(
+    pytester: pytest.Pytester, ini: str, cli: tuple[str, ...], error: str
+) -> None:
+    write_dicom(pytester.path / "data" / "a.dcm")
+    pytester.makeini(f"[pytest]\ndicom_dir = data\n{ini}\n")
+    result = pytester.runpytest(*cli)
+    assert result.ret == 4
+    assert result.stderr.lines[0] == "ERROR: " + error.format(ini=pytester.path / "tox.ini")
+    assert not (pytester.path / "metadata_dicom.xlsx").exists()
