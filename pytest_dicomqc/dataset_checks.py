@@ -11,7 +11,6 @@ import hashlib
 import itertools
 import math
 import posixpath
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from typing import Literal, get_args
 from pytest_dicomqc.record import Scalar, Value, display, is_empty
 from pytest_dicomqc.rules.evaluate import Facts, Unread, applies
 from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.limits import clip
 from pytest_dicomqc.rules.model import (
     CONSISTENT,
     COUNT,
@@ -34,6 +34,7 @@ from pytest_dicomqc.rules.model import (
     Target,
     Waiver,
 )
+from pytest_dicomqc.rules.regex import Regex
 
 _SHOWN_FILES = 3
 _SHOWN_PROBLEMS = 3
@@ -127,12 +128,9 @@ def _key(check: DatasetCheck, facts: Facts, relpath: str, pixel_hash: str) -> li
     ]
 
 
-def split_of(pattern: re.Pattern[str], relpath: str) -> str | None:
+def split_of(pattern: Regex, relpath: str) -> str | None:
     """The split a dataset-relative path lies in: the pattern's first group (else its match) at the start."""
-    match = pattern.match(relpath)
-    if match is None:
-        return None
-    return match.group(1) if pattern.groups else match.group(0)
+    return pattern.prefix(relpath)
 
 
 def _shown(target: Target, facts: Facts, hidden: bool = False) -> Scalar:
@@ -266,7 +264,7 @@ class DatasetVerdict:
         ] or [_LEFT_OUT_TEXT[_UNKNOWN][form]]
         return ", ".join(
             text.format(
-                pattern=f"'{pattern}'" + (" (default)" if pattern == DEFAULT_SPLIT else ""),
+                pattern=f"'{clip(pattern)}'" + (" (default)" if pattern == DEFAULT_SPLIT else ""),
                 tag=needed,
                 files=_files(count),
                 paths=_count(count, "path"),

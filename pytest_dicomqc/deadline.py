@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 CPU_GRACE = 2
 """Processor seconds past the file's time before the kernel ends a reading process that the
@@ -41,24 +42,40 @@ def timed_out_error(seconds: float) -> str:
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise :class:`FileTimedOut` in this block after ``seconds`` (0: no limit).
 
-    Only the main thread receives signals: elsewhere the block runs without a limit. A timer
-    and handler set by someone else (pytest-timeout's signal method) are put back afterwards,
-    with the time this block used taken off the timer.
+    Only the main thread receives signals: elsewhere the block runs without a limit. An alarm
+    set by someone else (pytest-timeout's signal method) that comes first is left alone, as it
+    ends the test sooner; one that comes later is put back afterwards, less the time used.
     """
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous_delay, previous_interval = signal.getitimer(signal.ITIMER_REAL)
+    if previous_delay and previous_delay <= seconds:
+        yield
+        return
     started = time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, _time_is_up)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
+        _put_back(previous_handler, previous_delay, previous_interval, time.monotonic() - started)
+
+
+def _put_back(handler: Any, delay: float, interval: float, used: float) -> None:
+    """Disarm this block's alarm and put the previous one back (``delay`` less the time ``used``),
+    with the signal held meanwhile: an alarm of this block's that comes as it ends must not reach
+    the previous handler (by default, SIGALRM ends the process)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous_handler)
-        if previous_delay:
-            left = previous_delay - (time.monotonic() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-6), previous_interval)
+        if signal.SIGALRM in signal.sigpending():
+            signal.sigtimedwait({signal.SIGALRM}, 0)  # came too late: dropped
+        signal.signal(signal.SIGALRM, handler)
+        if delay:
+            signal.setitimer(signal.ITIMER_REAL, max(delay - used, 1e-6), interval)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _time_is_up(signum: int, frame: object) -> None:

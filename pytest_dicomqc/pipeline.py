@@ -77,6 +77,12 @@ def check(path: Path, relpath: str, options: CheckOptions) -> FileRecord:
         return unread(relpath, options.ruleset, timed_out_error(options.file_timeout))
 
 
+def lasting(record: FileRecord, options: CheckOptions) -> bool:
+    """Whether a record holds for as long as its file is unchanged (and may be cached): a file
+    that timed out may well be read in time on a machine less loaded."""
+    return not options.file_timeout or record.error != timed_out_error(options.file_timeout)
+
+
 def unread(relpath: str, ruleset: RuleSet, error: str) -> FileRecord:
     """The record of a file whose check did not finish (it timed out, or took its process down)."""
     return FileRecord(

@@ -27,14 +27,15 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout  # the builtin one from Python 3.11
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_dicomqc.cache import STATES, Stat
-from pytest_dicomqc.deadline import cpu_limit, timed_out_error
-from pytest_dicomqc.pipeline import CheckOptions, check, unread
+from pytest_dicomqc.cache import Stat
+from pytest_dicomqc.deadline import CPU_GRACE, cpu_limit, timed_out_error
+from pytest_dicomqc.pipeline import CheckOptions, check, lasting, unread
 from pytest_dicomqc.record import FileRecord
 
 CHUNK = 16
@@ -44,8 +45,14 @@ CHUNK = 16
 class Job:
     path: Path
     relpath: str
+    state: Stat | None = None
+    """The file's state for the cache key (``--dicom-cache``), taken by the controller before
+    the read; None when nothing is cached."""
 
 
+START_GRACE = 10.0
+"""Seconds a chunk may take on top of its files' time: a reading process importing pydicom and
+numpy on a loaded machine."""
 CRASHED = "reading this file killed the reading process (a decoder crashed on it)"
 PR_SET_PDEATHSIG = 1
 """Linux prctl(2): the signal a process gets when its parent dies."""
@@ -82,23 +89,24 @@ def _exit_with(parent: int) -> None:
 
 
 Read = tuple[dict[str, Any], "Stat | None"]
-"""A record's wire form, and the file's state (by the cache mode) taken just before it was read."""
+"""A record's wire form, and the file's state for the cache key (None: not to be cached)."""
+Task = tuple[str, str, "Stat | None"]
+"""A job as a reading process gets it: path, dataset-relative path, state (:attr:`Job.state`)."""
 
 
-def check_chunk(jobs: list[tuple[str, str]], mode: str = "stat") -> list[Read]:
-    """``mode`` is the cache's (``--dicom-cache``): a content hash is taken here, in parallel."""
+def check_chunk(tasks: list[Task]) -> list[Read]:
     assert _OPTIONS is not None
     options = _OPTIONS
     reads: list[Read] = []
-    for path, relpath in jobs:
-        stat = STATES[mode](Path(path))
+    for path, relpath, state in tasks:
         with cpu_limit(options.file_timeout):
-            reads.append((check(Path(path), relpath, options).to_wire(), stat))
+            record = check(Path(path), relpath, options)
+        reads.append((record.to_wire(), state if lasting(record, options) else None))
     return reads
 
 
-ChunkCheck = Callable[[list[tuple[str, str]]], list[Read]]
-"""Reads a chunk of (path, relpath) in a reading process; module-level, so it pickles by name."""
+ChunkCheck = Callable[[list[Task]], list[Read]]
+"""Reads a chunk of tasks in a reading process; module-level, so it pickles by name."""
 
 
 class ReadAhead:
@@ -150,15 +158,15 @@ class ReadAhead:
 
     def _submit(self, jobs: list[Job]) -> Future[list[Read]]:
         with _main_script_hidden():  # the pool starts its processes in submit
-            return self._pool.submit(self._check, [(str(job.path), job.relpath) for job in jobs])
+            return self._pool.submit(self._check, [(str(job.path), job.relpath, job.state) for job in jobs])
 
     def _collect(self, index: int) -> None:
         future = self._futures.get(index)
         if future is None:
             return
-        try:
-            reads = future.result()  # stays in _futures meanwhile: close() must see it is not done
-        except BrokenProcessPool:
+        try:  # the future stays in _futures meanwhile: close() must see it is not done
+            reads = future.result(timeout=self._wait_limit(len(self._chunks[index])))
+        except (BrokenProcessPool, FutureTimeout):  # a reader died, or is stuck where no signal reaches
             del self._futures[index]
             self._recover(index)
             return
@@ -166,20 +174,32 @@ class ReadAhead:
         for job, (wire, stat) in zip(self._chunks[index], reads, strict=True):
             self._records[job.path] = FileRecord.from_wire(wire), stat
 
+    def _wait_limit(self, files: int) -> float | None:
+        """How long to wait for a chunk of ``files`` that is being read: each file's time and
+        the kernel's grace, plus time to start a reader. None: no limit (``--dicom-file-timeout=0``)."""
+        timeout = self._options.file_timeout
+        return files * (timeout + CPU_GRACE) + START_GRACE if timeout else None
+
     def _recover(self, index: int) -> None:
-        """A reading process died: find the file that kills it, resubmit the rest to a new pool."""
+        """A reading process died or got stuck: find the file that does it, alone in a new
+        pool each, and resubmit the other chunks in flight to a new pool."""
         _kill_readers(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        timeout = self._options.file_timeout
+        timed_out = timed_out_error(self._options.file_timeout)
         for job in self._chunks[index]:
             self._pool = self._new_pool()
-            started = time.monotonic()
+            future = self._submit([job])
+            readers = _readers(self._pool)
             try:
-                ((wire, stat),) = self._submit([job]).result()
+                ((wire, stat),) = future.result(timeout=self._wait_limit(1))
                 self._records[job.path] = FileRecord.from_wire(wire), stat
+            except FutureTimeout:  # stuck, not even using the processor: waiting on something
+                _kill_readers(self._pool)
+                self._records[job.path] = unread(job.relpath, self._options.ruleset, timed_out), None
             except BrokenProcessPool:
-                timed_out = timeout and time.monotonic() - started >= timeout
-                error = timed_out_error(timeout) if timed_out else CRASHED
+                self._pool.shutdown(wait=True)  # the pool's thread reaps the reader: then its exit code is known
+                stopped = any(reader.exitcode == -signal.SIGXCPU for reader in readers)  # by cpu_limit
+                error = timed_out if stopped else CRASHED
                 self._records[job.path] = unread(job.relpath, self._options.ruleset, error), None
             self._pool.shutdown(wait=True)
         self._pool = self._new_pool()
@@ -207,8 +227,13 @@ def _main_script_hidden() -> Iterator[None]:
         sys.modules["__main__"] = main
 
 
+def _readers(pool: ProcessPoolExecutor) -> list[Any]:
+    """The pool's processes (``multiprocessing.Process``), started by its last submit."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 def _kill_readers(pool: ProcessPoolExecutor) -> None:
     """Kill the pool's processes at once, whatever they are doing (``kill_workers`` from Python 3.14)."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
+    for process in _readers(pool):
         with contextlib.suppress(OSError):
             process.kill()

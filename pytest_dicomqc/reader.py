@@ -12,6 +12,7 @@ import io
 import logging
 import math
 import os
+import resource
 import stat
 import sys
 import threading
@@ -53,9 +54,8 @@ MAX_NESTING = 1000
 """Levels of undefined-length sequences a file may nest: pydicom's parser recurses per level."""
 _FRAMES_PER_LEVEL = 5
 """Python frames pydicom's parser takes per level of nesting (four from Python 3.12)."""
-_NESTED_STACK = 64 * 2**20
-"""C stack of the thread that reads deeply nested files: below Python 3.11 each level takes
-about 2 KiB of it, from 3.11 about 0.4 KiB (measured), so MAX_NESTING levels fit many times."""
+_MAIN_STACK = 8 * 2**20
+"""The C stack (RLIMIT_STACK) under which sequences are not read deeper than the recursion limit allows."""
 _MAX_NOTES = 5
 _PYDICOM_LOGGER = logging.getLogger("pydicom")
 _PIXEL_MODULE_TAGS = {
@@ -118,7 +118,7 @@ def read(path: Path, tags: frozenset[int], hash_pixels: bool = False) -> Extract
         return Extraction(kind=KIND_NON_DICOM, size_bytes=size, notes=[describe_non_dicom(head)])
     if size > len(start) and not _file_meta_first(start, claim):
         with _captured_messages() as messages:
-            plausible = _plausible_start(start, claim)
+            plausible = _plausible_start(start, claim, size)
         if not plausible:
             extraction = _not_dicom(claim, head, size, _no_data_set(size))
             extraction.notes.extend(messages)
@@ -156,13 +156,26 @@ def _file_meta_first(start: bytes, claim: Claim) -> bool:
     return start[at : at + 2] == b"\x02\x00" and vr.isalpha() and vr.isupper()
 
 
-def _plausible_start(start: bytes, claim: Claim) -> bool:
-    """Whether the first bytes of a file hold a data set (:func:`_plausible`); one they do not
-    parse as leaves the verdict to the full read."""
+def _plausible_start(start: bytes, claim: Claim, size: int) -> bool:
+    """Whether the first bytes of a file hold a data set (:func:`_plausible`). A start they do
+    not parse as, or one that ends inside a value the file does hold (a large private element
+    before the standard ones), leaves the verdict to the full read."""
     try:
-        return _plausible(dcmread(io.BytesIO(start), force=claim is not Claim.PREAMBLE), claim)
+        ds = dcmread(io.BytesIO(start), force=claim is not Claim.PREAMBLE)
     except Exception:  # noqa: BLE001 - cut short, deflated, nested deeply: the full read says
         return True
+    return _plausible(ds, claim) or _runs_past(ds, size)
+
+
+def _runs_past(ds: Dataset, size: int) -> bool:
+    """Whether the last element read from the first bytes was cut by them and ends within the file."""
+    if not ds.keys():
+        return False
+    last = ds.get_item(max(ds.keys()))
+    length, value, at = (getattr(last, name, None) for name in ("length", "value", "value_tell"))
+    if not isinstance(length, int) or length == 0xFFFFFFFF or not isinstance(value, bytes) or at is None:
+        return False
+    return len(value) < length and at + length <= size
 
 
 def _no_data_set(size: int) -> InvalidDicomError:
@@ -204,39 +217,34 @@ def _read_dicom(
 
 def _parse(path: Path, force: bool) -> Dataset:
     """pydicom's parse of ``path``. It recurses per level of undefined-length sequences, so a
-    file nested deeper than the recursion limit allows is parsed again in a thread of its own,
-    with a stack and a recursion limit for :data:`MAX_NESTING` levels: deeper files raise
-    RecursionError, none overflows the C stack (which would end the process)."""
+    file nested deeper than the recursion limit allows is parsed again with a limit raised for
+    :data:`MAX_NESTING` levels, in this thread: one abandoned to a time limit or Ctrl-C must
+    not go on parsing while the limit is put back (Python then aborts the process). Where the
+    main stack is small, the raise could overflow it: the file fails instead."""
     try:
         return dcmread(path, force=force)
     except RecursionError:
-        pass
-    outcome: list[Dataset | BaseException] = []
-
-    def parse() -> None:
-        try:
-            outcome.append(dcmread(path, force=force))
-        except BaseException as exc:  # noqa: BLE001 - handed over to the reading thread below
-            outcome.append(exc)
-
+        if not _stack_holds_deep_nesting():
+            raise RecursionError(
+                f"sequences nested deeper than {sys.getrecursionlimit() // _FRAMES_PER_LEVEL} levels"
+            ) from None
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, _FRAMES_PER_LEVEL * MAX_NESTING + 100))
+    sys.setrecursionlimit(max(limit, limit + _FRAMES_PER_LEVEL * MAX_NESTING))
     try:
-        reader = threading.Thread(target=parse, name="dicomqc-nested-read", daemon=True)
-        stack = threading.stack_size(_NESTED_STACK)
-        try:
-            reader.start()
-        finally:
-            threading.stack_size(stack)
-        reader.join()
+        return dcmread(path, force=force)
+    except RecursionError:
+        raise RecursionError(f"sequences nested deeper than {MAX_NESTING} levels") from None
     finally:
         sys.setrecursionlimit(limit)
-    result = outcome[0]
-    if isinstance(result, RecursionError):
-        raise RecursionError(f"sequences nested deeper than {MAX_NESTING} levels")
-    if isinstance(result, BaseException):
-        raise result
-    return result
+
+
+def _stack_holds_deep_nesting() -> bool:
+    """Whether this thread's C stack holds :data:`MAX_NESTING` levels: the main thread's, at the
+    usual 8 MiB (each level takes about 2 KiB of it before Python 3.11, 0.4 KiB from 3.11)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False  # a thread's stack is smaller and set when it starts
+    soft, _hard = resource.getrlimit(resource.RLIMIT_STACK)
+    return soft == resource.RLIM_INFINITY or soft >= _MAIN_STACK
 
 
 def _truncation(ds: Dataset) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import functools
 import gc
 import signal
 import warnings
@@ -21,9 +20,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_dicomqc.cache import STATES, Cached, RecordCache, Stat, fingerprint
-from pytest_dicomqc.deadline import cpu_limit
-from pytest_dicomqc.pipeline import CheckOptions, check
-from pytest_dicomqc.readahead import Job, ReadAhead, check_chunk
+from pytest_dicomqc.deadline import FileTimedOut, cpu_limit, time_limit
+from pytest_dicomqc.pipeline import CheckOptions, check, lasting
+from pytest_dicomqc.readahead import Job, ReadAhead
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.settings import Settings, readers
 
@@ -97,7 +96,7 @@ class DicomQCSession:
         self.caching = cache is not None
         to_read = []
         for item in items:
-            stat = STATES[settings.cache_mode](item.path) if cache is not None else None  # by --dicom-cache
+            stat = self.state_of(item.path) if cache is not None else None
             cached = cache.get(self.key(item.relpath), stat) if cache is not None and stat is not None else None
             item.stat = stat
             if cached is not None and cached.record.path == item.relpath:
@@ -108,9 +107,8 @@ class DicomQCSession:
             self.close_cache(cache)
         workers = 0 if self.in_worker else readers(settings, len(to_read))  # a worker reads itself
         if workers:
-            jobs = [Job(item.path, item.relpath) for item in to_read]
-            keyed = functools.partial(check_chunk, mode=settings.cache_mode) if self.caching else None
-            self.read_ahead = ReadAhead(jobs, self.options, workers, check=keyed)
+            jobs = [Job(item.path, item.relpath, item.stat) for item in to_read]
+            self.read_ahead = ReadAhead(jobs, self.options, workers)
 
     def check(self, item: DicomItem) -> FileRecord:
         """The item's record: from the cache, from the read-ahead pool, or read now."""
@@ -118,15 +116,27 @@ class DicomQCSession:
             return item.record
         read = self.read_ahead.record(item.path) if self.read_ahead is not None else None
         if read is None:
-            stat = STATES[self.settings.cache_mode](item.path) if self.caching else None
             # an xdist worker may be ended by the kernel like a reading process: xdist then
             # reports the file as crashed and starts another worker; pytest's own process, never
             with cpu_limit(self.options.file_timeout) if self.in_worker else contextlib.nullcontext():
-                read = check(item.path, item.relpath, self.options), stat
-        item.record, stat = read
-        if stat is not None:
-            item.stat = stat  # taken before the read: what the cache entry is valid for
+                record = check(item.path, item.relpath, self.options)
+            read = record, item.stat  # the state prepare took, before the read
+        item.record, item.stat = read
+        if not lasting(item.record, self.options):
+            item.stat = None  # not cached
         return item.record
+
+    def state_of(self, path: Path) -> Stat | None:
+        """The file's state for the cache key, by ``--dicom-cache``. Hashing the content takes the
+        file's time at most: a file too big to hash in time is read, not cached."""
+        take = STATES[self.settings.cache_mode]
+        if self.settings.cache_mode == "stat":
+            return take(path)
+        try:
+            with time_limit(self.options.file_timeout):
+                return take(path)
+        except FileTimedOut:
+            return None
 
     def key(self, relpath: str) -> Path:
         """A file's key in the cache: its dataset-relative path as the report shows it (unique,
@@ -145,10 +155,9 @@ class DicomQCSession:
         """For files (path, dataset-relative path) not checked in this run, the cached result
         still valid for each, if any."""
         cache = self.open_cache()
-        state_of = STATES[self.settings.cache_mode]
         try:
             for path, relpath in files:
-                stat = state_of(path) if cache is not None else None
+                stat = self.state_of(path) if cache is not None else None
                 cached = cache.get(self.key(relpath), stat) if cache is not None and stat is not None else None
                 yield cached if cached is not None and cached.record.path == relpath else None  # same root
         finally:

@@ -26,9 +26,9 @@ OPTIONS = CheckOptions(RULES, wanted_tags(RULES), strict=False)
 CRASHED = "reading this file killed the reading process (a decoder crashed on it)"
 
 
-def crash_on_boom(jobs: list[tuple[str, str]]) -> list[readahead.Read]:
+def crash_on_boom(jobs: list[readahead.Task]) -> list[readahead.Read]:
     """A reader that dies like a decoder calling abort() when it meets boom.dcm."""
-    if any(path.endswith("boom.dcm") for path, _ in jobs):
+    if any(path.endswith("boom.dcm") for path, *_ in jobs):
         os._exit(134)
     return readahead.check_chunk(jobs)
 
@@ -37,21 +37,21 @@ _BEFORE_THE_CRASH: list[bool] = []
 """In a reading process: whether its first chunk came before boom.dcm killed a reader."""
 
 
-def crash_before_anything_is_read(jobs: list[tuple[str, str]]) -> list[readahead.Read]:
+def crash_before_anything_is_read(jobs: list[readahead.Task]) -> list[readahead.Read]:
     """Like :func:`crash_on_boom`, but the readers of the first pool read nothing: every chunk in
     flight is lost with that pool, whatever the scheduling (they wait until the broken pool ends
     them). Each call that reads leaves a note of its files in ``calls/``."""
     folder = Path(jobs[0][0]).parent
     if not _BEFORE_THE_CRASH:
         _BEFORE_THE_CRASH.append(not (folder / "crashed").exists())
-    if any(path.endswith("boom.dcm") for path, _ in jobs):
+    if any(path.endswith("boom.dcm") for path, *_ in jobs):
         (folder / "crashed").touch()
         os._exit(134)
     deadline = time.monotonic() + 60
     while _BEFORE_THE_CRASH[0] and time.monotonic() < deadline:
         time.sleep(0.01)
     with tempfile.NamedTemporaryFile("w", dir=folder, prefix="note-", delete=False) as note:
-        note.write("\n".join(relpath for _, relpath in jobs))
+        note.write("\n".join(relpath for _, relpath, _ in jobs))
     os.rename(note.name, folder / "calls" / Path(note.name).name)  # whole notes only, even if killed
     return readahead.check_chunk(jobs)
 
@@ -60,7 +60,7 @@ def dataset(root: Path, count: int) -> list[Job]:
     for index in range(count):
         write_dicom(root / f"{index:03d}.dcm", image_type="DERIVED" if index % 7 == 0 else "ORIGINAL")
     (root / "notes.txt").write_text("not dicom")
-    return [Job(path, path.name) for path in sorted(root.iterdir())]
+    return [Job(path, path.name, stat_of(path)) for path in sorted(root.iterdir())]
 
 
 def test_records_equal_reading_in_the_loop(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_records_equal_reading_in_the_loop(tmp_path: Path) -> None:
     assert [read[0] for read in reads if read] == [
         check_file(job.path, job.relpath, RULES, OPTIONS.tags) for job in jobs
     ]
-    assert [read[1] for read in reads if read] == [stat_of(job.path) for job in jobs]  # taken before each read
+    assert [read[1] for read in reads if read] == [job.state for job in jobs]  # the controller's, carried through
     assert ahead.record(tmp_path / "not-a-job.dcm") is None
 
 

@@ -10,6 +10,7 @@ import functools
 import io
 import os
 import random
+import struct
 import sys
 import threading
 import warnings
@@ -644,20 +645,48 @@ def test_a_start_that_does_not_parse_leaves_the_verdict_to_the_full_read(
     path = nest(_without_file_meta(source, tmp_path / "IMG0001"), 300)
     sources = parsed(monkeypatch)
     record = check(path)
-    assert sources == ["start", "file", "file"]  # the second time in a thread of its own
+    assert sources == ["start", "file", "file"]  # the second time with the recursion limit raised
     assert (record.kind, record.verdict, record.values["rows"]) == ("dicom", "passed", 256)
 
 
-def test_deep_nesting_is_read_with_the_recursion_limit_and_stack_size_put_back(tmp_path: Path) -> None:
-    """Both are the process's: the values set before the read (odd ones here) are those after it."""
+def test_deep_nesting_is_read_with_the_recursion_limit_put_back(tmp_path: Path) -> None:
+    """The limit is the process's: the value set before the read (an odd one here) is the one after it."""
     deep = nest(write_dicom(tmp_path / "deep.dcm"), reader.MAX_NESTING)
     deeper = nest(write_dicom(tmp_path / "deeper.dcm"), 20 * reader.MAX_NESTING)
-    limit, stack = sys.getrecursionlimit(), threading.stack_size(3 * 2**20)
+    limit = sys.getrecursionlimit()
     sys.setrecursionlimit(1234)
     try:
         assert (check(deep).kind, check(deep).verdict) == ("dicom", "passed")
         assert check(deeper).error == f"cannot parse DICOM: sequences nested deeper than {reader.MAX_NESTING} levels"
-        assert (sys.getrecursionlimit(), threading.stack_size()) == (1234, 3 * 2**20)
+        assert sys.getrecursionlimit() == 1234
     finally:
         sys.setrecursionlimit(limit)
-        threading.stack_size(stack)
+
+
+def test_deep_nesting_in_a_thread_fails_without_raising_the_limit(tmp_path: Path) -> None:
+    """A thread's C stack is small: there the file fails at the usual limit, nothing overflows."""
+    deep = nest(write_dicom(tmp_path / "deep.dcm"), reader.MAX_NESTING)
+    records = []
+    worker = threading.Thread(target=lambda: records.append(check(deep)))
+    worker.start()
+    worker.join()
+    assert records[0].error.startswith("cannot parse DICOM: sequences nested deeper than ")
+
+
+def test_a_large_value_across_the_first_bytes_leaves_the_verdict_to_the_full_read(tmp_path: Path) -> None:
+    """A headerless file (implicit VR, no file meta) whose first 64 KiB end inside a private value
+    that the file does hold, before its standard elements: DICOM, not judged from its start."""
+
+    def element(group: int, number: int, value: bytes) -> bytes:
+        return struct.pack("<HHI", group, number, len(value)) + value
+
+    path = tmp_path / "IMG0001"
+    path.write_bytes(
+        element(0x0008, 0x0016, b"1.2.840.10008.5.1.4.1.1.2\0")
+        + element(0x0009, 0x0010, b"VENDOR")
+        + element(0x0009, 0x1001, b"x" * (reader.START_SIZE + 1000))
+        + element(0x0010, 0x0010, b"DOE^JOHN")
+        + element(0x0020, 0x000D, b"1.2.3.4\0")
+    )
+    record = check(path)
+    assert (record.kind, record.error) == ("dicom", "")

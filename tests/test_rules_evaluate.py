@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import pytest
@@ -11,6 +10,7 @@ from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WARN, Finding, Val
 from pytest_dicomqc.rules.evaluate import MISSING_TEXT, Facts, evaluate, evaluate_rule, expectation, holds
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, Operand, Rule, RuleSet, Target, Threshold
+from pytest_dicomqc.rules.regex import Regex
 
 TAGS = {"ImageType": 0x00080008, "Modality": 0x00080060, "Rows": 0x00280010, "RescaleSlope": 0x00281053}
 IMAGE_TYPE = Target(TAG, "ImageType", TAGS["ImageType"])
@@ -85,12 +85,12 @@ HOLDS_CASES = [
     (Check("not_contains", "LOCALIZER"), ["ORIGINAL", "PRIMARY"], True),
     (Check("not_contains", "LOCALIZER"), ["ORIGINAL", "LOCALIZER"], False),
     # matches: full match of the value as DICOM writes it
-    (Check("matches", re.compile(r"[0-9.]+")), "1.2.840.10008", True),
-    (Check("matches", re.compile(r"[0-9.]+")), "1.2.840.x", False),
-    (Check("matches", re.compile(r"ORIG")), "ORIGINAL", False),
-    (Check("matches", re.compile(r"ORIGINAL\\.*")), ["ORIGINAL", "PRIMARY"], True),
-    (Check("matches", re.compile(r"DERIVED\\.*")), ["ORIGINAL", "PRIMARY"], False),
-    (Check("matches", re.compile(r"5\d\d")), 512, True),
+    (Check("matches", Regex(r"[0-9.]+")), "1.2.840.10008", True),
+    (Check("matches", Regex(r"[0-9.]+")), "1.2.840.x", False),
+    (Check("matches", Regex(r"ORIG")), "ORIGINAL", False),
+    (Check("matches", Regex(r"ORIGINAL\\.*")), ["ORIGINAL", "PRIMARY"], True),
+    (Check("matches", Regex(r"DERIVED\\.*")), ["ORIGINAL", "PRIMARY"], False),
+    (Check("matches", Regex(r"5\d\d")), 512, True),
     # min / max / range: DS and IS may arrive as text
     (Check("min", 64), 64, True),
     (Check("min", 64), 63, False),
@@ -138,7 +138,7 @@ def test_holds(check: Check, value: Value, expected: bool) -> None:
         Check("not_in", ("CT",)),
         Check("contains", "CT"),
         Check("not_contains", "CT"),
-        Check("matches", re.compile(".*")),
+        Check("matches", Regex(".*")),
         Check("min", 0),
         Check("max", 0),
         Check("range", (0, 1)),
@@ -307,7 +307,7 @@ def test_custom_message_keeps_observed_braces_literal() -> None:
         (Check("not_in", ("SC", "OT")), "none of [SC, OT]"),
         (Check("contains", "ORIGINAL"), "to contain 'ORIGINAL'"),
         (Check("not_contains", "LOCALIZER"), "not to contain 'LOCALIZER'"),
-        (Check("matches", re.compile(r"[0-9.]+")), "to match '[0-9.]+'"),
+        (Check("matches", Regex(r"[0-9.]+")), "to match '[0-9.]+'"),
         (Check("min", 64), ">= 64"),
         (Check("max", 4095.5), "<= 4095.5"),
         (Check("range", (0.5, 2)), "between 0.5 and 2"),
@@ -410,7 +410,7 @@ def test_threshold_rule_gives_warn_and_a_threshold_finding() -> None:
 
 def test_identifying_value_is_never_the_observed_text() -> None:
     patient_id = Target(TAG, "PatientID", 0x00100020, identifying=True)
-    rule = make_rule(patient_id, "matches", re.compile("ANON-.*"))
+    rule = make_rule(patient_id, "matches", Regex("ANON-.*"))
     redacted = "<present, identifying value not shown>"
     assert evaluate_rule(rule, Facts(tags={0x00100020: "DOE^JOHN-1234"})) == (
         FAIL,

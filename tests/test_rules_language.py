@@ -12,8 +12,10 @@ from pytest_dicomqc.conclusion import Scope, conclude
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, ReportRow, Value
 from pytest_dicomqc.rules.evaluate import Facts, evaluate, holds
 from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.limits import MAX_RULES_BYTES
 from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers, parse_rules
 from pytest_dicomqc.rules.model import Check, NonDicomPolicy, RuleSet, Threshold, Waiver
+from pytest_dicomqc.rules.regex import Regex
 
 IMAGE_TYPE = 0x00080008
 PIXEL_SPACING = 0x00280030
@@ -645,16 +647,14 @@ def test_waivers_file_details(tmp_path: Path) -> None:
 
 
 def test_a_rules_file_at_the_size_limit_loads(tmp_path: Path) -> None:
-    from pytest_dicomqc.rules import load as loader
-
     path = tmp_path / "rules.yaml"
     text = "version: 1\nrules: []\n"
-    path.write_text(text + "#" * (loader._MAX_BYTES - len(text) - 1) + "\n")
+    path.write_text(text + "#" * (MAX_RULES_BYTES - len(text) - 1) + "\n")
     assert load_rules(path).rules == ()
-    path.write_text(text + "#" * (loader._MAX_BYTES - len(text)) + "\n")
+    path.write_text(text + "#" * (MAX_RULES_BYTES - len(text)) + "\n")
     with pytest.raises(RulesError) as excinfo:
         load_rules(path)
-    assert str(excinfo.value) == f"{path}: rules file is larger than {loader._MAX_BYTES} bytes"
+    assert str(excinfo.value) == f"{path}: rules file is larger than {MAX_RULES_BYTES} bytes"
 
 
 def test_allow_missing_does_not_excuse_present_in_examples() -> None:
@@ -673,3 +673,9 @@ def test_non_dicom_mapping_keeps_its_default() -> None:
 @pytest.mark.parametrize(("text", "message"), WAIVER_AND_DATASET_ERRORS + RULE_ERRORS + STRUCTURE_ERRORS)
 def test_load_errors_name_the_place_and_the_problem(text: str, message: str) -> None:
     assert error(text) == message
+
+
+def test_patterns_read_a_file_name_that_is_not_utf8() -> None:
+    """Such a name holds a lone surrogate for each undecodable byte: one character, as for Python's re."""
+    assert glob_matches("caf?.dcm", "caf\udce9.dcm")
+    assert Regex("([^/]+)/", groups=True).prefix("tr\udce9in/a.dcm") == "tr\udce9in"

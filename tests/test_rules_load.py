@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest_dicomqc
 from pytest_dicomqc.rules.evaluate import Facts, evaluate_rule
 from pytest_dicomqc.rules.load import RulesError, load_rules, parse_rules
 from pytest_dicomqc.rules.model import FILE, PIXEL, TAG, Check, Condition, NonDicomPolicy, RuleSet, Target
+from pytest_dicomqc.rules.regex import Regex
 
 SOURCE = "rules.yaml"
 ROWS = Target(TAG, "Rows", 0x00280010)
@@ -94,7 +96,7 @@ def test_every_operator_loads_with_its_operand(every_operator: RuleSet) -> None:
         "r-not-in": ("not_in", ("SC", "OT")),
         "r-contains": ("contains", "ORIGINAL"),
         "r-not-contains": ("not_contains", "LOCALIZER"),
-        "r-matches": ("matches", re.compile("[0-9.]+")),
+        "r-matches": ("matches", Regex("[0-9.]+")),
         "r-min": ("min", 64),
         "r-max": ("max", 4095.5),
         "r-range": ("range", (0.5, 2)),
@@ -497,3 +499,30 @@ def test_format_spec_on_target_works() -> None:
 def test_rule_id_may_not_be_a_report_column(rule_id: str) -> None:
     text = f"version: 1\nrules:\n  - id: {rule_id}\n    tag: Rows\n    min: 1\n"
     assert parse_error(text) == f"rules.yaml:3:9: rule id {rule_id!r} is a column of the report; choose another"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        (r"(?P<x>a)(?P=x)", "named backreferences (?P=…) are not supported"),
+        (r"(?>a)", "atomic groups (?>…) are not supported"),
+        (r"(a)?(?(1)b|c)", "conditional groups (?(…) are not supported"),
+        (r"a\Z", r"\Z (RE2 writes the end of the text \z) is not supported"),
+        (r"(?x) a", "the flag (?x) is not supported, only i, m, s and U"),
+    ],
+)
+def test_a_construct_re2_lacks_is_named(pattern: str, problem: str) -> None:
+    with pytest.raises(RulesError) as excinfo:
+        parse_rules(one_rule(f"tag: Modality\nmatches: '{pattern}'\n"), "rules.yaml")
+    assert (
+        str(excinfo.value)
+        == f"rules.yaml:5:14: invalid regular expression {pattern!r}: {problem} (RE2 syntax, linear time)"
+    )
+
+
+def test_a_loaded_pattern_survives_pickling() -> None:
+    """Reading processes get the rules pickled: the pattern arrives compiled the same way."""
+    check = parse_rules(one_rule("tag: Modality\nmatches: 'C[TR]'\n"), "rules.yaml").rules[0].check
+    copy = pickle.loads(pickle.dumps(check))
+    assert copy == check
+    assert copy.operand.fullmatch("CT") and not copy.operand.fullmatch("CTX")

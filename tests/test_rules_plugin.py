@@ -374,7 +374,7 @@ def test_rules_check_takes_the_run_options_and_reads_no_dataset(
     # the module as the run uses it: pytester drops the modules a run imported (see test_cache.count_reads)
     session = importlib.import_module("pytest_dicomqc.session")
     reads: list[Path] = []
-    monkeypatch.setattr(session, "check_file", lambda path, *rest: reads.append(path))
+    monkeypatch.setattr(session, "check", lambda path, *rest: reads.append(path))
     (pytester.path / "qc").mkdir()
     (pytester.path / "qc" / "strict.yaml").write_text(
         "version: 1\nrules:\n  - id: original-image\n    tag: ImageType\n    contains: ORIGINAL\n"

@@ -24,6 +24,7 @@ from pytest_dicomqc.record import (
     is_empty,
 )
 from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.limits import clip
 from pytest_dicomqc.rules.model import PIXEL, TAG, Check, Condition, Rule, RuleSet, Target, Waiver
 from pytest_dicomqc.rules.operators import operator
 
@@ -121,7 +122,7 @@ def evaluate_rule(rule: Rule, facts: Facts, strict: bool = False) -> tuple[str, 
     elif rule.target.identifying:
         observed = REDACTED_TEXT
     else:
-        observed = str(display(value))
+        observed = clip(str(display(value)))  # a finding quotes a value, it does not carry it
     expected = expectation(rule.check)
     message = (rule.message or "{target} = {observed}, expected {expected}").format(
         target=str(rule.target), observed=observed, expected=expected, id=rule.id

@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from pytest_dicomqc.rules.regex import Regex
+
 
 @lru_cache(maxsize=256)
-def compile_glob(pattern: str) -> re.Pattern[str]:
-    """A regex that fully matches the paths ``pattern`` describes."""
+def compile_glob(pattern: str) -> Regex:
+    """A regex that fully matches the paths ``pattern`` describes: RE2, as ``*a*a*a…`` would make
+    a backtracking one take exponential time."""
     parts: list[str] = []
     index = 0
     while index < len(pattern):
@@ -32,8 +35,8 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
         else:
             parts.append(re.escape(pattern[index]))
             index += 1
-    return re.compile("".join(parts))
+    return Regex("".join(parts))
 
 
 def glob_matches(pattern: str, path: str) -> bool:
-    return compile_glob(pattern).fullmatch(path) is not None
+    return compile_glob(pattern).fullmatch(path)

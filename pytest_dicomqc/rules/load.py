@@ -21,6 +21,7 @@ from pytest_dicomqc.columns import FIXED_NAMES
 from pytest_dicomqc.extract import is_identifying
 from pytest_dicomqc.record import FILE_COLUMNS, PIXEL_FIELDS, is_empty
 from pytest_dicomqc.rules.evaluate import excused_when_missing, holds
+from pytest_dicomqc.rules.limits import MAX_DEPTH, MAX_EXPANDED_SIZE, MAX_NUMBER_CHARS, MAX_RULES_BYTES, clip, quote
 from pytest_dicomqc.rules.model import (
     CONSISTENT,
     COUNT,
@@ -58,6 +59,7 @@ from pytest_dicomqc.rules.operators import (
     Operator,
     operator,
 )
+from pytest_dicomqc.rules.regex import Regex, RegexError, check_length, compile_regex
 
 _SERIES = Target(TAG, "SeriesInstanceUID", tag_for_keyword("SeriesInstanceUID"))
 
@@ -98,9 +100,8 @@ _DATASET_OPTIONS = {
 WAIVER_KEYS = ("id", "path", "sop_instance_uid", "rules", "reason", "expires")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
-_HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*,?\s*([0-9A-Fa-f]{4})\s*\)?")
-_MAX_BYTES = 1_000_000
-_MAX_DEPTH = 32
+# one way to read each space (never "\s*,?\s*"): a tag of 16,000 spaces took seconds, a longer one hours
+_HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*(?:,\s*)?([0-9A-Fa-f]{4})\s*\)?")
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
 RESERVED_IDS = frozenset((*FIXED_NAMES, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc"))
 """Report columns, and the item name (``dicomqc::rule::<id>`` must not end like a file's node id)."""
@@ -108,6 +109,10 @@ RESERVED_IDS = frozenset((*FIXED_NAMES, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc")
 
 class RulesError(Exception):
     """A rules file that cannot be used; the message starts with ``file:line:column:``."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """What our loader refuses while building the document; its message quotes within bounds already."""
 
 
 class _Mapping(dict[str, Any]):
@@ -140,9 +145,9 @@ class _Loader(yaml.SafeLoader):
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)
             if not isinstance(key, str):
-                raise yaml.MarkedYAMLError(problem=f"keys must be text, not {key!r}", problem_mark=key_node.start_mark)
+                raise _Refused(problem=f"keys must be text, not {quote(key)}", problem_mark=key_node.start_mark)
             if key in mapping:
-                raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
+                raise _Refused(problem=f"duplicate key {quote(key)}", problem_mark=key_node.start_mark)
             mapping[key] = self.construct_object(value_node, deep=True)
             mapping.marks[key] = value_node.start_mark
             mapping.key_marks[key] = key_node.start_mark
@@ -155,6 +160,11 @@ class _Loader(yaml.SafeLoader):
         return sequence
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> _Int:
+        if len(node.value) > MAX_NUMBER_CHARS:  # YAML 1.1's 1:2:3… would take quadratic time, 0x… be unprintable
+            raise _Refused(
+                problem=f"a number is at most {MAX_NUMBER_CHARS} characters long, not {quote(node.value)}",
+                problem_mark=node.start_mark,
+            )
         number = _Int(super().construct_yaml_int(node))
         number.text = str(node.value)
         return number
@@ -210,13 +220,57 @@ def _check_depth(root: yaml.Node, source: str) -> None:
         if id(node) in seen:
             continue
         seen.add(id(node))
-        if depth > _MAX_DEPTH:
+        if depth > MAX_DEPTH:
             mark = node.start_mark
-            raise RulesError(f"{source}:{mark.line + 1}:{mark.column + 1}: nesting is deeper than {_MAX_DEPTH} levels")
+            raise RulesError(f"{source}:{mark.line + 1}:{mark.column + 1}: nesting is deeper than {MAX_DEPTH} levels")
         if isinstance(node, yaml.SequenceNode):
             stack += [(child, depth + 1) for child in node.value]
         elif isinstance(node, yaml.MappingNode):
             stack += [(part, depth + 1) for pair in node.value for part in pair]
+
+
+def _check_expanded_size(root: yaml.Node, source: str) -> None:
+    """Refuse a document that aliases expand beyond :data:`MAX_EXPANDED_SIZE`, before anything
+    (an error message, an example, a date) expands it. Each node's size is computed once, so the
+    check is linear in the file however far its aliases reach; an alias inside itself is refused."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # whose size waits for their children's: an alias to one is a loop
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_sized = stack.pop()
+        if children_sized:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[id(node)] > MAX_EXPANDED_SIZE:
+                raise RulesError(
+                    f"{_where(source, node)}: with its aliases written out this {_kind(node)} is larger than"
+                    f" {MAX_EXPANDED_SIZE:,} (nodes and characters); aliases nested like this are refused"
+                )
+        elif id(node) in open_nodes:
+            raise RulesError(f"{_where(source, node)}: an alias refers to the {_kind(node)} that contains it")
+        elif id(node) not in sizes:
+            if isinstance(node, yaml.ScalarNode):
+                sizes[id(node)] = 1 + len(node.value)
+            else:
+                open_nodes.add(id(node))
+                stack.append((node, True))
+                stack += [(child, False) for child in _children(node)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _where(source: str, node: yaml.Node) -> str:
+    return f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+
+
+def _kind(node: yaml.Node) -> str:
+    return "list" if isinstance(node, yaml.SequenceNode) else "mapping"
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -224,8 +278,8 @@ def _read_text(path: Path, what: str) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise RulesError(f"{path}: cannot read {what} file: {exc.strerror or exc}") from None
-    if len(data) > _MAX_BYTES:
-        raise RulesError(f"{path}: {what} file is larger than {_MAX_BYTES} bytes")
+    if len(data) > MAX_RULES_BYTES:
+        raise RulesError(f"{path}: {what} file is larger than {MAX_RULES_BYTES} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -233,7 +287,7 @@ def _read_text(path: Path, what: str) -> str:
 
 
 def _parse_yaml(text: str, source: str) -> Any:
-    """Safe YAML (no Python tags), at most :data:`_MAX_DEPTH` levels deep."""
+    """Safe YAML (no Python tags), at most :data:`MAX_DEPTH` levels deep."""
     try:
         loader = _Loader(text)
         try:
@@ -241,17 +295,19 @@ def _parse_yaml(text: str, source: str) -> Any:
             if node is None:
                 return None
             _check_depth(node, source)
+            _check_expanded_size(node, source)
             return loader.construct_document(node)
         finally:
             loader.dispose()
     except RecursionError:
-        raise RulesError(f"{source}: nesting is too deep (more than {_MAX_DEPTH} levels)") from None
+        raise RulesError(f"{source}: nesting is too deep (more than {MAX_DEPTH} levels)") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise RulesError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        problem = str(exc.problem or exc.context)  # PyYAML's may quote a whole alias or tag name
+        raise RulesError(f"{where}: invalid YAML: {problem if isinstance(exc, _Refused) else clip(problem)}") from None
     except yaml.YAMLError as exc:
-        raise RulesError(f"{source}: invalid YAML: {exc}") from None
+        raise RulesError(f"{source}: invalid YAML: {clip(str(exc))}") from None
 
 
 class _Schema:
@@ -278,7 +334,7 @@ class _Schema:
         seen: set[str] = set()
         for rule_node, rule in zip(rules_node, rules, strict=True):
             if rule.id in seen:
-                raise self.fail(rule_node.marks["id"], f"duplicate rule id {rule.id!r}")
+                raise self.fail(rule_node.marks["id"], f"duplicate rule id {quote(rule.id)}")
             seen.add(rule.id)
         columns_node = document.get("columns", _Sequence())
         if not isinstance(columns_node, list):
@@ -301,7 +357,7 @@ class _Schema:
 
     def min_dicom_files(self, node: Any, mark: yaml.Mark | None) -> int:
         if not isinstance(node, int) or isinstance(node, bool) or node < 0:
-            raise self.fail(mark, f"'min_dicom_files' must be a whole number of files >= 0, not {_plain(node)!r}")
+            raise self.fail(mark, f"'min_dicom_files' must be a whole number of files >= 0, not {quote(_plain(node))}")
         return int(node)
 
     def severity(self, node: _Mapping) -> Severity:
@@ -310,7 +366,7 @@ class _Schema:
             if written == severity:
                 return severity
         choices = " or ".join(f"'{severity}'" for severity in SEVERITIES)
-        raise self.fail(node.marks["severity"], f"'severity' must be {choices}, not {written!r}")
+        raise self.fail(node.marks["severity"], f"'severity' must be {choices}, not {quote(written)}")
 
     def dataset(self, node: Any, mark: yaml.Mark, rules: tuple[Rule, ...]) -> tuple[DatasetCheck, ...]:
         if not isinstance(node, _Sequence):
@@ -319,7 +375,9 @@ class _Schema:
         seen = {rule.id for rule in rules}
         for item, check in zip(node, checks, strict=True):
             if check.id in seen:
-                raise self.fail(item.marks["id"], f"duplicate id {check.id!r} (rules and dataset checks share ids)")
+                raise self.fail(
+                    item.marks["id"], f"duplicate id {quote(check.id)} (rules and dataset checks share ids)"
+                )
             seen.add(check.id)
         return checks
 
@@ -332,10 +390,10 @@ class _Schema:
         if not isinstance(check_id, str) or not _ID.fullmatch(check_id):
             raise self.fail(node.marks.get("id", node.mark), "check 'id' must be lowercase letters, digits and '-'")
         if check_id in RESERVED_IDS:
-            raise self.fail(node.marks["id"], f"check id {check_id!r} is a column of the report; choose another")
+            raise self.fail(node.marks["id"], f"check id {quote(check_id)} is a column of the report; choose another")
         types = [key for key in DATASET_CHECK_TYPES if key in node]
         if len(types) != 1:
-            raise self.fail(node.mark, f"dataset check {check_id!r} needs exactly one of {kinds}")
+            raise self.fail(node.mark, f"dataset check {quote(check_id)} needs exactly one of {kinds}")
         kind = types[0]
         for option, allowed in _DATASET_OPTIONS.items():
             if option in node and kind not in allowed:
@@ -401,15 +459,22 @@ class _Schema:
             raise self.fail(mark, f"'count' min {node['min']} is above max {node['max']}")
         return node.get("min"), node.get("max")
 
-    def split(self, node: Any, mark: yaml.Mark) -> re.Pattern[str]:
+    def split(self, node: Any, mark: yaml.Mark) -> Regex:
         if not isinstance(node, str) or not node:
             raise self.fail(
                 mark, "'split' is a regular expression matched at the start of the path, e.g. '(train|test)/'"
             )
         try:
-            return re.compile(node)
-        except re.error as exc:
-            raise self.fail(mark, f"invalid regular expression {node!r}: {exc}") from None
+            return compile_regex(node, groups=True)
+        except RegexError as exc:
+            raise self.fail(mark, str(exc)) from None
+
+    def glob(self, pattern: str, mark: yaml.Mark) -> str:
+        try:
+            check_length(pattern, "path pattern")
+        except RegexError as exc:
+            raise self.fail(mark, str(exc)) from None
+        return pattern
 
     def tolerance(self, node: Any, mark: yaml.Mark) -> float:
         spread: Any = node.get("tolerance") if isinstance(node, _Mapping) and set(node) == {"tolerance"} else None
@@ -434,7 +499,7 @@ class _Schema:
             globs = node.get(policy, [])
             if not isinstance(globs, list) or not all(isinstance(g, str) for g in globs):
                 raise self.fail(node.marks[policy], f"'{policy}' must be a list of path patterns such as '**/*.json'")
-            exceptions += [(glob, policy) for glob in globs]
+            exceptions += [(self.glob(glob, node.marks[policy]), policy) for glob in globs]
         return NonDicomPolicy(default=default, exceptions=tuple(exceptions))
 
     def waivers(self, node: Any, mark: yaml.Mark, ruleset: RuleSet) -> tuple[Waiver, ...]:
@@ -447,7 +512,7 @@ class _Schema:
         seen: set[str] = set()
         for item, waiver in zip(node, waivers, strict=True):
             if waiver.id in seen:
-                raise self.fail(item.marks["id"], f"duplicate waiver id {waiver.id!r}")
+                raise self.fail(item.marks["id"], f"duplicate waiver id {quote(waiver.id)}")
             seen.add(waiver.id)
         return waivers
 
@@ -460,14 +525,18 @@ class _Schema:
             raise self.fail(node.marks.get("id", mark), "waiver 'id' must be letters, digits and '-'")
         matchers = [key for key in ("path", "sop_instance_uid") if key in node]
         if len(matchers) != 1:
-            raise self.fail(mark, f"waiver {waiver_id!r} needs exactly one of 'path' (a glob) or 'sop_instance_uid'")
+            raise self.fail(
+                mark, f"waiver {quote(waiver_id)} needs exactly one of 'path' (a glob) or 'sop_instance_uid'"
+            )
         matcher = node[matchers[0]]
         if not isinstance(matcher, (str, _Int)):
             raise self.fail(node.marks[matchers[0]], f"'{matchers[0]}' must be text")
+        if matchers[0] == "path":
+            self.glob(str(matcher), node.marks["path"])
         reason = node.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise self.fail(
-                node.marks.get("reason", mark), f"waiver {waiver_id!r} needs a 'reason': why is it accepted?"
+                node.marks.get("reason", mark), f"waiver {quote(waiver_id)} needs a 'reason': why is it accepted?"
             )
         rules = node.get("rules")
         if rules == "*":
@@ -479,7 +548,7 @@ class _Schema:
             if rule_id != "*" and rule_id not in known:
                 raise self.fail(
                     node.marks["rules"],
-                    f"waiver {waiver_id!r}: unknown rule id {rule_id!r}{_did_you_mean(rule_id, known)}",
+                    f"waiver {quote(waiver_id)}: unknown rule id {quote(rule_id)}{_did_you_mean(rule_id, known)}",
                 )
         expires = node.get("expires")
         if expires is not None:
@@ -502,7 +571,7 @@ class _Schema:
         try:
             return dt.date.fromisoformat(str(node)).isoformat()
         except ValueError:
-            raise self.fail(mark, f"'expires' must be a date YYYY-MM-DD, not {str(node)!r}") from None
+            raise self.fail(mark, f"'expires' must be a date YYYY-MM-DD, not {quote(str(node))}") from None
 
     def rule(self, node: Any, mark: yaml.Mark) -> Rule:
         if not isinstance(node, _Mapping):
@@ -512,13 +581,13 @@ class _Schema:
         if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
             raise self.fail(node.marks.get("id", node.mark), "rule 'id' must be lowercase letters, digits and '-'")
         if rule_id in RESERVED_IDS:
-            raise self.fail(node.marks["id"], f"rule id {rule_id!r} is a column of the report; choose another")
+            raise self.fail(node.marks["id"], f"rule id {quote(rule_id)} is a column of the report; choose another")
         targets = [key for key in SOURCES if key in node]
         if len(targets) != 1:
             sources = ", ".join(f"'{source}'" for source in SOURCES)
-            raise self.fail(node.mark, f"rule {rule_id!r} needs exactly one of {sources}")
+            raise self.fail(node.mark, f"rule {quote(rule_id)} needs exactly one of {sources}")
         target = self.target(targets[0], node[targets[0]], node.marks[targets[0]])
-        check = self.single_check(node, f"rule {rule_id!r}")
+        check = self.single_check(node, f"rule {quote(rule_id)}")
         severity = self.severity(node)
         allow_missing = node.get("allow_missing", False)
         if not isinstance(allow_missing, bool):
@@ -554,7 +623,7 @@ class _Schema:
             return Threshold(count=int(node), text=str(int(node)))
         match = _PERCENT.fullmatch(node.strip()) if isinstance(node, str) else None
         if match is None or float(match.group(1)) > 100:
-            raise self.fail(mark, f"'max_failing' is a count of files or a percentage such as '2%', not {node!r}")
+            raise self.fail(mark, f"'max_failing' is a count of files or a percentage such as '2%', not {quote(node)}")
         return Threshold(percent=match.group(1), text=f"{match.group(1)}%")
 
     def examples(self, rule: Rule, node: Any, mark: yaml.Mark) -> None:
@@ -574,7 +643,8 @@ class _Schema:
                 if (missing_allowed or holds(rule.check, literal)) != (outcome == "pass"):
                     verb = "fails" if outcome == "pass" else "passes"
                     raise self.fail(
-                        value_mark, f"rule {rule.id!r}: example {value!r} {verb} the rule (listed under {outcome})"
+                        value_mark,
+                        f"rule {quote(rule.id)}: example {quote(value)} {verb} the rule (listed under {outcome})",
                     )
 
     def message_template(self, template: str, mark: yaml.Mark) -> None:
@@ -601,7 +671,7 @@ class _Schema:
             )
             if isinstance(spec, _Mapping):
                 self.known_keys(spec, OPERATOR_NAMES + OPERAND_KEYS, "operator")
-                check = self.single_check(spec, f"condition on {name!r}")
+                check = self.single_check(spec, f"condition on {quote(name)}")
             elif isinstance(spec, list):
                 check = self.check(IN, spec, key_mark)
             elif name == "path":
@@ -642,7 +712,8 @@ class _Schema:
         fields = PIXEL_FIELDS if source == PIXEL else FILE_FIELDS
         if name not in fields:
             raise self.fail(
-                mark, f"unknown {source} field {name!r}{_did_you_mean(str(name), fields)}; known: {', '.join(fields)}"
+                mark,
+                f"unknown {source} field {quote(name)}{_did_you_mean(str(name), fields)}; known: {', '.join(fields)}",
             )
         return Target(source, name)
 
@@ -650,7 +721,7 @@ class _Schema:
         if isinstance(name, _Int):
             name = name.text  # as written: YAML reads 00280010 as an (octal) integer
         if not isinstance(name, str) or not name.strip():
-            raise self.fail(mark, f"a tag is a DICOM keyword or '(gggg,eeee)', not {name!r}")
+            raise self.fail(mark, f"a tag is a DICOM keyword or '(gggg,eeee)', not {quote(name)}")
         hex_match = _HEX_TAG.fullmatch(name.strip())
         if hex_match:
             group, element = hex_match.groups()
@@ -658,18 +729,18 @@ class _Schema:
             return Target(TAG, f"({group.upper()},{element.upper()})", number, is_identifying(number))
         tag = tag_for_keyword(name)
         if tag is None:
-            raise self.fail(mark, f"unknown DICOM keyword {name!r}{_did_you_mean(name, keyword_dict)}")
+            raise self.fail(mark, f"unknown DICOM keyword {quote(name)}{_did_you_mean(name, keyword_dict)}")
         return Target(TAG, name, tag, is_identifying(tag))
 
     def known_keys(self, node: _Mapping, allowed: tuple[str, ...], what: str) -> None:
         for key in node:
             if key not in allowed:
-                raise self.fail(node.key_marks[key], f"unknown {what} {key!r}{_did_you_mean(key, allowed)}")
+                raise self.fail(node.key_marks[key], f"unknown {what} {quote(key)}{_did_you_mean(key, allowed)}")
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {quote(close[0])}?)" if close else ""
 
 
 def _plain(value: Any) -> Any:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias, get_args
 
+from pytest_dicomqc.rules.regex import Regex
+
 RuleValue: TypeAlias = str | int | float | bool
 """A value written in the rules file (never None, unlike a cell)."""
-Operand: TypeAlias = RuleValue | tuple[RuleValue, ...] | re.Pattern[str]
+Operand: TypeAlias = RuleValue | tuple[RuleValue, ...] | Regex
 """What an operator compares with: see :mod:`pytest_dicomqc.rules.operators`."""
 
 Severity: TypeAlias = Literal["error", "warning"]
@@ -127,6 +128,7 @@ SPLIT = "split"
 """``group_by: split``: group files by their split folder (see :attr:`DatasetCheck.split`)."""
 DEFAULT_SPLIT = "([^/]+)/"
 """The split of a file: the first folder under the dataset root (``train/``, ``val/``, ``test/``)."""
+_DEFAULT_SPLIT_REGEX = Regex(DEFAULT_SPLIT, groups=True)
 INSTANCE_NUMBER = Target(TAG, "InstanceNumber", 0x00200013)
 IMAGE_POSITION = Target(TAG, "ImagePositionPatient", 0x00200032)
 IMAGE_ORIENTATION = Target(TAG, "ImageOrientationPatient", 0x00200037)
@@ -146,7 +148,7 @@ class DatasetCheck:
     """``unique``/``disjoint``: the one tag; ``consistent``: the tags and pixel fields that must agree."""
     group_by: Target | None = None
     """``consistent``/``count``: files are grouped by this tag (``None`` with ``count``: by split)."""
-    split: re.Pattern[str] = re.compile(DEFAULT_SPLIT)
+    split: Regex = _DEFAULT_SPLIT_REGEX
     """Matched at the start of the dataset-relative path; its first group (else the match) is the split."""
     instance_numbers: bool = False
     """``consistent``: InstanceNumber must be unique within each group."""

@@ -14,17 +14,18 @@ DICOM writes it (``A\\B``). An absent or empty value is *missing*: it satisfies 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pytest_dicomqc.record import Scalar, Value, display, is_empty
 from pytest_dicomqc.rules.globs import glob_matches
+from pytest_dicomqc.rules.limits import MAX_QUOTED_CHARS, clip, quote
 from pytest_dicomqc.rules.model import Operand, RuleValue
+from pytest_dicomqc.rules.regex import Regex, RegexError, check_length, compile_regex
 
 OperandT = TypeVar("OperandT", bound=Operand)
-"""The operand type of one operator: a value, a tuple of them, a compiled regex…"""
+"""The operand type of one operator: a value, a tuple of them, a compiled regex (RE2)…"""
 
 
 class OperandError(ValueError):
@@ -98,21 +99,25 @@ def _value_or_list(name: str, written: Any) -> RuleValue | tuple[RuleValue, ...]
 def _pattern_text(name: str, written: Any) -> str:
     if not isinstance(written, str):
         raise OperandError(f"'{name}' needs a path pattern as text, e.g. 'train/**'")
+    try:
+        check_length(written, "path pattern")
+    except RegexError as exc:
+        raise OperandError(str(exc)) from None
     return written
 
 
-def _regex(name: str, written: Any) -> re.Pattern[str]:
+def _regex(name: str, written: Any) -> Regex:
     if not isinstance(written, str):
         raise OperandError(f"'{name}' needs a regular expression as text")
     try:
-        return re.compile(written)
-    except re.error as exc:
-        raise OperandError(f"invalid regular expression {written!r}: {exc}") from None
+        return compile_regex(written)
+    except RegexError as exc:
+        raise OperandError(str(exc)) from None
 
 
 def _bound(name: str, written: Any) -> float:
     if not _is_number(written):
-        raise OperandError(f"'{name}' needs a number, not {written!r}")
+        raise OperandError(f"'{name}' needs a number, not {quote(written)}")
     bound: float = written
     return bound
 
@@ -206,8 +211,8 @@ def _contains_all(operand: tuple[RuleValue, ...], value: Value) -> bool:
     return all(any(_same(v, item) for v in values) for item in operand)
 
 
-def _matches(operand: re.Pattern[str], value: Value) -> bool:
-    return operand.fullmatch(str(display(value))) is not None
+def _matches(operand: Regex, value: Value) -> bool:
+    return operand.fullmatch(str(display(value)))
 
 
 def _glob(operand: str, value: Value) -> bool:
@@ -240,14 +245,19 @@ def _present(operand: bool, value: Value) -> bool:
 
 
 def _quoted(operand: object) -> str:
-    """Text in plain quotes (no doubled backslashes, unlike repr); numbers as they are."""
-    return f"'{operand}'" if isinstance(operand, str) else str(operand)
+    """Text in plain quotes (no doubled backslashes, unlike repr); numbers as they are; cut."""
+    return f"'{clip(operand)}'" if isinstance(operand, str) else clip(str(operand))
 
 
 def _shown(operand: object) -> str:
     if isinstance(operand, tuple):
-        return "[" + ", ".join(str(o) for o in operand) + "]"
+        return "[" + clip(", ".join(str(o) for o in _first_items(operand))) + "]"
     return _quoted(operand)
+
+
+def _first_items(items: tuple[object, ...]) -> tuple[object, ...]:
+    """Enough items for a cut list (each adds a ", "): a finding must not join all of 100,000."""
+    return items[:MAX_QUOTED_CHARS]
 
 
 def _phrase(words: str) -> Callable[[Any], str]:
