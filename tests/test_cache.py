@@ -12,6 +12,7 @@ import pytest
 
 from pytest_dicomqc.cache import BLOCK, Cached, RecordCache, Stat, content_of, fingerprint, stat_of
 from pytest_dicomqc.pipeline import check_file, wanted_tags
+from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.load import load_rules, parse_rules
 from tests.helpers import count_reads, read_sheet, write_dicom
 
@@ -87,30 +88,9 @@ def test_an_entry_edited_after_it_was_written_is_not_trusted(tmp_path: Path, edi
     assert RecordCache(database, "fp").get(path, stat) is None  # asked for the key it has now
 
 
-def test_a_database_with_corrupt_pages_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
-    """Pages damaged after the first (a disk error, a copy cut short): "database disk image is malformed"."""
-    path = write_dicom(tmp_path / "a.dcm")
-    record = check_file(path, "a.dcm", RULES, TAGS)
-    stat = stat_of(path)
-    assert stat is not None
-    database = tmp_path / "c.sqlite"
-    cache = RecordCache(database, "fp")
-    cache.put([(tmp_path / f"{index}.dcm", stat, record) for index in range(300)] + [(path, stat, record)], CHECKED)
-    cache.close()
-    damaged = bytearray(database.read_bytes())
-    damaged[4096:] = b"\xa5" * (len(damaged) - 4096)
-    database.write_bytes(damaged)
-    cache = RecordCache(database, "fp")
-    assert cache.get(path, stat) is None
-    assert (cache.moved_aside, cache.problem) == (tmp_path / "c.sqlite.damaged", "")
-    cache.put([(path, stat, record)], CHECKED)
-    cache.close()
-    assert RecordCache(database, "fp").get(path, stat) == Cached(record, CHECKED)
-
-
-def test_a_database_moved_aside_by_another_process_is_not_moved_again(tmp_path: Path) -> None:
-    """Two processes (xdist workers) find the same damage: the second must not move aside the new
-    database the first made, with what the first stored in it."""
+def damaged_pages(tmp_path: Path) -> tuple[Path, Stat, FileRecord, Path]:
+    """A file, its stat and record, and a database of 300 other entries whose pages after the
+    first are damaged (a disk error, a copy cut short): "database disk image is malformed"."""
     path = write_dicom(tmp_path / "a.dcm")
     record = check_file(path, "a.dcm", RULES, TAGS)
     stat = stat_of(path)
@@ -122,6 +102,24 @@ def test_a_database_moved_aside_by_another_process_is_not_moved_again(tmp_path: 
     damaged = bytearray(database.read_bytes())
     damaged[4096:] = b"\xa5" * (len(damaged) - 4096)
     database.write_bytes(damaged)
+    return path, stat, record, database
+
+
+def test_a_database_with_corrupt_pages_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    path, stat, record, database = damaged_pages(tmp_path)
+    cache = RecordCache(database, "fp")
+    assert cache.get(path, stat) is None
+    assert (cache.moved_aside, cache.problem) == (tmp_path / "c.sqlite.damaged", "")
+    cache.put([(path, stat, record)], CHECKED)
+    cache.close()
+    assert RecordCache(database, "fp").get(path, stat) == Cached(record, CHECKED)
+
+
+def test_a_database_moved_aside_by_another_process_is_not_moved_again(tmp_path: Path) -> None:
+    """Two processes (xdist workers) find the same damage: the second must not move aside the new
+    database the first made, with what the first stored in it."""
+    path, stat, record, database = damaged_pages(tmp_path)
+    damaged = database.read_bytes()
     first, second = RecordCache(database, "fp"), RecordCache(database, "fp")  # both open the damaged one
     assert first.get(path, stat) is None and first.moved_aside is not None
     first.put([(path, stat, record)], CHECKED)
