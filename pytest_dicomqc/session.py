@@ -120,10 +120,9 @@ class DicomQCSession:
             # reports the file as crashed and starts another worker; pytest's own process, never
             with cpu_limit(self.options.file_timeout) if self.in_worker else contextlib.nullcontext():
                 record = check(item.path, item.relpath, self.options)
-            read = record, item.stat  # the state prepare took, before the read
+            # the state prepare took, before the read; none for a record not to be cached
+            read = record, item.stat if lasting(record, self.options) else None
         item.record, item.stat = read
-        if not lasting(item.record, self.options):
-            item.stat = None  # not cached
         return item.record
 
     def state_of(self, path: Path) -> Stat | None:
