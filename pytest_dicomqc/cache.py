@@ -2,11 +2,11 @@
 
 An entry is keyed by the file's path and its state (see :data:`Stat`: its size, times, device,
 inode and link target, or with ``--dicom-cache=content`` a hash of its bytes), and is valid only
-for the same fingerprint: the rules (and waivers) as loaded, strictness, the cache mode, and the
-plugin's and decoders' versions. It lives in pytest's cache folder (so ``--cache-clear`` empties
-it) as one SQLite file. Each entry carries a checksum over its key and record: an entry that does
-not parse back or whose checksum does not match is ignored (the file is read again), never
-trusted. A damaged database is moved aside and made anew; one that cannot be opened (another
+for the same fingerprint: the rules (and waivers) as loaded, strictness, the cache mode, the
+plugin's and decoders' versions, and the pixel hash's algorithm. It lives in pytest's cache folder
+(so ``--cache-clear`` empties it) as one SQLite file. Each entry carries a checksum over its key
+and record: an entry that does not parse back or whose checksum does not match is ignored (the
+file is read again), never trusted. A damaged database is moved aside and made anew; one that cannot be opened (another
 process holds it, a read-only folder) is not used at all: the run then reads every file.
 """
 
@@ -24,6 +24,7 @@ from stat import S_ISLNK, S_ISREG
 from typing import NamedTuple, NewType
 
 from pytest_dicomqc import __version__
+from pytest_dicomqc.reader import PIXEL_HASH
 from pytest_dicomqc.record import FileRecord
 from pytest_dicomqc.rules.model import RuleSet
 
@@ -52,8 +53,9 @@ _PACKAGES = (
 
 def fingerprint(ruleset: RuleSet, strict: bool, mode: str) -> str:
     """Changes whenever a file's record could change without the file changing, and with the
-    cache ``mode``: an entry keyed by one mode's state is never served in the other."""
-    facts = [repr(ruleset), str(strict), mode, __version__, _source_digest()]
+    cache ``mode``: an entry keyed by one mode's state is never served in the other. The pixel
+    hash's algorithm is named too: keys of two algorithms never meet in one ``unique_pixels`` check."""
+    facts = [repr(ruleset), str(strict), mode, __version__, _source_digest(), f"pixel hash {PIXEL_HASH}"]
     facts += [f"{name} {_version(name)}" for name in _PACKAGES]
     return hashlib.sha256("\n".join(facts).encode("utf-8", "backslashreplace")).hexdigest()
 

@@ -368,7 +368,7 @@ def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> lis
     if check.type in (UNIQUE, UNIQUE_PIXELS):
         if len(members) < 2:
             return []
-        group = f"{check.targets[0]} {value}" if check.type == UNIQUE else f"pixel data {str(value)[:16]}"
+        group = f"{check.targets[0]} {value}" if check.type == UNIQUE else f"pixel data {_short_hash(value)}"
         what = "the same value" if check.type == UNIQUE else "identical pixel data"
         return [DatasetFinding(group, f"{len(members)} files have {what}", paths)]
     if check.type == DISJOINT:
@@ -389,6 +389,12 @@ def _group_findings(check: DatasetCheck, value: Scalar, members: Members) -> lis
             return [DatasetFinding(group, f"{_files(len(members))}, expected at most {check.maximum}", paths)]
         return []
     return _consistency(check, group, members)
+
+
+def _short_hash(value: Scalar) -> str:
+    """A pixel hash as a group is named: its algorithm and its first 16 hex digits (``xxh3-128:0f1e…``)."""
+    algorithm, colon, digits = str(value).rpartition(":")
+    return f"{algorithm}{colon}{digits[:16]}"
 
 
 def _consistency(check: DatasetCheck, group: str, members: Members) -> list[DatasetFinding]:

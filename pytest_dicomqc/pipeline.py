@@ -15,7 +15,7 @@ from pytest_dicomqc.dataset_checks import keys_of
 from pytest_dicomqc.deadline import FileTimedOut, time_limit, timed_out_error
 from pytest_dicomqc.discover import is_lfs_pointer_note
 from pytest_dicomqc.extract import DESCRIPTIVE_TAGS, LEADING_TAGS
-from pytest_dicomqc.reader import Extraction, read
+from pytest_dicomqc.reader import Extraction, HashWanted, read
 from pytest_dicomqc.record import (
     FAIL,
     FILE_COLUMNS,
@@ -33,7 +33,7 @@ from pytest_dicomqc.record import (
     Scalar,
     display,
 )
-from pytest_dicomqc.rules.evaluate import Evaluation, Facts, evaluate
+from pytest_dicomqc.rules.evaluate import Evaluation, Facts, applies, evaluate
 from pytest_dicomqc.rules.globs import glob_matches
 from pytest_dicomqc.rules.model import TAG, NonDicomPolicy, RuleSet, Target
 
@@ -101,17 +101,12 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
 
     ``strict`` makes warning rules fail files (``--dicom-strict``).
     """
-    extraction = read(path, tags, hash_pixels=ruleset.hashes_pixels)
+    extraction = read(path, tags, hash_pixels=_hash_wanted(ruleset, relpath))
     undecodable = extraction.has_pixel_data and not extraction.pixels
     facts = Facts(
         tags=extraction.tags,
         pixels=None if undecodable else extraction.pixels,
-        file={
-            "kind": extraction.kind,
-            "transfer_syntax": extraction.transfer_syntax,
-            "size_bytes": extraction.size_bytes,
-            "path": relpath,
-        },
+        file=_file(extraction, relpath),
     )
     evaluated = extraction.kind == KIND_DICOM
     evaluation = evaluate(ruleset, facts, strict) if evaluated else Evaluation(not_applicable(ruleset), (), ())
@@ -128,6 +123,30 @@ def check_file(path: Path, relpath: str, ruleset: RuleSet, tags: frozenset[int],
         if extraction.kind == KIND_DICOM
         else {},
     )
+
+
+def _file(extraction: Extraction, relpath: str) -> dict[str, Scalar]:
+    """The ``file`` facts rules look at."""
+    return {
+        "kind": extraction.kind,
+        "transfer_syntax": extraction.transfer_syntax,
+        "size_bytes": extraction.size_bytes,
+        "path": relpath,
+    }
+
+
+def _hash_wanted(ruleset: RuleSet, relpath: str) -> bool | HashWanted:
+    """Whether the reader hashes a file's pixels: only where a ``unique_pixels`` check may take
+    the file, judged on its tags and file facts once they are read (see ``RuleSet.pixel_hash_scopes``)."""
+    scopes = ruleset.pixel_hash_scopes
+    if not scopes or () in scopes:
+        return bool(scopes)  # no such check, or one that takes every file
+
+    def wanted(extraction: Extraction) -> bool:
+        facts = Facts(tags=extraction.tags, file=_file(extraction, relpath))
+        return any(applies(when, facts) for when in scopes)
+
+    return wanted
 
 
 def not_applicable(ruleset: RuleSet) -> dict[str, str]:

@@ -193,5 +193,13 @@ class RuleSet:
         return tags.union(*(check.tags for check in self.dataset))
 
     @property
-    def hashes_pixels(self) -> bool:
-        return any(check.type == UNIQUE_PIXELS for check in self.dataset)
+    def pixel_hash_scopes(self) -> tuple[tuple[Condition, ...], ...]:
+        """Per ``unique_pixels`` check, its ``when`` without the conditions on pixel fields: a
+        file's pixels are hashed only where one of these holds. It is decided before the pixels
+        are decoded, so pixel conditions are not known yet and count as holding (where one does
+        not, the check leaves the hashed file out). No check: nothing is hashed."""
+        return tuple(
+            tuple(condition for condition in check.when if condition.target.source != PIXEL)
+            for check in self.dataset
+            if check.type == UNIQUE_PIXELS
+        )
