@@ -185,9 +185,11 @@ class DicomItem(_OutsideHooks, pytest.Item):
             return failure
         return super().repr_failure(excinfo, style)
 
-    def reportinfo(self) -> tuple[str, int | None, str]:
-        # printable: the location travels to the xdist controller, which refuses undecodable names
-        return printable(str(self.path)), None, f"{ITEM_NAME}: {self.relpath}"
+    def reportinfo(self) -> tuple[str, int, str]:
+        # printable: the location travels to the xdist controller, which refuses undecodable names.
+        # Line 0: a data file has none, but pytest needs a number for a skip mark's location (the
+        # plugin's reports then show none, see pytest_runtest_makereport)
+        return printable(str(self.path)), 0, f"{ITEM_NAME}: {self.relpath}"
 
     @functools.cached_property
     def location(self) -> tuple[str, int | None, str]:

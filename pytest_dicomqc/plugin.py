@@ -125,14 +125,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item) -> bool | None:
-    """A result over the whole dataset is reported by the controller, once every file has been:
-    no process runs it as a test (see :class:`~pytest_dicomqc.nodes.DatasetResults`)."""
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A dataset file runs its call phase alone, one report per file (see
+    :mod:`~pytest_dicomqc.protocol`). A result over the whole dataset is reported by the
+    controller, once every file has been: no process runs it (see
+    :class:`~pytest_dicomqc.nodes.DatasetResults`)."""
     if SESSION_KEY not in item.config.stash:
         return None
-    from pytest_dicomqc.nodes import ResultItem
+    from pytest_dicomqc.nodes import DicomItem, ResultItem
+    from pytest_dicomqc.protocol import runs_alone
 
-    return True if isinstance(item, ResultItem) else None
+    if isinstance(item, ResultItem):
+        return True
+    if isinstance(item, DicomItem) and runs_alone(item, nextitem, (DicomItem, ResultItem)):
+        return True
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -141,19 +148,20 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the file's record to its call-phase report; xdist carries it to the controller."""
     report = yield
-    if report.when != "call" or SESSION_KEY not in item.config.stash:
+    if SESSION_KEY not in item.config.stash:
         return report
     from pytest_dicomqc.nodes import DicomItem
 
     if isinstance(item, DicomItem):
-        if item.record is not None:
+        if report.skipped and isinstance(report.longrepr, tuple):
+            # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image": the file, no line, not the
+            # plugin's source line (a skip by the file's content) nor line 1 (a skip mark's)
+            report.longrepr = (item.reportinfo()[0], None, report.longrepr[2])  # type: ignore[assignment]
+        if report.when == "call" and item.record is not None:
             from pytest_dicomqc import wire
 
             wire.attach(report, item.record, item.stat)
             item.record = None  # the report carries it on; items live until the session ends
-        if report.skipped and isinstance(report.longrepr, tuple):
-            # "SKIPPED [1] data/photo.jpg: non-dicom: JPEG image", not the plugin's source line
-            report.longrepr = (item.reportinfo()[0], None, report.longrepr[2])  # type: ignore[assignment]
     return report
 
 

@@ -59,6 +59,9 @@ class Reporter:
         self.stats: dict[str, Stat] = {}
         """Dataset-relative path -> the stat its record is valid for (the cache's key)."""
         self.left_out_by_workers = 0
+        self.set_up: set[str] = set()
+        """Node ids whose setup has been reported and teardown not yet (pytest's standard
+        protocol ran them: see :mod:`~pytest_dicomqc.protocol`)."""
         self.conclusion: Conclusion | None = None
         self.write_error = ""
         self.written = False
@@ -114,17 +117,21 @@ class Reporter:
         # the terminal's own logstart then writes nothing: it takes the file for the one it shows
         terminal.currentfspath = self.shown_file = self.config.rootpath / path
 
-    @pytest.hookimpl(trylast=True)  # after junitxml's, which :func:`junit.name` amends
+    @pytest.hookimpl(trylast=True)  # after junitxml's, which :mod:`junit` amends
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "setup":  # pytest's standard protocol: junitxml closes it at teardown
+            self.set_up.add(report.nodeid)
+        elif report.when == "teardown":
+            self.set_up.discard(report.nodeid)
         if report.passed and report.when != "call":
-            return  # setup and teardown that went well: two of every item's three reports
+            return  # setup and teardown that went well
         if report.nodeid.startswith(_RESULT_PREFIX) and not report.nodeid.endswith(_SUFFIX):
-            junit.name(self.config, report, ITEM_NAME, report.nodeid[len(_RESULT_PREFIX) :])
+            self.name_in_junit(report, report.nodeid[len(_RESULT_PREFIX) :])
             return
         relpath = self.relpath_of(report.nodeid)
         if relpath is None:
             return
-        junit.name(self.config, report, ITEM_NAME, relpath)
+        self.name_in_junit(report, relpath)
         carried = wire.take(report)
         if carried is not None:
             record, stat = carried
@@ -138,6 +145,12 @@ class Reporter:
         elif report.failed and relpath not in self.rows:
             self.rows[relpath] = ReportRow(relpath, STATUS_FAILED, error=_reason(report))
         self.expected.setdefault(report.nodeid, relpath)
+
+    def name_in_junit(self, report: pytest.TestReport, test: str) -> None:
+        """Class ``dicomqc``, test ``test``; a test reported by its call phase alone is closed."""
+        junit.name(self.config, report, ITEM_NAME, test)
+        if report.when == "call" and report.nodeid not in self.set_up:
+            junit.close(self.config, report)
 
     # -- the conclusion and its results ------------------------------------------------------
 
@@ -204,8 +217,9 @@ class Reporter:
         return rows
 
     def report_results(self, conclusion: Conclusion) -> None:
-        """Each selected result as a test: start, a call report with the outcome (the failure
-        text), a teardown report whose properties junitxml writes, finish."""
+        """Each selected result as a test reported by its call phase alone, as dataset files are
+        (:mod:`~pytest_dicomqc.protocol`): start, a call report with the outcome (the failure
+        text) and the properties junitxml writes, finish."""
         hook = self.config.hook
         for result in conclusion.results:
             nodeid = _RESULT_PREFIX + result.name
@@ -213,8 +227,7 @@ class Reporter:
                 continue
             location = (ITEM_NAME, None, result.name.replace("::", " "))
             hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
-            for when in ("call", "teardown"):
-                hook.pytest_runtest_logreport(report=_result_report(result, nodeid, location, when))
+            hook.pytest_runtest_logreport(report=_result_report(result, nodeid, location))
             hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
@@ -355,14 +368,13 @@ class ResultFailure:
         return self.text
 
 
-def _result_report(result: Result, nodeid: str, location: tuple[str, int | None, str], when: str) -> pytest.TestReport:
+def _result_report(result: Result, nodeid: str, location: tuple[str, int | None, str]) -> pytest.TestReport:
     now = time.time()
-    call = when == "call"
     longrepr: Any = None
     outcome = "passed"
-    if call and result.outcome == "failed":
+    if result.outcome == "failed":
         outcome, longrepr = "failed", ResultFailure(result.text, _Crash(ITEM_NAME, None, result.summary))
-    elif call and result.outcome == "skipped":
+    elif result.outcome == "skipped":
         outcome, longrepr = "skipped", (ITEM_NAME, None, f"{result.status}: {result.message}")
     return pytest.TestReport(
         nodeid=nodeid,
@@ -370,7 +382,7 @@ def _result_report(result: Result, nodeid: str, location: tuple[str, int | None,
         keywords={ITEM_NAME: 1},
         outcome=outcome,  # type: ignore[arg-type]
         longrepr=longrepr,
-        when=when,  # type: ignore[arg-type]
+        when="call",
         start=now,
         stop=now,
         user_properties=[("dicomqc_status", result.status), ("dicomqc_message", result.message)],

@@ -167,7 +167,7 @@ def test_conftest_inside_dataset_is_not_run_but_root_conftest_hooks_apply(pytest
     (pytester.path / "data" / "conftest.py").write_text("raise SystemExit('data ran code')\n")
     pytester.makeconftest(
         """
-        def pytest_runtest_setup(item):
+        def pytest_runtest_call(item):  # dataset files have no setup phase: pytest_dicomqc/protocol.py
             print("root conftest saw", item.nodeid)
         """
     )
