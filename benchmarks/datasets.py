@@ -10,6 +10,15 @@ caches by content or by header can skip work it would not skip on real data.
 
 Compressed files cannot share a template (the encapsulated length differs per file), so they go
 through ``Dataset.compress`` one by one; 500 small frames take a few seconds.
+
+``tiny`` and ``tiny100k`` lie in top-level split folders (``train/`` 80 %, ``test/`` 20 %) with one
+PatientID per series folder, so the packaged ``patient-split-leakage`` check has splits to compare.
+Each has a *failing* twin (``tiny-failing``, ``tiny100k-failing``, issue 13): the same file names,
+layout and pixel noise (with UIDs of its own), except that 10 % of the files are
+``DERIVED\\SECONDARY`` (rule ``original-image`` fails), 1 % are byte-for-byte copies of their
+neighbour (same SOP Instance UID and pixels under another name: both uniqueness checks fail) and
+the first test series belongs to the patient of the first train series (``patient-split-leakage``
+fails). The plugin must be as fast on it as on the passing twin.
 """
 
 from __future__ import annotations
@@ -26,8 +35,9 @@ from pathlib import Path
 import numpy as np
 from pydicom import Dataset, FileMetaDataset, dcmread, uid
 
-GENERATOR_VERSION = 1
-"""Bump when the content changes, so datasets kept with ``--keep`` are regenerated."""
+GENERATOR_VERSION = 2
+"""Bump when the content changes, so datasets kept with ``--keep`` are regenerated (2: split folders,
+one PatientID per series, failing twins)."""
 
 UID_ROOT = "1.2.826.0.1.3680043.8.498"  # pydicom's root: synthetic, never clashes with a real device
 FILES_PER_FOLDER = 500
@@ -36,6 +46,13 @@ FILES_PER_FOLDER = 500
 _UID_BASE = 1_000_000_000  # index + base keeps every SOP Instance UID the same length
 _UID_PLACEHOLDER_NUMBER = 1_999_999_999
 _INSTANCE_PLACEHOLDER = 87654321  # eight digits, like the zero-padded values patched in
+_PATIENT_PLACEHOLDER_NUMBER = 999_999  # six digits, like the zero-padded series numbers patched in
+TRAIN_FRACTION = 0.8
+"""Share of the files in ``train/`` for datasets with split folders; the rest are in ``test/``."""
+FAILING_EVERY = 10
+"""In a failing twin, one group of four files in every ``FAILING_EVERY`` is DERIVED (10 %)."""
+DUPLICATE_EVERY = 100
+"""In a failing twin, one file in every ``DUPLICATE_EVERY`` is a copy of the file before it (1 %)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,10 @@ class DatasetSpec:
     code: int
     """Distinct UID component per dataset, so UIDs never repeat across datasets."""
     description: str
+    splits: bool = False
+    """Files in top-level ``train/`` and ``test/`` folders, one PatientID per series folder."""
+    failing: bool = False
+    """The failing twin: DERIVED files, duplicates and one patient in both splits (see module doc)."""
 
     @property
     def dirname(self) -> str:
@@ -58,18 +79,37 @@ FULL_COUNTS = {"ct": 2_000, "tiny": 20_000, "compressed": 500, "tiny100k": 100_0
 QUICK_COUNTS = {"ct": 200, "tiny": 2_000, "compressed": 50, "tiny100k": 10_000}
 DESCRIPTIONS = {
     "ct": "CT-like 512x512 int16, Explicit VR Little Endian, VOILUTFunction LINEAR on half",
-    "tiny": "32x32 uint16 (MR-like) and int16 (CT-like), Explicit VR Little Endian",
+    "tiny": "32x32 uint16 (MR-like) and int16 (CT-like), Explicit VR Little Endian, train/ 80 % and test/ 20 %",
     "compressed": "256x256 uint16 (12 bits stored) MR-like, JPEG-LS Lossless",
-    "tiny100k": "as tiny, 100,000 files (memory growth)",
+    "tiny100k": "as tiny, five times the files (memory growth)",
 }
-CODES = {"ct": 1, "tiny": 2, "compressed": 3, "tiny100k": 4}
+CODES = {"ct": 1, "tiny": 2, "compressed": 3, "tiny100k": 4, "tiny-failing": 5, "tiny100k-failing": 6}
 ALL_NAMES = tuple(FULL_COUNTS)
+"""The datasets ``--only`` chooses from; a failing twin comes with its passing dataset."""
+FAILING_TWINS = {"tiny": "tiny-failing", "tiny100k": "tiny100k-failing"}
+SPLIT_NAMES = frozenset({"tiny", "tiny100k"})
+WRITER_OF = {"ct": "ct", "tiny": "tiny", "tiny100k": "tiny", "compressed": "compressed"}
 
 
 def spec_for(name: str, quick: bool) -> DatasetSpec:
-    """The spec of a dataset at full or quick size."""
+    """The spec of a dataset (or of a failing twin, ``tiny-failing``) at full or quick size."""
+    base = next((passing for passing, twin in FAILING_TWINS.items() if twin == name), name)
     counts = QUICK_COUNTS if quick else FULL_COUNTS
-    return DatasetSpec(name=name, count=counts[name], code=CODES[name], description=DESCRIPTIONS[name])
+    failing = base != name
+    description = DESCRIPTIONS[base]
+    if failing:
+        description = (
+            f"as {base}, failing: 10 % DERIVED\\SECONDARY (original-image), 1 % duplicates "
+            "(SOPInstanceUID and pixels), one patient in train/ and test/"
+        )
+    return DatasetSpec(
+        name=name,
+        count=counts[base],
+        code=CODES[name],
+        description=description,
+        splits=base in SPLIT_NAMES,
+        failing=failing,
+    )
 
 
 def sop_uid(spec: DatasetSpec, index: int) -> str:
@@ -77,9 +117,50 @@ def sop_uid(spec: DatasetSpec, index: int) -> str:
     return f"{UID_ROOT}.{spec.code}.{_UID_BASE + index}"
 
 
-def relative_path(index: int) -> str:
-    """Where file ``index`` lives below the dataset root (series folders of 500)."""
-    return f"series_{index // FILES_PER_FOLDER:04d}/IM_{index + 1:06d}.dcm"
+def _train_count(spec: DatasetSpec) -> int:
+    return int(spec.count * TRAIN_FRACTION)
+
+
+def series_of(spec: DatasetSpec, index: int) -> tuple[str, int]:
+    """The split folder (``""`` without splits) and the dataset-wide series number of file ``index``.
+
+    Series folders hold 500 files; with splits, each split starts a new series folder and the
+    numbers go on across splits (``train/series_0000`` ... ``test/series_0032`` ...).
+    """
+    if not spec.splits:
+        return "", index // FILES_PER_FOLDER
+    train = _train_count(spec)
+    if index < train:
+        return "train", index // FILES_PER_FOLDER
+    return "test", -(-train // FILES_PER_FOLDER) + (index - train) // FILES_PER_FOLDER
+
+
+def relative_path(spec: DatasetSpec, index: int) -> str:
+    """Where file ``index`` lives below the dataset root (series folders of 500, maybe in a split)."""
+    split, series = series_of(spec, index)
+    return f"{split + '/' if split else ''}series_{series:04d}/IM_{index + 1:06d}.dcm"
+
+
+def is_derived(spec: DatasetSpec, index: int) -> bool:
+    """Whether file ``index`` of a failing twin is DERIVED: four files in a row (one of each tiny kind) in 40."""
+    return spec.failing and (index // 4) % FAILING_EVERY == 3
+
+
+def duplicate_of(spec: DatasetSpec, index: int) -> int | None:
+    """The file that file ``index`` of a failing twin is a copy of (the one before it), else None.
+
+    Index 50 of every 100 is never DERIVED, never the first of a series folder (those start at
+    multiples of 100), so original and copy share folder, patient and split.
+    """
+    return index - 1 if spec.failing and index % DUPLICATE_EVERY == DUPLICATE_EVERY // 2 else None
+
+
+def patient_id(spec: DatasetSpec, index: int) -> str:
+    """One patient per series folder; in a failing twin the first test series is train's first patient."""
+    split, series = series_of(spec, index)
+    if spec.failing and split == "test" and series == series_of(spec, _train_count(spec))[1]:
+        series = 0
+    return f"PAT-{spec.code}-{series:06d}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,7 +183,7 @@ def _base_dataset(spec: DatasetSpec, sop_class: str, modality: str, rows: int, c
     ds.Modality = modality
     ds.Manufacturer = "pytest-dicomqc benchmark"
     ds.PatientName = "Benchmark^Synthetic"
-    ds.PatientID = f"BENCH{spec.code}"
+    ds.PatientID = f"PAT-{spec.code}-{_PATIENT_PLACEHOLDER_NUMBER}" if spec.splits else f"BENCH{spec.code}"
     ds.StudyInstanceUID = f"{UID_ROOT}.{spec.code}.2"
     ds.SeriesInstanceUID = f"{UID_ROOT}.{spec.code}.3"
     ds.SeriesNumber = 1
@@ -122,9 +203,13 @@ def _set_pixel_module(ds: Dataset, dtype: np.dtype[np.generic], bits_stored: int
     ds.PixelRepresentation = 1 if dtype.kind == "i" else 0
 
 
-def _ct_header(spec: DatasetSpec, rows: int, columns: int, voi_function: str | None) -> Dataset:
+def _image_type(derived: bool, *rest: str) -> list[str]:
+    return ["DERIVED", "SECONDARY", *rest] if derived else ["ORIGINAL", "PRIMARY", *rest]
+
+
+def _ct_header(spec: DatasetSpec, rows: int, columns: int, voi_function: str | None, derived: bool = False) -> Dataset:
     ds = _base_dataset(spec, uid.CTImageStorage, "CT", rows, columns)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImageType = _image_type(derived, "AXIAL")
     ds.SliceThickness = "1.0"
     ds.KVP = "120"
     _set_pixel_module(ds, np.dtype(np.int16), 16)
@@ -138,9 +223,9 @@ def _ct_header(spec: DatasetSpec, rows: int, columns: int, voi_function: str | N
     return ds
 
 
-def _mr_header(spec: DatasetSpec, rows: int, columns: int, bits_stored: int) -> Dataset:
+def _mr_header(spec: DatasetSpec, rows: int, columns: int, bits_stored: int, derived: bool = False) -> Dataset:
     ds = _base_dataset(spec, uid.MRImageStorage, "MR", rows, columns)
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.ImageType = _image_type(derived, "M", "ND")
     ds.SliceThickness = "3.0"
     _set_pixel_module(ds, np.dtype(np.uint16), bits_stored)
     ds.WindowCenter = "600"
@@ -160,11 +245,15 @@ class Template:
     pixel_bytes: int
     uid_placeholder: bytes
     instance_placeholder: bytes
+    patient_placeholder: bytes | None = None
+    """Only in datasets with splits, where every series folder has its own patient."""
 
     def render(self, spec: DatasetSpec, index: int) -> bytes:
-        """The header of file ``index``: same length as the template, its own UID and number."""
+        """The header of file ``index``: same length as the template, its own UID, number (and patient)."""
         value = sop_uid(spec, index).encode()
         header = self.header.replace(self.uid_placeholder, value)
+        if self.patient_placeholder is not None:
+            header = header.replace(self.patient_placeholder, patient_id(spec, index).encode())
         return header.replace(self.instance_placeholder, f"{index + 1:08d}".encode())
 
 
@@ -188,7 +277,12 @@ def make_template(spec: DatasetSpec, ds: Dataset, dtype: np.dtype[np.generic]) -
     instance_placeholder = str(_INSTANCE_PLACEHOLDER).encode()
     if header.count(uid_placeholder) != 2 or header.count(instance_placeholder) != 1:
         raise RuntimeError("placeholders not found exactly where expected in the template")
-    return Template(header, pixel_bytes, uid_placeholder, instance_placeholder)
+    patient_placeholder = f"PAT-{spec.code}-{_PATIENT_PLACEHOLDER_NUMBER}".encode() if spec.splits else None
+    if patient_placeholder is not None and (
+        header.count(patient_placeholder) != 1 or len(patient_placeholder) != len(patient_id(spec, 0))
+    ):
+        raise RuntimeError("patient placeholder not found exactly once, or of another length than the IDs")
+    return Template(header, pixel_bytes, uid_placeholder, instance_placeholder, patient_placeholder)
 
 
 def _ct_phantom(size: int) -> np.ndarray:
@@ -224,18 +318,30 @@ def _ct_writer(spec: DatasetSpec, rng: np.random.Generator) -> FileWriter:
 
 
 def _tiny_writer(spec: DatasetSpec, rng: np.random.Generator) -> FileWriter:
-    # Four variants in turn: two MR uint16, one CT int16 with VOILUTFunction, one CT int16 without.
-    variants = [
-        (make_template(spec, _mr_header(spec, 32, 32, 12), np.dtype(np.uint16)), np.dtype("<u2"), 0, 4096),
-        (make_template(spec, _mr_header(spec, 32, 32, 16), np.dtype(np.uint16)), np.dtype("<u2"), 0, 65536),
-        (make_template(spec, _ct_header(spec, 32, 32, "LINEAR"), np.dtype(np.int16)), np.dtype("<i2"), -2000, 3000),
-        (make_template(spec, _ct_header(spec, 32, 32, None), np.dtype(np.int16)), np.dtype("<i2"), -2000, 3000),
-    ]
+    # Four kinds in turn: two MR uint16, one CT int16 with VOILUTFunction, one CT int16 without;
+    # each as ORIGINAL and, for the failing twin, as DERIVED.
+    def kinds(derived: bool) -> list[tuple[Template, np.dtype[np.generic], int, int]]:
+        u2, i2 = np.dtype(np.uint16), np.dtype(np.int16)
+        return [
+            (make_template(spec, _mr_header(spec, 32, 32, 12, derived), u2), np.dtype("<u2"), 0, 4096),
+            (make_template(spec, _mr_header(spec, 32, 32, 16, derived), u2), np.dtype("<u2"), 0, 65536),
+            (make_template(spec, _ct_header(spec, 32, 32, "LINEAR", derived), i2), np.dtype("<i2"), -2000, 3000),
+            (make_template(spec, _ct_header(spec, 32, 32, None, derived), i2), np.dtype("<i2"), -2000, 3000),
+        ]
+
+    original = kinds(derived=False)
+    derived = kinds(derived=True) if spec.failing else original
+    previous: list[bytes | memoryview] = []
 
     def write(index: int) -> list[bytes | memoryview]:
-        template, dtype, low, high = variants[index % len(variants)]
+        nonlocal previous
+        template, dtype, low, high = (derived if is_derived(spec, index) else original)[index % len(original)]
+        # Drawn for a copy too, so every other file has the same pixels as in the passing twin.
         pixels = rng.integers(low, high, (32, 32)).astype(dtype)
-        return [template.render(spec, index), pixels.tobytes()]
+        if duplicate_of(spec, index) is not None:
+            return previous  # the file before, byte for byte: same SOP Instance UID and pixels
+        previous = [template.render(spec, index), pixels.tobytes()]
+        return previous
 
     return write
 
@@ -263,9 +369,14 @@ def _compressed_writer(spec: DatasetSpec, rng: np.random.Generator) -> FileWrite
 WRITERS: dict[str, Callable[[DatasetSpec, np.random.Generator], FileWriter]] = {
     "ct": _ct_writer,
     "tiny": _tiny_writer,
-    "tiny100k": _tiny_writer,
     "compressed": _compressed_writer,
 }
+"""By kind of file; ``tiny100k`` and the failing twins are written by the ``tiny`` writer."""
+
+
+def _writer_for(spec: DatasetSpec) -> Callable[[DatasetSpec, np.random.Generator], FileWriter]:
+    base = spec.name.removesuffix("-failing")
+    return WRITERS[WRITER_OF[base]]
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,12 +401,14 @@ def _manifest_path(root: Path, spec: DatasetSpec) -> Path:
 
 
 def _write_files(spec: DatasetSpec, target: Path) -> tuple[int, int]:
-    writer = WRITERS[spec.name](spec, np.random.default_rng(0))
+    writer = _writer_for(spec)(spec, np.random.default_rng(0))
     total = 0
+    made: set[Path] = set()
     for index in range(spec.count):
-        path = target / relative_path(index)
-        if index % FILES_PER_FOLDER == 0:
+        path = target / relative_path(spec, index)
+        if path.parent not in made:
             path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
         with path.open("wb") as handle:
             for chunk in writer(index):
                 total += handle.write(chunk)
@@ -304,15 +417,30 @@ def _write_files(spec: DatasetSpec, target: Path) -> tuple[int, int]:
 
 def check_dataset(spec: DatasetSpec, path: Path) -> None:
     """Read a few files back with pydicom: the benchmark is worthless on files it cannot decode."""
-    for index in sorted({0, 1, 2, 3, spec.count - 1}):
+    first_test = _train_count(spec) if spec.splits else 0
+    for index in sorted({0, 1, 2, 3, 12, first_test, spec.count - 1}):
         if index >= spec.count:
             continue
-        ds = dcmread(path / relative_path(index))
+        ds = dcmread(path / relative_path(spec, index))
         if ds.SOPInstanceUID != sop_uid(spec, index) or int(ds.InstanceNumber) != index + 1:
             raise RuntimeError(f"{spec.name}: file {index} has the wrong UID or instance number")
+        if spec.splits and ds.PatientID != patient_id(spec, index):
+            raise RuntimeError(f"{spec.name}: file {index} has PatientID {ds.PatientID}")
+        if ("ORIGINAL" in ds.ImageType) == is_derived(spec, index):
+            raise RuntimeError(f"{spec.name}: file {index} has ImageType {ds.ImageType}")
         array = ds.pixel_array
         if array.shape != (int(ds.Rows), int(ds.Columns)):
             raise RuntimeError(f"{spec.name}: file {index} decodes to shape {array.shape}")
+    if spec.failing:
+        copy = DUPLICATE_EVERY // 2
+        original = duplicate_of(spec, copy)
+        if (
+            original is None
+            or (path / relative_path(spec, copy)).read_bytes() != (path / relative_path(spec, original)).read_bytes()
+        ):
+            raise RuntimeError(f"{spec.name}: file {copy} is not a copy of the file before it")
+        if patient_id(spec, first_test) != patient_id(spec, 0):
+            raise RuntimeError(f"{spec.name}: the first test series does not share the first train patient")
 
 
 def _read_manifest(path: Path) -> dict[str, object] | None:
