@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,9 +150,14 @@ class DicomItem(_OutsideHooks, pytest.Item):
     cost, in time and memory. ``-k`` still matches the file name, as an extra keyword.
     """
 
+    _marker: pytest.MarkDecorator | None = None
+    """The ``dicomqc`` marker, one object for every item."""
+
     def __init__(self, *, file_name: str, relpath: str, shown_as: str, **kwargs: Any) -> None:
         super().__init__(name=ITEM_NAME, **kwargs)
-        self.add_marker(ITEM_NAME)
+        if DicomItem._marker is None:
+            DicomItem._marker = getattr(pytest.mark, ITEM_NAME)
+        self.add_marker(DicomItem._marker)
         self.extra_keyword_matches.add(file_name)
         self.file_name = file_name
         self.relpath = relpath
@@ -161,6 +165,11 @@ class DicomItem(_OutsideHooks, pytest.Item):
         self.record: FileRecord | None = None
         """Set when the item runs (or from the cache before); the call report carries it on."""
         self.stat: Stat | None = None
+        # Every attribute set here, none later: the items' attribute dicts then share their keys
+        # (PEP 412); one set afterwards costs each item a dict of its own (768 bytes a file).
+        self._ihook = self.parent.ihook if self.parent is not None else None
+        self.location = self.shown_as, None, f"{ITEM_NAME}: {self.relpath}"
+        """What pytest would make of :meth:`reportinfo`, without its per-file path arithmetic."""
 
     def __repr__(self) -> str:  # the --collect-only tree shows the file, not only "dicomqc"
         return f"<{type(self).__name__} {self.file_name}>"
@@ -190,11 +199,6 @@ class DicomItem(_OutsideHooks, pytest.Item):
         # Line 0: a data file has none, but pytest needs a number for a skip mark's location (the
         # plugin's reports then show none, see pytest_runtest_makereport)
         return printable(str(self.path)), 0, f"{ITEM_NAME}: {self.relpath}"
-
-    @functools.cached_property
-    def location(self) -> tuple[str, int | None, str]:
-        """What pytest would make of :meth:`reportinfo`, without its per-file path arithmetic."""
-        return self.shown_as, None, f"{ITEM_NAME}: {self.relpath}"
 
 
 class DatasetResults(_OutsideHooks, pytest.Collector):

@@ -82,17 +82,38 @@ class FileRecord:
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> FileRecord:
+        """The record again, its texts shared with the records before it (see :func:`shared`)."""
         return cls(
             path=wire["path"],
-            kind=wire["kind"],
-            verdict=wire["verdict"],
+            kind=shared(wire["kind"]),
+            verdict=shared(wire["verdict"]),
             error=wire["error"],
-            values=dict(wire["values"]),
-            results=dict(wire["results"]),
+            values={shared(name): shared(value) for name, value in wire["values"].items()},
+            results={shared(rule): shared(result) for rule, result in wire["results"].items()},
             findings=tuple(Finding(*f) for f in wire["findings"]),
             waivers=tuple(wire["waivers"]),
-            dataset={check_id: list(key) for check_id, key in wire["dataset"].items()},
+            dataset={shared(check_id): list(key) for check_id, key in wire["dataset"].items()},
         )
+
+
+SHARED_TEXT_LENGTH = 64
+SHARED_TEXTS = 100_000
+_shared: dict[str, str] = {}
+
+
+def shared(value: Any) -> Any:
+    """One object per distinct short text among the records the controller keeps: a dataset
+    repeats most values in every file (column names, modality, ImageType, dtype, transfer
+    syntax, PASS), and each record arrives unpickled or parsed with copies of its own. Bounded:
+    once ``SHARED_TEXTS`` texts are known (unique UIDs fill it), new ones are kept as they come."""
+    if type(value) is not str or len(value) > SHARED_TEXT_LENGTH:
+        return value
+    known = _shared.get(value)
+    if known is not None:
+        return known
+    if len(_shared) < SHARED_TEXTS:
+        _shared[value] = value
+    return value
 
 
 Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
