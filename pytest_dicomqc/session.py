@@ -98,10 +98,10 @@ class DicomQCSession:
         for item in items:
             stat = self.state_of(item.path) if cache is not None else None
             cached = cache.get(self.key(item.relpath), stat) if cache is not None and stat is not None else None
-            item.stat = stat
             if cached is not None and cached.record.path == item.relpath:
-                item.record = cached.record
+                item.record = cached.record  # no stat: the cache holds it already, as first checked
             else:
+                item.stat = stat
                 to_read.append(item)
         if cache is not None:
             self.close_cache(cache)

@@ -261,6 +261,37 @@ def test_installing_a_decoder_invalidates_the_cache(monkeypatch: pytest.MonkeyPa
     assert fingerprint(RULES, strict=False, mode="stat") != before
 
 
+def stored(pytester: pytest.Pytester) -> dict[str, float]:
+    """Each stored file's name and the start time of the run that read it."""
+    database = pytester.path / ".pytest_cache" / "d" / "dicomqc" / "records.sqlite"
+    with sqlite3.connect(database) as db:
+        return {
+            os.fsdecode(path).rpartition("/")[2]: checked
+            for path, checked in db.execute("SELECT path, checked FROM records_v6")
+        }
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["plain", "xdist"])
+def test_a_re_run_stores_only_the_files_it_read(pytester: pytest.Pytester, xdist: bool) -> None:
+    """A record served from the cache is not written again (a warm run of 20,000 files spent a
+    second on that): it keeps the time it was first checked, which a partial run shows."""
+    data = pytester.path / "data"
+    for name in ("a.dcm", "b.dcm"):
+        write_dicom(data / name)
+    options = ("-n", "2") if xdist else ("-p", "no:xdist")
+    pytester.runpytest_subprocess("--dicom-dir=data", *options)
+    first = stored(pytester)
+    assert sorted(first) == ["a.dcm", "b.dcm"]
+    time.sleep(0.01)  # a later run starts at a later time
+    pytester.runpytest_subprocess("--dicom-dir=data", *options)
+    assert stored(pytester) == first
+    os.utime(data / "b.dcm", ns=(1, 1))
+    pytester.runpytest_subprocess("--dicom-dir=data", *options)
+    again = stored(pytester)
+    assert again["a.dcm"] == first["a.dcm"]
+    assert again["b.dcm"] > first["b.dcm"]
+
+
 def test_records_live_in_pytests_cache_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """The file the README names holds the records: with it a re-run reads nothing, without it everything."""
     write_dicom(pytester.path / "data" / "a.dcm")
