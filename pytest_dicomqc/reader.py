@@ -296,9 +296,8 @@ def _real_file_meta(ds: Dataset) -> bool:
 
 def _collect(ds: Dataset, tags: frozenset[int], extraction: Extraction) -> None:
     little_endian = ds.original_encoding[1] is not False
-    for tag in tags:
-        if tag not in ds:
-            continue
+    for element_tag in tags.intersection(ds.keys()):  # the wanted tags the file holds, not ``in`` each
+        tag = int(element_tag)
         item = ds.get_item(tag)
         vr = getattr(item, "VR", None) or _dictionary_vr(tag) or "UN"
         fast = raw_value(item, vr, little_endian) if isinstance(item, RawDataElement) and vr else UNHANDLED
