@@ -231,6 +231,10 @@ class ResultItem(_OutsideHooks, pytest.Item):
         return ITEM_NAME, None, self.name.replace("::", " ")
 
 
+DATASET_NODES: tuple[type, ...] = (DatasetFolder, PathToDataset, DicomItem, DatasetResults, ResultItem)
+"""The nodes of the dataset: none has fixtures, their setup and teardown do nothing."""
+
+
 def failure_text(record: FileRecord) -> str:
     """The compact failure shown by pytest: one line per reason, observed vs expected.
 

@@ -132,12 +132,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     :class:`~pytest_dicomqc.nodes.DatasetResults`)."""
     if SESSION_KEY not in item.config.stash:
         return None
-    from pytest_dicomqc.nodes import DicomItem, ResultItem
+    from pytest_dicomqc.nodes import DATASET_NODES, DicomItem, ResultItem
     from pytest_dicomqc.protocol import runs_alone
 
     if isinstance(item, ResultItem):
         return True
-    if isinstance(item, DicomItem) and runs_alone(item, nextitem, (DicomItem, ResultItem)):
+    if isinstance(item, DicomItem) and runs_alone(item, nextitem, DATASET_NODES):
         return True
     return None
 

@@ -32,16 +32,18 @@ SETUP_MARKS = frozenset({"skip", "skipif"})
 SETUP_OPTIONS = ("setuponly", "setupplan", "setupshow")
 
 
-def runs_alone(item: pytest.Item, nextitem: pytest.Item | None, dataset_node: type | tuple[type, ...]) -> bool:
+def runs_alone(item: pytest.Item, nextitem: pytest.Item | None, dataset_nodes: tuple[type, ...]) -> bool:
     """Run ``item`` by its call phase alone, if nothing needs its setup or teardown; ``False``
-    leaves it to pytest's standard protocol. ``dataset_node``: the item types that need none."""
-    if call_and_report is None or (nextitem is not None and not isinstance(nextitem, dataset_node)):
+    leaves it to pytest's standard protocol. ``dataset_nodes``: the node types of the dataset,
+    whose setup and teardown do nothing."""
+    if call_and_report is None or (nextitem is not None and not isinstance(nextitem, dataset_nodes)):
         return False
     option: Any = item.config.option
     if any(getattr(option, name, False) for name in SETUP_OPTIONS):
         return False
     if any(mark.name in SETUP_MARKS for mark in item.iter_markers()):
         return False
+    _leave_folders_set_up_before(item, dataset_nodes)
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     stash = item.stash
@@ -55,3 +57,14 @@ def runs_alone(item: pytest.Item, nextitem: pytest.Item | None, dataset_node: ty
         os.environ.pop("PYTEST_CURRENT_TEST", None)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+def _leave_folders_set_up_before(item: pytest.Item, dataset_nodes: tuple[type, ...]) -> None:
+    """A file run by the standard protocol (a ``skipif`` mark whose condition was false) left its
+    folders set up for the next file, as pytest does; this file may be in another folder, and the
+    next file pytest sets up would find the first one still there ("previous item was not torn
+    down properly"). Tear down what this file does not descend from, as pytest would before it:
+    dataset folders, whose teardown does nothing. Only then: most files find no dataset node set up."""
+    stack = item.session._setupstate.stack
+    if stack and isinstance(next(reversed(stack)), dataset_nodes):
+        item.session._setupstate.teardown_exact(item)

@@ -116,6 +116,11 @@ def shared(value: Any) -> Any:
     return value
 
 
+def forget_shared() -> None:
+    """At the end of a session: the next one (an in-process ``pytest.main``) shares its own."""
+    _shared.clear()
+
+
 Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
 """A file's status in the report: what pytest said of its item, or why it has none."""
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -23,7 +23,7 @@ from pytest_dicomqc.cache import STATES, Cached, RecordCache, Stat, fingerprint
 from pytest_dicomqc.deadline import FileTimedOut, cpu_limit, time_limit
 from pytest_dicomqc.pipeline import CheckOptions, check, lasting
 from pytest_dicomqc.readahead import Job, ReadAhead
-from pytest_dicomqc.record import FileRecord
+from pytest_dicomqc.record import FileRecord, forget_shared
 from pytest_dicomqc.settings import Settings, readers
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ class DicomQCSession:
                 signal.signal(signum, handler)
 
     def finish(self) -> None:
+        forget_shared()
         if self.handles_sigterm:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.read_ahead is not None:

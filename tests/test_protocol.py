@@ -273,3 +273,27 @@ def test_five_thousand_failing_files_stay_linear(pytester: pytest.Pytester) -> N
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dicom-dir=data", timeout=SUBPROCESS_TIMEOUT)
     result.assert_outcomes(passed=1, failed=5000)  # dicomqc::dicom-files passes
     result.stdout.fnmatch_lines(["COUNTS reports=5001 scanned=0 kept=0"])
+
+
+SKIPIF_FALSE_CONFTEST = """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid in ("data/a/x.dcm::dicomqc", "data/b/y.dcm::dicomqc"):
+            item.add_marker(pytest.mark.skipif(False, reason="not skipped"))
+"""
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_files_set_up_by_the_standard_protocol_in_two_folders(pytester: pytest.Pytester, mode: str) -> None:
+    """``a/x`` is set up (its skipif is false) and leaves folder ``a`` set up for ``a/z``; ``b/y``
+    is set up next, in another folder: ``a`` must have been torn down before it."""
+    pytester.makefile(".yaml", rules=RULES)
+    pytester.makeconftest(SKIPIF_FALSE_CONFTEST)
+    for name in ("a/x", "a/z", "b/w", "b/y"):
+        write_dicom(pytester.path / "data" / f"{name}.dcm")
+    result = pytester.runpytest_subprocess(
+        *MODES[mode], "-p", "no:cacheprovider", "--dicom-dir=data", timeout=SUBPROCESS_TIMEOUT
+    )
+    result.assert_outcomes(passed=5)  # four files and dicomqc::dicom-files, no error
