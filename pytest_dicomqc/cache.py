@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
@@ -126,8 +126,6 @@ def _digest(data: bytes) -> int:
 
 LOCK_WAIT = 1.0
 """Seconds to wait for a database another process holds: then the run reads every file instead."""
-PER_QUERY = 500
-"""Paths asked of the database in one query (SQLite allows 32,766 parameters)."""
 
 
 class Cached(NamedTuple):
@@ -181,36 +179,21 @@ class RecordCache:
         self._open()
 
     def get(self, path: Path, stat: Stat) -> Cached | None:
-        return self.get_many([(path, stat)])[0]
-
-    def get_many(self, wanted: Sequence[tuple[Path, Stat]]) -> list[Cached | None]:
-        """The record of each (path, stat), if one is stored for this state and fingerprint; asked
-        :data:`PER_QUERY` paths at a time (a warm run asks for every file: one query each cost it
-        more than the rest of the lookup)."""
-        found: dict[bytes, tuple[str, str, float, str]] = {}
-        keys = [_key(path) for path, _ in wanted]
-        for start in range(0, len(keys), PER_QUERY):
-            if self._db is None:
-                break
-            part = keys[start : start + PER_QUERY]
-            try:
-                placeholders = ",".join("?" * len(part))  # the paths themselves are parameters
-                query = f"SELECT path, state, record, checked, checksum FROM records_v6 WHERE fingerprint = ? AND path IN ({placeholders})"  # noqa: S608, E501
-                rows = self._db.execute(query, (self._fingerprint, *part)).fetchall()
-            except sqlite3.Error as exc:
-                self._failed(exc)
-                return [None] * len(wanted)
-            found.update((row[0], row[1:]) for row in rows)
-        return [self._valid(key, _state(stat), found.get(key)) for key, (_, stat) in zip(keys, wanted, strict=True)]
-
-    def _valid(self, key: bytes, state: str, row: tuple[str, str, float, str] | None) -> Cached | None:
-        if row is None or row[0] != state:
+        if self._db is None:
             return None
-        _, record, checked, checksum = row
-        if checksum != _checksum(key, state, self._fingerprint, record, checked):
+        key, state = _key(path), _state(stat)
+        try:
+            row = self._db.execute(
+                "SELECT record, checked, checksum FROM records_v6 WHERE path = ? AND state = ? AND fingerprint = ?",
+                (key, state, self._fingerprint),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._failed(exc)
+            return None
+        if row is None or row[2] != _checksum(key, state, self._fingerprint, row[0], row[1]):
             return None  # an entry changed after it was written is read again, not trusted
         try:
-            return Cached(FileRecord.from_wire(json.loads(record)), float(checked))
+            return Cached(FileRecord.from_wire(json.loads(row[0])), float(row[1]))
         except (ValueError, KeyError, TypeError):
             return None  # a record of another shape: read again
 

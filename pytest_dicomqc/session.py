@@ -95,9 +95,10 @@ class DicomQCSession:
         cache = self.open_cache()
         self.caching = cache is not None
         to_read = []
-        looked_up = self.lookup(cache, [(item.path, item.relpath) for item in items])
-        for item, (stat, cached) in zip(items, looked_up, strict=True):
-            if cached is not None:
+        for item in items:
+            stat = self.state_of(item.path) if cache is not None else None
+            cached = cache.get(self.key(item.relpath), stat) if cache is not None and stat is not None else None
+            if cached is not None and cached.record.path == item.relpath:
                 item.record = cached.record  # no stat: the cache holds it already, as first checked
             else:
                 item.stat = stat
@@ -149,31 +150,18 @@ class DicomQCSession:
             cache.put(((self.key(relpath), stat, record) for relpath, stat, record in entries if record), checked)
             self.close_cache(cache)
 
-    def earlier(self, files: Sequence[tuple[Path, str]]) -> list[Cached | None]:
+    def earlier(self, files: Iterable[tuple[Path, str]]) -> Iterator[Cached | None]:
         """For files (path, dataset-relative path) not checked in this run, the cached result
         still valid for each, if any."""
         cache = self.open_cache()
         try:
-            return [cached for _, cached in self.lookup(cache, files)]
+            for path, relpath in files:
+                stat = self.state_of(path) if cache is not None else None
+                cached = cache.get(self.key(relpath), stat) if cache is not None and stat is not None else None
+                yield cached if cached is not None and cached.record.path == relpath else None  # same root
         finally:
             if cache is not None:
                 self.close_cache(cache)
-
-    def lookup(
-        self, cache: RecordCache | None, files: Sequence[tuple[Path, str]]
-    ) -> list[tuple[Stat | None, Cached | None]]:
-        """Each file's state (its cache key, see :meth:`state_of`) and its cached record still
-        valid for the file as it is, under the same dataset root (the record's path is the file's)."""
-        if cache is None:
-            return [(None, None)] * len(files)
-        stats = [self.state_of(path) for path, _ in files]
-        asked = [(self.key(relpath), stat) for (_, relpath), stat in zip(files, stats, strict=True) if stat is not None]
-        found = iter(cache.get_many(asked))
-        looked_up: list[tuple[Stat | None, Cached | None]] = []
-        for (_, relpath), stat in zip(files, stats, strict=True):
-            cached = next(found) if stat is not None else None
-            looked_up.append((stat, cached if cached is not None and cached.record.path == relpath else None))
-        return looked_up
 
     def interrupt_on_sigterm(self) -> None:
         """Treat SIGTERM (a CI timeout, ``kill``) like Ctrl-C: pytest then ends the session, the

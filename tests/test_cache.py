@@ -38,41 +38,6 @@ def test_cached_record_equals_a_fresh_read(tmp_path: Path) -> None:
     assert other_rules.get(path, stat) is None  # other settings: other results
 
 
-def test_many_records_are_asked_a_few_at_a_time_with_the_same_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("pytest_dicomqc.cache.PER_QUERY", 2)
-    paths = [
-        write_dicom(tmp_path / f"{name}.dcm", image_type=kind)
-        for name, kind in zip("abcde", ["ORIGINAL", "DERIVED"] * 3, strict=False)
-    ]
-    stats = [stat_of(path) for path in paths]
-    cache = RecordCache(tmp_path / "c.sqlite", "fp")
-    records = [check_file(path, path.name, RULES, TAGS) for path in paths]
-    cache.put([(path, stat, record) for path, stat, record in zip(paths, stats, records, strict=True) if stat], CHECKED)
-    unknown = tmp_path / "unknown.dcm"
-    changed = Stat(tuple(part + 1 for part in stats[2]))  # type: ignore[union-attr]
-    wanted = [
-        (paths[4], stats[4]),
-        (unknown, stats[0]),
-        (paths[0], stats[0]),
-        (paths[2], changed),
-        (paths[1], stats[1]),
-        (paths[3], stats[3]),
-    ]
-    answers = cache.get_many(wanted)  # type: ignore[arg-type]
-    expected = [
-        Cached(records[4], CHECKED),
-        None,
-        Cached(records[0], CHECKED),
-        None,
-        Cached(records[1], CHECKED),
-        Cached(records[3], CHECKED),
-    ]
-    assert answers == expected
-    assert [cache.get(path, stat) for path, stat in wanted] == expected  # type: ignore[arg-type]
-
-
 def one_record(tmp_path: Path) -> tuple[Path, Stat, Path]:
     """A failing file (with a pixel mean), its stat, and a database holding its record."""
     path = write_dicom(tmp_path / "a.dcm", image_type="DERIVED")
