@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias, get_args
@@ -192,7 +193,7 @@ class RuleSet:
         tags = frozenset(t.tag for t in targets if t.tag is not None)
         return tags.union(*(check.tags for check in self.dataset))
 
-    @property
+    @functools.cached_property  # asked for every file read
     def pixel_hash_scopes(self) -> tuple[tuple[Condition, ...], ...]:
         """Per ``unique_pixels`` check, its ``when`` without the conditions on pixel fields: a
         file's pixels are hashed only where one of these holds. It is decided before the pixels
