@@ -53,7 +53,7 @@ class RatioTarget:
     """``variant / baseline`` on ``dataset``: median of per-repeat ratios, at most ``limit``."""
 
     point: int
-    """The point of issue 13 the target belongs to."""
+    """The point of issue 13 the target belongs to; 14: issue 14's budget for the report."""
     dataset: str
     variant: str
     baseline: str
@@ -65,7 +65,7 @@ class RatioTarget:
         return f"{self.dataset}: {self.variant}/{self.baseline}{self.note}"
 
 
-# Targets of issue 13, in its order. Time ratios: median over repeats of the per-repeat ratio.
+# Targets of issues 13 and 14, in their order. Time ratios: median over repeats of the per-repeat ratio.
 TIME_TARGETS: tuple[RatioTarget, ...] = (
     RatioTarget(1, "tiny", "plugin-failing", "plugin", 1.05),
     RatioTarget(1, "tiny100k", "plugin-failing", "plugin", 1.05),
@@ -75,6 +75,11 @@ TIME_TARGETS: tuple[RatioTarget, ...] = (
     RatioTarget(3, "compressed", "plugin", "naive", 0.7, " (2 cores)"),
     RatioTarget(3, "tiny", "plugin-warm", "naive", 0.5),
     RatioTarget(5, "ct", "plugin", "plugin-no-dataset", 1.10),
+    # issue 14: the report (workbook, JSON off) adds at most 10% to the run, on good and bad data
+    RatioTarget(14, "tiny", "plugin", "plugin-no-report", 1.10),
+    RatioTarget(14, "tiny", "plugin-failing", "plugin-failing-no-report", 1.10),
+    RatioTarget(14, "tiny100k", "plugin", "plugin-no-report", 1.10),
+    RatioTarget(14, "tiny100k", "plugin-failing", "plugin-failing-no-report", 1.10),
 )
 RSS_VS_FLOOR = RatioTarget(4, "tiny100k", "plugin", "floor", 1.0, " peak RSS")
 """Peak RSS, not time: median over repeats of plugin peak / floor peak."""
@@ -187,12 +192,25 @@ FLOOR = Variant("floor", floor_command, FLOOR_OK_CODES, report=False, pythonpath
 PLUGIN_WARM = Variant("plugin-warm", plugin_command(cache=True), PLUGIN_OK_CODES, prime=True, expect=0)
 PLUGIN_XDIST = Variant("plugin -n 2", plugin_command("-n", "2"), PLUGIN_OK_CODES, expect=0)
 PLUGIN_NO_DATASET = Variant("plugin-no-dataset", plugin_command(no_dataset_checks=True), PLUGIN_OK_CODES, expect=0)
+NO_REPORT = ("-p", "no_report_plugin")
+PLUGIN_NO_REPORT = Variant(
+    "plugin-no-report", plugin_command(*NO_REPORT), PLUGIN_OK_CODES, report=False, pythonpath=BENCH_DIR, expect=0
+)
+PLUGIN_FAILING_NO_REPORT = Variant(
+    "plugin-failing-no-report",
+    plugin_command(*NO_REPORT),
+    PLUGIN_OK_CODES,
+    failing=True,
+    report=False,
+    pythonpath=BENCH_DIR,
+    expect=1,
+)
 
 VARIANTS: dict[str, list[Variant]] = {
     "ct": [PLUGIN, PLUGIN_NO_DATASET, NAIVE, FLOOR],
-    "tiny": [PLUGIN, PLUGIN_FAILING, NAIVE, FLOOR, PLUGIN_WARM],
+    "tiny": [PLUGIN, PLUGIN_NO_REPORT, PLUGIN_FAILING, PLUGIN_FAILING_NO_REPORT, NAIVE, FLOOR, PLUGIN_WARM],
     "compressed": [PLUGIN, NAIVE, FLOOR, PLUGIN_XDIST],
-    "tiny100k": [PLUGIN, PLUGIN_FAILING, NAIVE, FLOOR],
+    "tiny100k": [PLUGIN, PLUGIN_NO_REPORT, PLUGIN_FAILING, PLUGIN_FAILING_NO_REPORT, NAIVE, FLOOR],
 }
 """Per dataset, in the order of every repeat: a variant compared with the plugin follows it directly."""
 

@@ -1,9 +1,9 @@
-"""``python -m pytest_dicomqc lint rules.yaml``: see :mod:`pytest_dicomqc.lint`."""
+"""``python -m pytest_dicomqc lint|diff``: see :mod:`pytest_dicomqc.cli`."""
 
 from __future__ import annotations
 
 import sys
 
-from pytest_dicomqc.lint import main
+from pytest_dicomqc.cli import main
 
 sys.exit(main())

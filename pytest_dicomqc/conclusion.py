@@ -33,6 +33,7 @@ from pytest_dicomqc.record import (
     Status,
 )
 from pytest_dicomqc.rules.model import Rule, RuleSet, Waiver
+from pytest_dicomqc.series import SeriesTally, tally_series
 
 WaiverStatus = Literal["active", "expired", "stale", "unused in this partial run"]
 ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
@@ -183,6 +184,24 @@ class Conclusion:
     """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
     earlier: int
     """Rows whose record comes from an earlier run (not selected in this one)."""
+    series: tuple[SeriesTally, ...] = ()
+    """The rows by series (SeriesInstanceUID in a folder), in the order their first file comes."""
+
+    @functools.cached_property
+    def flagged(self) -> dict[str, str]:
+        """Files named by a dataset problem no waiver accepted, with the worst status among the
+        checks that named them (``failed`` or ``warning``): the Files sheet flags them."""
+        flags: dict[str, str] = {}
+        for verdict in self.dataset:
+            status = verdict.status
+            if status not in ("failed", "warning"):
+                continue
+            for finding in verdict.findings:
+                if not finding.waiver:
+                    for path in finding.files:
+                        if flags.get(path) != "failed":
+                            flags[path] = status
+        return flags
 
     @property
     def verdict(self) -> Verdict:
@@ -234,6 +253,7 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         dataset = tuple(judge(checks, keys, scope.strict, ruleset.waivers))
         minimum = _minimum(records, ruleset.min_dicom_files, scope.dataset)
     results = _results(ruleset, scope, complete, thresholds, dataset, minimum, len(rows) - len(records))
+    named = involvement(dataset)
     return Conclusion(
         rows=tuple(rows),
         statuses={status: sum(1 for row in rows if row.status == status) for status in STATUSES},
@@ -247,9 +267,10 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         waivers=_waiver_uses(
             ruleset, records, complete and len(dataset) == len(ruleset.dataset), waivers_used(dataset)
         ),
-        named=involvement(dataset),
+        named=named,
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
+        series=tally_series(rows, named),
     )
 
 

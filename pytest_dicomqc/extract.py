@@ -39,6 +39,8 @@ DESCRIPTIVE_TAGS = (
     "SeriesInstanceUID",
     "SOPInstanceUID",
     "InstanceNumber",
+    "PixelSpacing",
+    "SliceThickness",
 )
 MAX_TEXT = 1024
 #: Direct identifiers besides person names (VR PN): a rule may test them, but their values are

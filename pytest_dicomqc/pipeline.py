@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_has_tag, dictionary_VM, dictionary_VR, tag_for_keyword
 
+from pytest_dicomqc.columns import PIXEL_TYPES, ColumnType, ValueColumn
 from pytest_dicomqc.dataset_checks import keys_of
 from pytest_dicomqc.deadline import FileTimedOut, time_limit, timed_out_error
 from pytest_dicomqc.discover import is_lfs_pointer_note
@@ -42,13 +43,36 @@ DEFAULT_TAG_TARGETS = tuple(
 )
 
 
-def value_columns(ruleset: RuleSet) -> list[str]:
-    """Metadata columns of the Files sheet, in order (rule result columns follow them)."""
-    leading = [t.name for t in DEFAULT_TAG_TARGETS[: len(LEADING_TAGS)]]
-    descriptive = [t.name for t in DEFAULT_TAG_TARGETS[len(LEADING_TAGS) :]]
-    extra = [t.name for t in ruleset.columns if t.name not in leading + descriptive]
+def value_columns(ruleset: RuleSet) -> list[ValueColumn]:
+    """Metadata columns of the Files sheet, in order (rule result columns follow them), typed by
+    the tag's value representation: numbers for DS, IS and the binary numeric VRs."""
+    leading = list(DEFAULT_TAG_TARGETS[: len(LEADING_TAGS)])
+    descriptive = list(DEFAULT_TAG_TARGETS[len(LEADING_TAGS) :])
+    shown = {t.name for t in leading + descriptive}
+    extra = [t for t in ruleset.columns if t.name not in shown]
     transfer_syntax, sop_class, size_bytes, notes = FILE_COLUMNS
-    return [*leading, *PIXEL_FIELDS, transfer_syntax, sop_class, *descriptive, *extra, size_bytes, notes]
+    return [
+        *(_tag_column(t) for t in leading),
+        *(ValueColumn(name, PIXEL_TYPES[name]) for name in PIXEL_FIELDS),
+        ValueColumn(transfer_syntax),
+        ValueColumn(sop_class),
+        *(_tag_column(t) for t in descriptive + extra),
+        ValueColumn(size_bytes, PIXEL_TYPES[size_bytes]),
+        ValueColumn(notes),
+    ]
+
+
+_NUMERIC_VRS: dict[str, ColumnType] = dict.fromkeys(("DS", "FL", "FD", "OF", "OD"), "number")
+_NUMERIC_VRS.update(dict.fromkeys(("IS", "US", "SS", "UL", "SL", "UV", "SV"), "integer"))
+
+
+def _tag_column(target: Target) -> ValueColumn:
+    if target.tag is None or target.identifying or not dictionary_has_tag(target.tag):
+        return ValueColumn(target.name)
+    kind = _NUMERIC_VRS.get(dictionary_VR(target.tag))
+    if kind is None:
+        return ValueColumn(target.name)
+    return ValueColumn(target.name, kind, multi_valued=dictionary_VM(target.tag) != "1")
 
 
 def wanted_tags(ruleset: RuleSet) -> frozenset[int]:

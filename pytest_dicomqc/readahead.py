@@ -16,16 +16,11 @@ those still busy when a run is interrupted instead of waiting for their files.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import resource
 import signal
-import sys
-import threading
-import time
-import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout  # the builtin one from Python 3.11
 from concurrent.futures.process import BrokenProcessPool
@@ -34,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dicomqc.cache import Stat
+from pytest_dicomqc.children import main_script_hidden, tie_to_parent
 from pytest_dicomqc.deadline import CPU_GRACE, cpu_limit, timed_out_error
 from pytest_dicomqc.pipeline import CheckOptions, check, lasting, unread
 from pytest_dicomqc.record import FileRecord
@@ -54,9 +50,6 @@ START_GRACE = 10.0
 """Seconds a chunk may take on top of its files' time: a reading process importing pydicom and
 numpy on a loaded machine."""
 CRASHED = "reading this file killed the reading process (a decoder crashed on it)"
-PR_SET_PDEATHSIG = 1
-"""Linux prctl(2): the signal a process gets when its parent dies."""
-
 _OPTIONS: CheckOptions | None = None
 
 
@@ -64,28 +57,7 @@ def _start(options: CheckOptions, parent: int) -> None:
     global _OPTIONS  # one per reading process, set once at its start
     _OPTIONS = options
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))  # no core files
-    if not _die_with_parent():
-        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="dicomqc-parent-watch").start()
-    if os.getppid() != parent:  # pytest died before the watch began
-        os._exit(0)
-
-
-def _die_with_parent() -> bool:
-    """Have the kernel kill this process when pytest dies, even by SIGKILL and even while this
-    process runs C code that never lets a Python thread run. Linux only: False elsewhere."""
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)) == 0
-
-
-def _exit_with(parent: int) -> None:
-    """Where the kernel cannot watch pytest for us: end this reading process when pytest is
-    gone (killed, it cannot shut the pool down), instead of waiting for work forever."""
-    while True:
-        time.sleep(1)
-        if os.getppid() != parent:
-            os._exit(0)
+    tie_to_parent(parent)
 
 
 Read = tuple[dict[str, Any], "Stat | None"]
@@ -157,7 +129,7 @@ class ReadAhead:
             self._submitted += 1
 
     def _submit(self, jobs: list[Job]) -> Future[list[Read]]:
-        with _main_script_hidden():  # the pool starts its processes in submit
+        with main_script_hidden():  # the pool starts its processes in submit
             return self._pool.submit(self._check, [(str(job.path), job.relpath, job.state) for job in jobs])
 
     def _collect(self, index: int) -> None:
@@ -207,24 +179,6 @@ class ReadAhead:
         self._futures.clear()
         for chunk_index in lost:
             self._futures[chunk_index] = self._submit(self._chunks[chunk_index])
-
-
-@contextlib.contextmanager
-def _main_script_hidden() -> Iterator[None]:
-    """Start reading processes without the main script: multiprocessing runs it again in each
-    new process (as ``__mp_main__``), and a script that calls ``pytest.main()`` without an
-    ``if __name__ == "__main__":`` guard would start a whole pytest session in every reader.
-    Readers need only this package; ``python -m pytest`` and the ``pytest`` command are not
-    affected either way."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None or not hasattr(main, "__file__"):
-        yield
-        return
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
 
 
 def _readers(pool: ProcessPoolExecutor) -> list[Any]:

@@ -13,6 +13,8 @@ Scalar: TypeAlias = str | int | float | bool | None
 Value: TypeAlias = Scalar | list[Scalar]
 """A tag's value as rules see it: multi-valued tags are lists."""
 
+ITEM_NAME = "dicomqc"
+"""The name of every dataset item, its marker, and the first part of every dataset result's node id."""
 PIXEL_FIELDS = ("rows", "columns", "frames", "samples_per_pixel", "dtype", "mean", "min", "max")
 FILE_COLUMNS = ("transfer_syntax", "SOPClass", "size_bytes", "notes")
 """Columns of the Files sheet besides tags and rules; no rule id may take one of these names."""

@@ -36,7 +36,10 @@ from pytest_dicomqc.record import (
 )
 from pytest_dicomqc.session import DicomQCSession
 from pytest_dicomqc.state import ITEM_NAME
-from pytest_dicomqc.writers.excel import write_workbook
+from pytest_dicomqc.writers.jsonl import summary_record
+from pytest_dicomqc.writers.report import ReportPlan
+from pytest_dicomqc.writers.sheets import end_of_run, files_plan
+from pytest_dicomqc.writers.stream import ReportStream
 
 _SUFFIX = "::" + ITEM_NAME
 _RESULT_PREFIX = ITEM_NAME + "::"
@@ -63,6 +66,7 @@ class Reporter:
         """Node ids whose setup has been reported and teardown not yet (pytest's standard
         protocol ran them: see :mod:`~pytest_dicomqc.protocol`)."""
         self.conclusion: Conclusion | None = None
+        self.stream: ReportStream | None = None
         self.write_error = ""
         self.written = False
         self.interrupted_by = 0
@@ -145,6 +149,27 @@ class Reporter:
         elif report.failed and relpath not in self.rows:
             self.rows[relpath] = ReportRow(relpath, STATUS_FAILED, error=_reason(report))
         self.expected.setdefault(report.nodeid, relpath)
+        self.report_stream().advance(self.rows)
+
+    def report_stream(self) -> ReportStream:
+        """Started with the first row, when the files to expect are known (under xdist, from the
+        workers' collection): rows stream to a writing process unless the run is partial, whose
+        report rows come in another order (the cache's rows of files not run among them)."""
+        if self.stream is None:
+            partial = bool(self.session.left_out) or selects_part_of_dataset(self.config, self.settings.dataset)
+            order = list(self.expected.values())
+            self.stream = ReportStream(self.report_plan(len(order)), order, stream=not partial)
+        return self.stream
+
+    def report_plan(self, files: int) -> ReportPlan:
+        settings = self.settings
+        return ReportPlan(
+            settings.report,
+            files_plan(settings.ruleset, value_columns(settings.ruleset)),
+            json=settings.json,
+            changes=settings.baseline is not None,
+            expected_files=files,
+        )
 
     def name_in_junit(self, report: pytest.TestReport, test: str) -> None:
         """Class ``dicomqc``, test ``test``; a test reported by its call phase alone is closed."""
@@ -241,15 +266,13 @@ class Reporter:
                 ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
             )
             try:
-                write_workbook(
-                    self.settings.report,
-                    conclusion,
-                    self.settings.ruleset,
-                    value_columns(self.settings.ruleset),
-                    self.run_facts(session.exitstatus),
-                )
+                facts = self.run_facts(session.exitstatus)
+                json_summary = summary_record(conclusion, facts) if self.settings.json is not None else None
+                end = end_of_run(conclusion, self.settings.ruleset, facts, json_summary=json_summary)
+                self.report_stream().finish(conclusion.rows, end)
             except OSError as exc:
-                self.write_error = f"cannot write report {self.settings.report}: {exc.strerror or exc}"
+                where = exc.filename if exc.filename else self.settings.report
+                self.write_error = f"cannot write report {where}: {exc.strerror or exc}"
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
             else:
                 self.written = True
@@ -339,6 +362,8 @@ class Reporter:
             line(f"ERROR: {self.write_error}", path=True, red=True)
         elif self.written:
             line(f"dicomqc report: {self.settings.report}", path=True)
+            if self.settings.json is not None:
+                line(f"dicomqc json: {self.settings.json}", path=True)
         if self.interrupted_by:
             name = signal.Signals(self.interrupted_by).name
             line(f"dicomqc: {name} while writing the report: written whole, run stopped", red=True)

@@ -26,6 +26,13 @@ OPTIONS = (
     ("--dicom-rules", "dicom_rules", "YAML rules file (default: rules.yaml in rootdir, else the packaged default)"),
     ("--dicom-report", "dicom_report", f"Excel report path (default: {DEFAULT_REPORT} in the invocation directory)"),
     ("--dicom-waivers", "dicom_waivers", "YAML file of waivers (accepted findings), added to the rules file's own"),
+    ("--dicom-json", "dicom_json", "also write JSON Lines: one record per file, then a summary record"),
+    (
+        "--dicom-baseline",
+        "dicom_baseline",
+        "an earlier report (.xlsx) to compare with: a Changes sheet, a terminal section, and exit 1 when a file"
+        " that passed then fails now",
+    ),
 )
 STRICT_HELP = "treat warning rules as errors: a file that breaks one fails"
 WORKERS_HELP = (
@@ -67,6 +74,10 @@ class Settings:
     """Seconds a file may take to read and judge; 0: no limit."""
     cache_mode: str = "stat"
     """A key of :data:`CACHE_MODES`."""
+    json: Path | None = None
+    """``--dicom-json``: where the JSON Lines go; None: not written."""
+    baseline: Path | None = None
+    """``--dicom-baseline``: the earlier report this run is compared with."""
 
 
 def _dest(option: str) -> str:
@@ -140,8 +151,16 @@ def resolve(config: pytest.Config) -> Settings | None:
     ruleset = load_configured_rules(config)
     report = _Value(config, "--dicom-report", "dicom_report")
     report_path = report.path if report.raw is not None else config.invocation_params.dir / DEFAULT_REPORT
+    json = _Value(config, "--dicom-json", "dicom_json")
+    baseline = _Value(config, "--dicom-baseline", "dicom_baseline")
     if not hasattr(config, "workerinput"):
         _check_writable(report_path, report.origin)
+        if json.raw is not None:
+            _check_writable(json.path, json.origin, suffix=None)
+            if json.path == report_path:
+                raise pytest.UsageError(f"{json.origin}: {json.path} is the Excel report's path too")
+        if baseline.raw is not None:
+            _check_baseline(baseline.path, baseline.origin)
     return Settings(
         dataset=_root(dataset.path),
         dataset_from_command_line=dataset.from_command_line,
@@ -153,6 +172,8 @@ def resolve(config: pytest.Config) -> Settings | None:
         workers=_workers(config),
         file_timeout=_file_timeout(config),
         cache_mode=_cache_mode(config),
+        json=json.path if json.raw is not None else None,
+        baseline=baseline.path if baseline.raw is not None else None,
     )
 
 
@@ -221,13 +242,29 @@ def _default_rules(config: pytest.Config) -> Path:
     return in_rootdir if in_rootdir.is_file() else Path(str(resources.files("pytest_dicomqc") / DEFAULT_RULES))
 
 
-def _check_writable(report: Path, origin: str) -> None:
+def _check_baseline(baseline: Path, origin: str) -> None:
+    """A baseline that is not there, or is no workbook at all, is a mistake in the command: said
+    now. Its content is read, and judged, when the run is compared with it."""
+    import zipfile
+
+    if not baseline.is_file():
+        what = "does not exist" if not baseline.exists() else "is not a file"
+        raise pytest.UsageError(f"{origin}: baseline report {baseline} {what}")
+    try:
+        is_workbook = zipfile.is_zipfile(baseline)
+    except OSError as exc:
+        raise pytest.UsageError(f"{origin}: cannot read baseline report {baseline}: {exc.strerror or exc}") from None
+    if not is_workbook:
+        raise pytest.UsageError(f"{origin}: baseline {baseline} is not an Excel report (.xlsx)")
+
+
+def _check_writable(report: Path, origin: str, suffix: str | None = ".xlsx") -> None:
     """Fail now, not after an hour of reading, if the report cannot be written.
 
     Missing folders are fine (the writer creates them, as junitxml does) when the nearest
     existing one is writable.
     """
-    if report.suffix.lower() != ".xlsx":
+    if suffix is not None and report.suffix.lower() != suffix:
         raise pytest.UsageError(f"{origin}: report {report} must be an .xlsx file (an Excel workbook is written)")
     if report.is_dir():
         raise pytest.UsageError(f"{origin}: report path {report} is a directory")

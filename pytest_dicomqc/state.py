@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_dicomqc.record import ITEM_NAME
+
+__all__ = ["ITEM_NAME", "SESSION_KEY"]
+
 if TYPE_CHECKING:
     from pytest_dicomqc.session import DicomQCSession  # noqa: F401 - named in SESSION_KEY's type
 
-ITEM_NAME = "dicomqc"
-"""The name of every dataset item, its marker, and the first part of every dataset result's node id."""
 SESSION_KEY = pytest.StashKey["DicomQCSession"]()

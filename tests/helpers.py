@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import zlib
@@ -72,13 +73,26 @@ def count_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def read_sheet(report: Path, sheet: str = "Files") -> list[dict[str, Any]]:
-    """A report sheet as one dict per row, keyed by the header."""
-    import openpyxl  # test extra only: the tests' conftest imports this module (see test_schema_and_readme)
+    """A report sheet as one dict per row, keyed by the header (the Summary's table: below the
+    verdict headline and a blank row)."""
+    import openpyxl  # imported late: the tests' conftest imports this module (see test_schema_and_readme)
 
     workbook = openpyxl.load_workbook(report)
     rows = list(workbook[sheet].iter_rows(values_only=True))
-    header = rows[0]
-    return [dict(zip(header, row, strict=True)) for row in rows[1:]]
+    header_row = SUMMARY_HEADER_ROW if sheet == "Summary" else 0
+    header = rows[header_row]
+    return [dict(zip(header, row, strict=True)) for row in rows[header_row + 1 :]]
+
+
+def dataset_checks_by_file(report: Path) -> dict[str, str | None]:
+    """Per file of the Files sheet, the dataset checks that named it (the Findings sheet's
+    ``dataset::<id>`` rows), comma-separated in the order found; ``None`` for none."""
+    named: dict[str, list[str]] = {}
+    for finding in read_sheet(report, "Findings"):
+        rule = str(finding["rule"])
+        if rule.startswith("dataset::") and rule[9:] not in named.setdefault(str(finding["path"]), []):
+            named[str(finding["path"])].append(rule[9:])
+    return {str(row["path"]): ",".join(named.get(str(row["path"]), [])) or None for row in read_sheet(report)}
 
 
 def formula_cells(report: Path) -> int:
@@ -87,6 +101,9 @@ def formula_cells(report: Path) -> int:
     workbook = openpyxl.load_workbook(report)
     return sum(1 for sheet in workbook for row in sheet.iter_rows() for cell in row if cell.data_type == "f")
 
+
+SUMMARY_HEADER_ROW = 2
+"""0-based row of the Summary sheet's table header (written out here: the tests check the layout)."""
 
 MODES = {"plain": (), "no-xdist": ("-p", "no:xdist"), "xdist": ("-n", "2")}
 SUBPROCESS_TIMEOUT = 300
@@ -124,3 +141,30 @@ def wire_type_errors(value: Any, where: str = "wire") -> list[str]:
         for index, item in enumerate(value):
             errors += wire_type_errors(item, f"{where}[{index}]")
     return errors
+
+
+def write_workbook(
+    path: Path,
+    conclusion: Any,
+    ruleset: Any,
+    value_columns: Any,
+    run_facts: Any = (),
+    **end: Any,
+) -> Path:
+    """The report of ``conclusion`` written whole, in this process, as pytest's process writes it
+    when it does not stream: ``value_columns`` are names (typed as the pixel summary's) or
+    :class:`ValueColumn` s."""
+    from pytest_dicomqc.columns import PIXEL_TYPES, ValueColumn
+    from pytest_dicomqc.writers.report import ReportPlan, write_report
+    from pytest_dicomqc.writers.sheets import end_of_run, files_plan
+
+    values = [
+        column if isinstance(column, ValueColumn) else ValueColumn(column, PIXEL_TYPES.get(column, "text"))
+        for column in value_columns
+    ]
+    changes = end.get("changes") is not None
+    json = end.pop("json", None)
+    plan = ReportPlan(path, files_plan(ruleset, values), json=json, changes=changes)
+    finished = end_of_run(conclusion, ruleset, list(run_facts), **end)
+    write_report(plan, dataclasses.replace(finished, rows=list(conclusion.rows)))
+    return path

@@ -18,8 +18,7 @@ from pytest_dicomqc.conclusion import DICOM_FILES, Scope, conclude
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import FAIL, NOT_APPLICABLE, PASS, WAIVED, WARN, FileRecord, ReportRow
 from pytest_dicomqc.rules.load import parse_rules
-from pytest_dicomqc.writers.excel import write_workbook
-from tests.helpers import read_sheet
+from tests.helpers import read_sheet, write_workbook
 
 RULES = parse_rules(
     """\

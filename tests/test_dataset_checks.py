@@ -7,6 +7,7 @@ import re
 import shutil
 import zlib
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import numpy as np
@@ -26,7 +27,7 @@ from pytest_dicomqc.dataset_checks import DatasetVerdict, judge, split_of
 from pytest_dicomqc.rules.load import RulesError, parse_rules
 from pytest_dicomqc.rules.model import DatasetCheck
 from tests.decoders import installed
-from tests.helpers import Runner, read_sheet, write_dicom
+from tests.helpers import Runner, dataset_checks_by_file, read_sheet, write_dicom
 
 RULES = """\
 version: 1
@@ -149,7 +150,7 @@ def test_clean_dataset_passes_every_check(run: Runner) -> None:
         "patient-leakage": "8 files, 3 distinct values",
         "series-consistent": "8 files, 3 groups",
     }
-    assert {row["dataset_checks"] for row in read_sheet(run.pytester.path / "metadata_dicom.xlsx")} == {None}
+    assert {row["dataset_checks"] for row in files_with_checks(run.pytester.path / "metadata_dicom.xlsx")} == {None}
 
 
 def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
@@ -191,7 +192,7 @@ def test_faulty_dataset_names_groups_and_files(run: Runner) -> None:
     ]  # fmt: skip
     summary = [(r["item"], r["value"]) for r in read_sheet(report, "Summary") if r["section"] == "dataset"]
     assert summary == [("dicom-files", "passed"), *((check_id, "failed") for check_id in IDS)]
-    involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
+    involved = {row["path"]: row["dataset_checks"] for row in files_with_checks(report)}
     assert involved["train/dup-renamed.dcm"] == "unique-sop,unique-pixels,series-consistent"
     assert involved["train/a/IM3.dcm"] == "patient-leakage,series-consistent"
     assert involved["test/b/R2.dcm"] == "series-consistent"
@@ -345,10 +346,6 @@ def test_spacing_needs_three_positions() -> None:
         ),
         ("  - id: c\n    unique: ''\n", "rules.yaml:5:13: a tag is a DICOM keyword or '(gggg,eeee)', not ''"),
         (
-            "  - id: dtype\n    unique_pixels: true\n",
-            "rules.yaml:4:9: check id 'dtype' is a column of the report; choose another",
-        ),
-        (
             "  - just text\n",
             "rules.yaml:4:5: each dataset check is a mapping with 'id' and one of "
             "unique, unique_pixels, disjoint, consistent, count",
@@ -418,7 +415,7 @@ def test_deselected_files_make_the_run_partial(pytester: pytest.Pytester, mode: 
     report = pytester.path / "metadata_dicom.xlsx"
     # every row, keyed by path: whichever worker ran a file, the report has it once, the file not run too
     files = sorted(p.relative_to(pytester.path / "data").as_posix() for p in (pytester.path / "data").rglob("*.dcm"))
-    rows = read_sheet(report)
+    rows = files_with_checks(report)
     assert len(rows) == 12
     assert {r["path"]: (r["status"], r["dataset_checks"]) for r in rows} == {
         path: ("not run" if path == "train/dup-renamed.dcm" else "passed", None) for path in files
@@ -615,8 +612,17 @@ def test_waived_problem_row_says_waived_beside_failing_ones(pytester: pytest.Pyt
     ]
 
 
+def files_with_checks(report: Path) -> list[dict[str, Any]]:
+    """The Files sheet's rows, each with the dataset checks that named the file (``dataset_checks``:
+    comma-separated, None for none) as the Findings sheet lists them."""
+    named = dataset_checks_by_file(report)
+    return [{**row, "dataset_checks": named[row["path"]]} for row in read_sheet(report)]
+
+
 def test_dicomqc_is_not_an_id() -> None:
-    with pytest.raises(RulesError, match="check id 'dicomqc' is a column of the report"):
+    """A check is no column of the report (``id: series`` is fine), but ``dicomqc`` names its items."""
+    check("  - id: series\n    unique_pixels: true\n")
+    with pytest.raises(RulesError, match="check id 'dicomqc' is the plugin's item name; choose another"):
         check("  - id: dicomqc\n    unique_pixels: true\n")
 
 
@@ -642,7 +648,7 @@ def test_a_path_inside_the_dataset_makes_the_run_partial(run: Runner, argument: 
     ]  # fmt: skip
     data = run.pytester.path / "data"
     every_file = sorted(p.relative_to(data).as_posix() for p in data.rglob("*.dcm"))  # each has its row
-    assert [(r["path"], r["status"], r["dataset_checks"]) for r in read_sheet(report)] == [
+    assert [(r["path"], r["status"], r["dataset_checks"]) for r in files_with_checks(report)] == [
         (path, "passed" if path in run_now else "not run", None) for path in every_file
     ]
     assert [(r["check"], r["status"], r["checked"]) for r in read_sheet(report, "Dataset")] == [
@@ -741,7 +747,7 @@ def test_unique_pixels_hashes_every_frame(run: Runner) -> None:
         "dicom-files": "4 DICOM files checked in data/; at least 1 required",
         "px": "4 files, 3 distinct images",
     }
-    assert [(r["path"], r["frames"], r["dataset_checks"]) for r in read_sheet(report)] == [
+    assert [(r["path"], r["frames"], r["dataset_checks"]) for r in files_with_checks(report)] == [
         ("m1.dcm", 2, "px"), ("m2.dcm", 2, None), ("m3.dcm", 2, "px"), ("s.dcm", 1, None)
     ]  # fmt: skip
 
@@ -892,7 +898,7 @@ def test_unique_pixels_finds_copies_whatever_the_transfer_syntax(run: Runner) ->
         ("failed", f"pixel data {digest_}", f"{len(copies)} files have identical pixel data", "\n".join(copies),
          len(copies)),
     ]  # fmt: skip
-    files = {r["path"]: (r["transfer_syntax"], r["error"], r["dataset_checks"]) for r in read_sheet(report)}
+    files = {r["path"]: (r["transfer_syntax"], r["error"], r["dataset_checks"]) for r in files_with_checks(report)}
     assert files == {
         "plain.dcm": ("Explicit VR Little Endian", None, "px"),
         **{name: (syntax.name, None, "px") for name, syntax in syntaxes.items()},
@@ -1027,7 +1033,7 @@ def test_deselecting_a_prefix_leaves_out_every_check_it_starts(run: Runner) -> N
         ("patient-leakage", "failed"),
         ("series-consistent", "failed"),
     ]
-    involved = {row["path"]: row["dataset_checks"] for row in read_sheet(report)}
+    involved = {row["path"]: row["dataset_checks"] for row in files_with_checks(report)}
     assert involved["train/dup-renamed.dcm"] == "series-consistent"  # no unique-* there: not judged
 
 
@@ -1090,7 +1096,7 @@ def test_files_cell_is_cut_at_excel_limit_while_every_file_is_named(run: Runner)
     assert row["files"] == whole[: 32_767 - len(marker)] + marker
     assert len(row["files"]) == 32_767
     assert (row["problem"], row["file count"]) == ("90 files have the same value", 90)
-    assert {r["path"]: r["dataset_checks"] for r in read_sheet(report)} == dict.fromkeys(paths, "same-study")
+    assert {r["path"]: r["dataset_checks"] for r in files_with_checks(report)} == dict.fromkeys(paths, "same-study")
 
 
 def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of writers/excel.py: hostile text stays text, the sheet layout, atomic replacement."""
+"""Unit tests of the workbook writer (writers/): hostile text stays text, the sheet layout, atomic replacement."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 
 import openpyxl
 import pytest
+import xlsxwriter
 
 from pytest_dicomqc.conclusion import Scope, conclude
 from pytest_dicomqc.discover import printable
 from pytest_dicomqc.record import FileRecord, Finding, ReportRow, Scalar
 from pytest_dicomqc.rules.load import parse_rules
 from pytest_dicomqc.rules.model import RuleSet
-from pytest_dicomqc.writers import xlsx
-from pytest_dicomqc.writers.excel import write_workbook
+from tests.helpers import SUMMARY_HEADER_ROW, write_workbook
 
 RULES = parse_rules(
     "version: 1\n"
@@ -34,7 +34,7 @@ RULES = parse_rules(
     "rules.yaml",
 )
 VALUE_COLUMNS = ["ImageType", "VOILUTFunction", "rows", "mean", "Manufacturer", "notes"]
-FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error", "dataset_checks", "checked"]
+FIXED_HEADER = ["path", "kind", "status", "failed_rules", "warnings", "error", "checked", "split", "series"]
 HYPERLINK = '=HYPERLINK("http://x","y")'
 LONG = "A" * 40_000
 TRUNCATED = "…[truncated]"
@@ -71,6 +71,11 @@ def write(
 def sheet_rows(report: Path, sheet: str) -> list[tuple[Any, ...]]:
     workbook = openpyxl.load_workbook(report)
     return list(workbook[sheet].iter_rows(values_only=True))
+
+
+def summary_table(report: Path) -> list[tuple[Any, ...]]:
+    """The Summary sheet's table, below its header (the verdict headline and a blank row come first)."""
+    return sheet_rows(report, "Summary")[SUMMARY_HEADER_ROW + 1 :]
 
 
 def records_by_path(report: Path) -> dict[str, dict[str, Any]]:
@@ -164,7 +169,7 @@ def test_non_utf8_path(tmp_path: Path) -> None:
 
 
 def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
-    summary = sheet_rows(hostile_report, "Summary")
+    summary = summary_table(hostile_report)
     assert [row for row in summary if row[0] == "run"] == [
         ("run", "rules", HYPERLINK, None),
         ("run", "seed", "=1+1", None),
@@ -179,8 +184,9 @@ def test_hostile_run_facts_and_rule_description(hostile_report: Path) -> None:
 
 def test_sheets_in_order(hostile_report: Path) -> None:
     assert openpyxl.load_workbook(hostile_report).sheetnames == [
-        "Files",
         "Summary",
+        "Files",
+        "Series",
         "Findings",
         "Dataset",
         "Rules",
@@ -235,8 +241,9 @@ def test_files_rows(mixed_report: Path) -> None:
         "failed_rules": "original-image",
         "warnings": "big-enough",
         "error": None,
-        "dataset_checks": None,
         "checked": "this run",
+        "split": None,
+        "series": "a | (no series)",
         "ImageType": "DERIVED\\PRIMARY",
         "VOILUTFunction": None,
         "rows": 128,
@@ -264,7 +271,7 @@ def test_not_run_row_is_written(mixed_report: Path) -> None:
 
 
 def test_summary_counts(mixed_report: Path) -> None:
-    summary = [row[:3] for row in sheet_rows(mixed_report, "Summary")[1:]]
+    summary = [row[:3] for row in summary_table(mixed_report)]
     assert summary == [
         ("verdict", "FAILED", "FAILED: 2 files failed"),  # the failed file and the crashed one
         ("files", "total", 4),
@@ -281,7 +288,7 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("dataset", "dicom-files", "not judged"),  # two files have no record
         ("run", "workers", 2),
     ]
-    details = {row[1]: row[3] for row in sheet_rows(mixed_report, "Summary") if row[0] in ("rule", "dataset")}
+    details = {row[1]: row[3] for row in summary_table(mixed_report) if row[0] in ("rule", "dataset")}
     counts = "waived 0, not applicable 1, not checked 2"
     assert details == {
         "original-image": f"error; applicable 1, passed 0, failed 1, warned 0, {counts}",
@@ -301,7 +308,7 @@ def test_checked_column_names_the_earlier_run(tmp_path: Path) -> None:
         ("a.dcm", "passed", "this run"),
         ("b.dcm", "failed", "earlier run 2026-11-30T09:15:00+00:00"),
     ]
-    summary = [row[:3] for row in sheet_rows(report, "Summary")[1:] if row[0] == "files"]
+    summary = [row[:3] for row in summary_table(report) if row[0] == "files"]
     assert summary == [("files", "total", 2), ("files", "from earlier runs", 1)]
 
 
@@ -349,10 +356,10 @@ def test_empty_run(tmp_path: Path) -> None:
 # --- atomic writing ---------------------------------------------------------------------------
 
 
-_REAL_CLOSE = xlsx.Workbook.close
+_REAL_CLOSE = xlsxwriter.Workbook.close
 
 
-def _failing_save(self: xlsx.Workbook) -> None:
+def _failing_save(self: xlsxwriter.Workbook) -> None:
     """Writes the whole temporary file, then fails as a full disk or a failing fsync would."""
     _REAL_CLOSE(self)
     raise OSError(28, "No space left on device")
@@ -361,7 +368,7 @@ def _failing_save(self: xlsx.Workbook) -> None:
 def test_failed_save_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = write(tmp_path / "report.xlsx", hostile_rows())
     before = report.read_bytes()
-    monkeypatch.setattr(xlsx.Workbook, "close", _failing_save)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", _failing_save)
     with pytest.raises(OSError, match="No space left on device"):
         write(report, [ReportRow("other.dcm", "not run")])
     assert report.read_bytes() == before
@@ -369,20 +376,20 @@ def test_failed_save_keeps_previous_report(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_failed_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsx.Workbook, "close", _failing_save)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", _failing_save)
     with pytest.raises(OSError, match="No space left on device"):
         write(tmp_path / "report.xlsx", hostile_rows())
     assert os.listdir(tmp_path) == []
 
 
 def test_interrupted_save_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self: xlsx.Workbook) -> None:
+    def interrupted(self: xlsxwriter.Workbook) -> None:
         _REAL_CLOSE(self)
         raise KeyboardInterrupt
 
     report = write(tmp_path / "report.xlsx", [])
     before = report.read_bytes()
-    monkeypatch.setattr(xlsx.Workbook, "close", interrupted)
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write(report, hostile_rows())
     assert report.read_bytes() == before

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from tests import hostile
-from tests.helpers import MODES, Runner, formula_cells, read_sheet, write_dicom
+from tests.helpers import MODES, Runner, formula_cells, read_sheet, write_dicom, write_workbook
 from tests.processes import unprivileged
 
 
@@ -139,12 +139,12 @@ def test_report_that_cannot_be_written_at_the_end(pytester: pytest.Pytester) -> 
     pytester.makeconftest(
         """
         import errno
-        from pytest_dicomqc.writers import xlsx
+        import xlsxwriter
 
         def pytest_sessionstart(session):
             def full_disk(self):
                 raise OSError(errno.ENOSPC, "No space left on device")
-            xlsx.Workbook.close = full_disk
+            xlsxwriter.Workbook.close = full_disk
         """
     )
     result = pytester.runpytest_subprocess("--dicom-dir=data", "-p", "no:cacheprovider", timeout=300)
@@ -158,16 +158,21 @@ def test_sheets_continue_past_the_row_limit(tmp_path: Path, monkeypatch: pytest.
     from pytest_dicomqc.conclusion import Scope, conclude
     from pytest_dicomqc.record import ReportRow
     from pytest_dicomqc.rules.model import RuleSet
-    from pytest_dicomqc.writers import excel
+    from pytest_dicomqc.writers import workbook as writer
 
-    monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 4)  # header + 3 rows per sheet
-    rows = [ReportRow(f"{i}.dcm", "not run") for i in range(8)]
+    monkeypatch.setattr(writer, "EXCEL_MAX_ROWS", 4)  # header + 3 rows per sheet
+    rows = [ReportRow(f"{i}.dcm", "not run", error="interrupted") for i in range(8)]
     ruleset = RuleSet("x", ())
-    excel.write_workbook(tmp_path / "r.xlsx", conclude(rows, ruleset, Scope("data/")), ruleset, [], [])
+    write_workbook(tmp_path / "r.xlsx", conclude(rows, ruleset, Scope("data/")), ruleset, [], [])
     workbook = openpyxl.load_workbook(tmp_path / "r.xlsx")
-    assert workbook.sheetnames[:3] == ["Files", "Files (2)", "Files (3)"]
-    paths = [
-        row[0] for title in workbook.sheetnames[:3] for row in workbook[title].iter_rows(min_row=2, values_only=True)
-    ]
-    assert paths == [f"{i}.dcm" for i in range(8)]
-    assert [workbook[t]["A1"].value for t in workbook.sheetnames[:3]] == ["path"] * 3
+    # a sheet's continuations come after the sheets there are from the start
+    files = ["Files", "Files (2)", "Files (3)"]
+    findings = ["Findings", "Findings (2)", "Findings (3)"]
+    assert workbook.sheetnames[:7] == ["Summary", "Files", "Series", "Findings", "Dataset", "Rules", "Waivers"]
+    assert {"Files (2)", "Files (3)", "Findings (2)", "Findings (3)"} <= set(workbook.sheetnames[7:])
+    for parts in (files, findings):
+        paths = [row[0] for title in parts for row in workbook[title].iter_rows(min_row=2, values_only=True)]
+        assert paths == [f"{i}.dcm" for i in range(8)]
+        assert [workbook[t]["A1"].value for t in parts] == ["path"] * 3
+        last_rows = [workbook[t].auto_filter.ref.split(":")[1].lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for t in parts]
+        assert last_rows == ["4", "4", "3"]  # each part filters its own rows

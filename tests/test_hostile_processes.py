@@ -213,17 +213,17 @@ INTERRUPT_THE_WRITE = """
 import os
 import signal
 
-from pytest_dicomqc.writers import excel
+from pytest_dicomqc.writers.stream import ReportStream
 
-_real = excel.write_workbook
+_real = ReportStream.finish
 
 
-def write_workbook(*args, **kwargs):
+def finish(*args, **kwargs):
     os.kill(os.getpid(), signal.{signal})  # arrives while the report is being written
     return _real(*args, **kwargs)
 
 
-excel.write_workbook = write_workbook
+ReportStream.finish = finish
 """
 
 

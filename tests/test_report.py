@@ -24,8 +24,9 @@ FILES_HEADER = [
     "failed_rules",
     "warnings",
     "error",
-    "dataset_checks",
     "checked",
+    "split",
+    "series",
     "ImageType",
     "VOILUTFunction",
     "rows",
@@ -92,7 +93,13 @@ def test_files_sheet_exact_values(run: Runner, small_dataset: Path) -> None:
     assert [(f["path"], f["rule"], f["observed"], f["expected"]) for f in findings] == [
         ("ct/derived.dcm", "original-image", "DERIVED\\SECONDARY", "to contain 'ORIGINAL'"),
         ("mr/u8", "pixel-dtype-ct-mr", "uint8", "one of [int16, uint16]"),
+        # after the files' own findings, every file a dataset problem named (the same pixels twice)
+        ("ct/derived.dcm", "dataset::unique-pixels", "pixel data xxh3-128:804156fb7d00b6ea", None),
+        ("ct/ok.dcm", "dataset::unique-pixels", "pixel data xxh3-128:804156fb7d00b6ea", None),
     ]
+    assert {f["message"] for f in findings[2:]} == {"2 files have identical pixel data"}
+    assert (ok["split"], ok["series"]) == (None, "ct | 1.2.826.0.1.3680043.10.999.2")
+    assert (photo["split"], photo["series"]) == (None, ". | (no series)")
     summary_rows = read_sheet(report, "Summary")
     assert summary_rows[0] == {
         "section": "verdict",

@@ -19,7 +19,7 @@ from pydicom.datadict import keyword_dict, tag_for_keyword
 
 from pytest_dicomqc.columns import FIXED_NAMES
 from pytest_dicomqc.extract import is_identifying
-from pytest_dicomqc.record import FILE_COLUMNS, PIXEL_FIELDS, is_empty
+from pytest_dicomqc.record import FILE_COLUMNS, ITEM_NAME, PIXEL_FIELDS, is_empty
 from pytest_dicomqc.rules.evaluate import excused_when_missing, holds
 from pytest_dicomqc.rules.limits import MAX_DEPTH, MAX_EXPANDED_SIZE, MAX_NUMBER_CHARS, MAX_RULES_BYTES, clip, quote
 from pytest_dicomqc.rules.model import (
@@ -103,7 +103,7 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 # one way to read each space (never "\s*,?\s*"): a tag of 16,000 spaces took seconds, a longer one hours
 _HEX_TAG = re.compile(r"(?:0x)?\(?\s*([0-9A-Fa-f]{4})\s*(?:,\s*)?([0-9A-Fa-f]{4})\s*\)?")
 MESSAGE_FIELDS = ("id", "target", "observed", "expected")
-RESERVED_IDS = frozenset((*FIXED_NAMES, *PIXEL_FIELDS, *FILE_COLUMNS, "dicomqc"))
+RESERVED_IDS = frozenset((*FIXED_NAMES, *PIXEL_FIELDS, *FILE_COLUMNS, ITEM_NAME))
 """Report columns, and the item name (``dicomqc::rule::<id>`` must not end like a file's node id)."""
 
 
@@ -389,8 +389,8 @@ class _Schema:
         check_id = node.get("id")
         if not isinstance(check_id, str) or not _ID.fullmatch(check_id):
             raise self.fail(node.marks.get("id", node.mark), "check 'id' must be lowercase letters, digits and '-'")
-        if check_id in RESERVED_IDS:
-            raise self.fail(node.marks["id"], f"check id {quote(check_id)} is a column of the report; choose another")
+        if check_id == ITEM_NAME:  # a check is no column: its results are dicomqc::dataset::<id>
+            raise self.fail(node.marks["id"], f"check id {quote(check_id)} is the plugin's item name; choose another")
         types = [key for key in DATASET_CHECK_TYPES if key in node]
         if len(types) != 1:
             raise self.fail(node.mark, f"dataset check {quote(check_id)} needs exactly one of {kinds}")

@@ -1,0 +1,82 @@
+"""The report's files written in one process: the workbook and, if asked for, the JSON Lines.
+
+Whichever process writes them (the writing process while the run goes on, or pytest's own at the
+end), it is this code: rows are added in report order, then the end of the run completes both
+files, each moved into place only when whole (:mod:`~pytest_dicomqc.writers.atomic`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pytest_dicomqc.record import ReportRow
+from pytest_dicomqc.writers.atomic import replacing
+from pytest_dicomqc.writers.sheets import EndOfRun, FilesPlan
+from pytest_dicomqc.writers.workbook import ZIP64_ROWS, ReportWorkbook
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """What is written where, fixed before the first row; crosses to the writing process."""
+
+    workbook: Path
+    files: FilesPlan
+    json: Path | None = None
+    changes: bool = False
+    """A Changes sheet (``--dicom-baseline``)."""
+    expected_files: int = 0
+
+
+class ReportFiles:
+    """The report being written: rows as they come, then :meth:`finish`. Used in a ``with``
+    block: leaving it by an error leaves the previous report files as they were."""
+
+    def __init__(self, plan: ReportPlan) -> None:
+        self.plan = plan
+        self._stack = contextlib.ExitStack()
+        try:
+            self.workbook = ReportWorkbook(
+                self._stack.enter_context(replacing(plan.workbook)),
+                plan.files,
+                changes=plan.changes,
+                large=plan.expected_files > ZIP64_ROWS,
+            )
+            self.json: IO[bytes] | None = None
+            if plan.json is not None:
+                self.json = self._stack.enter_context(replacing(plan.json))
+        except BaseException as exc:
+            self._stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def __enter__(self) -> ReportFiles:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.__exit__(*exc_info)  # type: ignore[arg-type]
+
+    def add(self, rows: Iterable[ReportRow]) -> None:
+        rows = list(rows)
+        self.workbook.add_files(rows)
+        if self.json is not None:
+            from pytest_dicomqc.writers.jsonl import file_record, line
+
+            self.json.write("".join(line(file_record(row)) for row in rows).encode("utf-8", "backslashreplace"))
+
+    def finish(self, end: EndOfRun) -> None:
+        self.add(end.rows)
+        self.workbook.finish(dataclasses.replace(end, rows=[]))
+        if self.json is not None and end.json_summary is not None:
+            from pytest_dicomqc.writers.jsonl import line
+
+            self.json.write(line(end.json_summary).encode("utf-8", "backslashreplace"))
+
+
+def write_report(plan: ReportPlan, end: EndOfRun) -> None:
+    """The whole report at once, in this process: ``end.rows`` holds every file."""
+    with ReportFiles(plan) as files:
+        files.finish(end)

@@ -1,0 +1,143 @@
+"""Rows to the report as the run makes them: a writing process on the second core.
+
+pytest's loop is the bottleneck of a run (one core); the report's cost would come on top of it at
+the end. So each file's row goes, in report order, to a process that writes it at once, and at the
+end only what the conclusion adds (Summary, Series, Dataset… and the rows still missing) is left
+to write. Small datasets, partial runs and any failure of the writing process fall back to writing
+in pytest's own process, with the same code (:mod:`~pytest_dicomqc.writers.report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_dicomqc.children import main_script_hidden, tie_to_parent
+from pytest_dicomqc.record import ReportRow
+from pytest_dicomqc.writers.report import ReportFiles, ReportPlan, write_report
+from pytest_dicomqc.writers.sheets import EndOfRun
+
+STREAM_MIN_FILES = 1_000
+"""Datasets smaller than this are written at the end, in pytest's process: starting a process
+(about 0.5 s on the second core) costs more than their rows."""
+BATCH = 256
+"""Rows sent at a time: one message, one pickle, repeated texts pickled once."""
+POLL = 0.2
+"""Seconds between checks that the writing process still lives, while waiting for it."""
+
+
+class ReportStream:
+    """The controller's end of the report: rows in report order as they come, then :meth:`finish`."""
+
+    def __init__(self, plan: ReportPlan, order: Sequence[str], stream: bool) -> None:
+        self.plan = plan
+        self.order = list(order)
+        """Dataset-relative paths of the files in report order (collection order)."""
+        self.sent = 0
+        """Rows of :attr:`order` handed to the writing process."""
+        self._batch: list[ReportRow] = []
+        self._process: Any = None
+        if stream and len(self.order) >= STREAM_MIN_FILES:
+            self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._inbox = context.Queue()
+        self._results, results = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_serve,
+            args=(self.plan, self._inbox, results, os.getpid()),
+            name="dicomqc-report-writer",
+            daemon=True,
+        )
+        with main_script_hidden():
+            process.start()
+        results.close()
+        self._process = process
+
+    def advance(self, rows: Mapping[str, ReportRow]) -> None:
+        """Send the rows now complete at the front of the report order (xdist's workers finish
+        files out of order: a row waits in ``rows`` until those before it are there)."""
+        if self._process is None:
+            return
+        order, sent = self.order, self.sent
+        while sent < len(order) and order[sent] in rows:
+            self._batch.append(rows[order[sent]])
+            sent += 1
+        self.sent = sent
+        if len(self._batch) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._inbox.put(("rows", self._batch))
+            self._batch = []
+
+    def finish(self, rows: Sequence[ReportRow], end: EndOfRun) -> None:
+        """Complete the report with the final ``rows`` (every file, in report order) and ``end``.
+        Raises ``OSError`` when a file cannot be written (the disk is full, a folder vanished)."""
+        if self._process is not None:
+            self._flush()
+            streamed = self.sent
+            if [row.path for row in rows[:streamed]] == self.order[:streamed]:
+                if self._finish_in_process_writer(dataclasses.replace(end, rows=list(rows[streamed:]))):
+                    return
+            else:  # rows came in another order (a partial xdist run): written here, whole
+                self.abandon()
+        write_report(self.plan, dataclasses.replace(end, rows=list(rows)))
+
+    def _finish_in_process_writer(self, end: EndOfRun) -> bool:
+        """Hand the end of the run over and wait; False if the writing process is gone."""
+        self._inbox.put(("finish", end))
+        self._inbox.close()
+        while not self._results.poll(POLL):
+            if not self._process.is_alive() and not self._results.poll(0):
+                self._process = None
+                return False  # killed (out of memory?): pytest's process writes the report
+        try:
+            outcome, detail = self._results.recv()
+        except EOFError:
+            outcome, detail = "gone", ""
+        self._process.join()
+        self._process = None
+        if outcome == "written":
+            return True
+        if outcome == "oserror":
+            raise OSError(*detail)
+        if outcome == "error":
+            raise RuntimeError(f"the report writing process failed:\n{detail}")
+        return False
+
+    def abandon(self) -> None:
+        """Stop the writing process; it leaves the previous report files as they were."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.join()
+            self._process = None
+
+
+def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
+    """The writing process: rows until the end of the run, then the rest, then the outcome."""
+    tie_to_parent(parent)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # pytest decides when the report is done
+        signal.signal(signum, signal.SIG_IGN)
+    try:
+        with ReportFiles(plan) as files:
+            while True:
+                kind, payload = inbox.get()
+                if kind == "rows":
+                    files.add(payload)
+                    continue
+                files.finish(payload)
+                break
+    except OSError as exc:
+        results.send(("oserror", (exc.errno, exc.strerror or str(exc), exc.filename)))
+    except BaseException:  # noqa: BLE001 - a bug: told to pytest, which fails with it
+        results.send(("error", traceback.format_exc()))
+    else:
+        results.send(("written", None))

@@ -1,0 +1,318 @@
+"""The Excel report, written by XlsxWriter: the Files and Findings sheets row by row as the run
+streams them, the rest once it is concluded.
+
+XlsxWriter (BSD-2-Clause) writes files that Excel, LibreOffice and openpyxl open without a
+repair prompt, with the conditional formats, chart, frozen and filtered headers a data manager
+expects. It runs in ``constant_memory`` mode: each sheet streams to a temporary file, rows in
+order, so the memory stays flat at 10^6 files. Text from DICOM files is hostile input: strings are
+never turned into formulas, URLs or numbers (workbook options), characters XML cannot hold are
+dropped, lone surrogates escaped, and text is cut visibly at Excel's 32,767-character limit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
+
+from pytest_dicomqc.columns import Column
+from pytest_dicomqc.record import ReportRow, Scalar
+from pytest_dicomqc.writers.sheets import (
+    CHANGES,
+    DATASET,
+    FINDINGS,
+    RULES,
+    SERIES,
+    STATUS_STYLES,
+    SUMMARY,
+    SUMMARY_HEADER_ROW,
+    WAIVERS,
+    EndOfRun,
+    FilesPlan,
+    Sheet,
+    Style,
+    finding_rows,
+)
+
+EXCEL_MAX_ROWS = 1_048_576
+"""Rows a sheet holds, header included; the writer continues on a further sheet past it."""
+MAX_TEXT = 32_767
+"""Characters a cell holds; longer text is cut, visibly."""
+TRUNCATED = "…[truncated]"
+LINE_HEIGHT = 15
+MAX_LINES = 12
+"""A wrapped cell's row grows to this many lines at most; the cell holds the rest."""
+ZIP64_ROWS = 400_000
+"""Past this many Files rows a sheet's XML may pass 4 GiB: the package then uses zip64."""
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_COLOURS: dict[Style, tuple[str, str]] = {
+    # fill, font: Excel's own "Good", "Bad", "Neutral" cell styles, and two of the same family
+    "good": ("#C6EFCE", "#006100"),
+    "bad": ("#FFC7CE", "#9C0006"),
+    "warn": ("#FFEB9C", "#9C5700"),
+    "waived": ("#DDEBF7", "#1F4E78"),
+    "muted": ("#EDEDED", "#595959"),
+}
+_VERDICT_STYLES: dict[str, Style] = {"PASSED": "good", "FAILED": "bad", "INCOMPLETE": "warn"}
+_FLAG_STYLES: dict[str, Style] = {"failed": "bad", "warning": "warn"}
+WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+}
+
+
+def clean_text(value: str) -> str:
+    """Text as a cell can hold it: no characters XML forbids, no lone surrogates, cut at the
+    cell limit with a visible mark."""
+    text = _ILLEGAL_XML.sub("", value)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
+    return text
+
+
+class _SheetWriter:
+    """One sheet (and its continuations past Excel's row limit), written row after row."""
+
+    def __init__(self, report: ReportWorkbook, sheet: Sheet, header_row: int = 0) -> None:
+        self.report = report
+        self.sheet = sheet
+        self.header_row = header_row
+        self.parts: list[tuple[Any, int]] = []
+        """(worksheet, rows written below the header) of each part."""
+        self.wrapped = {sheet.header.index(name) for name in sheet.wrapped}
+        self._add_part(sheet.title)
+
+    def _add_part(self, title: str) -> None:
+        worksheet = self.report.book.add_worksheet(title)
+        for index, width in enumerate(self.sheet.widths):
+            wrap = self.report.formats["wrap"] if index in self.wrapped else None
+            worksheet.set_column(index, index, width, wrap)
+        self.parts.append((worksheet, 0))
+
+    @property
+    def worksheet(self) -> Any:
+        return self.parts[-1][0]
+
+    def header(self) -> None:
+        """The header row: bold, frozen (with the first columns), filtered at :meth:`finish`."""
+        worksheet = self.worksheet
+        worksheet.write_row(self.header_row, 0, self.sheet.header, self.report.formats["header"])
+        worksheet.freeze_panes(self.header_row + 1, self.sheet.frozen_columns)
+
+    def rows(self, rows: Iterable[Sequence[Scalar]]) -> None:
+        for values in rows:
+            worksheet, written = self.parts[-1]
+            if self.header_row + written + 1 >= EXCEL_MAX_ROWS:
+                self._add_part(f"{self.sheet.title} ({len(self.parts) + 1})")
+                self.header()
+                worksheet, written = self.parts[-1]
+            self.report.write_row(worksheet, self.header_row + written + 1, values, self.wrapped)
+            self.parts[-1] = (worksheet, written + 1)
+
+    @property
+    def written(self) -> int:
+        return sum(written for _, written in self.parts)
+
+    def finish(self) -> None:
+        """Filters on the header, and the status colours over every part's rows."""
+        columns = len(self.sheet.header)
+        statuses = [self.sheet.header.index(name) for name in self.sheet.statuses if name in self.sheet.header]
+        for worksheet, written in self.parts:
+            first, last = self.header_row + 1, self.header_row + max(written, 1)
+            worksheet.autofilter(self.header_row, 0, self.header_row + written, columns - 1)
+            if statuses:
+                self.report.colour_statuses(worksheet, first, last, statuses)
+
+
+class ReportWorkbook:
+    """The report being written to ``target`` (a binary stream); :meth:`finish` completes it."""
+
+    def __init__(self, target: IO[bytes], files: FilesPlan, changes: bool = False, large: bool = False) -> None:
+        self.book = xlsxwriter.Workbook(target, WORKBOOK_OPTIONS)
+        if large:
+            self.book.use_zip64()
+        self.formats = {
+            "header": self.book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"}),
+            "wrap": self.book.add_format({"text_wrap": True, "valign": "top"}),
+            "plain": self.book.add_format(),
+        }
+        self.styles = {
+            style: self.book.add_format({"bg_color": fill, "font_color": font})
+            for style, (fill, font) in _COLOURS.items()
+        }
+        self.verdicts = {
+            verdict: self.book.add_format(
+                {"bold": True, "font_size": 14, "bg_color": _COLOURS[style][0], "font_color": _COLOURS[style][1]}
+            )
+            for verdict, style in _VERDICT_STYLES.items()
+        }
+        self.columns: tuple[Column, ...] = files.columns
+        # tab order is the order sheets are added: the Summary first, written last
+        self.summary = _SheetWriter(self, SUMMARY, SUMMARY_HEADER_ROW)
+        self.files = _SheetWriter(self, files.sheet())
+        self.series = _SheetWriter(self, SERIES)
+        self.findings = _SheetWriter(self, FINDINGS)
+        self.dataset = _SheetWriter(self, DATASET)
+        self.rules = _SheetWriter(self, RULES)
+        self.waivers = _SheetWriter(self, WAIVERS)
+        self.changes = _SheetWriter(self, CHANGES) if changes else None
+        self.files.header()
+        self.findings.header()
+        self.paths: dict[str, int] = {}
+        """Files row (0-based, below the header, over all parts) of each path written."""
+
+    def add_files(self, rows: Iterable[ReportRow]) -> None:
+        """The next rows of the Files sheet (in report order), and their findings."""
+        columns = self.columns
+        for row in rows:
+            self.paths[row.path] = self.files.written
+            self.files.rows(([column.cell(row) for column in columns],))
+            self.findings.rows(finding_rows(row))
+
+    def finish(self, end: EndOfRun) -> None:
+        self.add_files(end.rows)
+        self.findings.rows(end.dataset_findings)
+        self._flag(end.flagged)
+        self.files.finish()
+        self.findings.finish()
+        self._summary(end)
+        for writer, rows in (
+            (self.series, end.series),
+            (self.dataset, end.dataset),
+            (self.rules, end.rules),
+            (self.waivers, end.waivers),
+        ):
+            writer.header()
+            writer.rows(rows)
+            writer.finish()
+        if self.changes is not None and end.changes is not None:
+            self.changes.header()
+            self.changes.rows(end.changes[1])
+            self.changes.finish()
+        self.book.close()
+
+    def _summary(self, end: EndOfRun) -> None:
+        summary = self.summary
+        summary.worksheet.write_string(0, 0, clean_text(end.headline), self.verdicts[end.verdict])
+        summary.header()
+        summary.rows(end.summary)
+        summary.finish()
+        if end.chart_rows is not None:
+            first, last = (SUMMARY_HEADER_ROW + 1 + row for row in end.chart_rows)
+            chart = self.book.add_chart({"type": "bar"})
+            title = SUMMARY.title
+            chart.add_series(
+                {
+                    "name": "files failing",
+                    "categories": [title, first, 1, last, 1],
+                    "values": [title, first, 2, last, 2],
+                    "fill": {"color": _COLOURS["bad"][1]},
+                    "data_labels": {"value": True},
+                }
+            )
+            chart.set_title({"name": "Files failing each rule"})
+            chart.set_legend({"none": True})
+            chart.set_y_axis({"reverse": True})  # rules top to bottom, as in the table
+            chart.set_size({"width": 640, "height": max(240, 28 * (last - first + 1) + 80)})
+            summary.worksheet.insert_chart(SUMMARY_HEADER_ROW, len(SUMMARY.header) + 1, chart)
+
+    def _flag(self, flagged: dict[str, str]) -> None:
+        """Colour the path of every file a dataset problem named (conditional formats may cover
+        any cell, also of rows streamed long before the problem was known)."""
+        by_style: dict[Style, list[int]] = {}
+        for path, status in flagged.items():
+            row = self.paths.get(path)
+            if row is not None:
+                by_style.setdefault(_FLAG_STYLES[status], []).append(row)
+        for style, rows in by_style.items():
+            for worksheet, ranges in self._ranges_by_part(sorted(rows)):
+                worksheet.conditional_format(
+                    ranges[0], {"type": "no_blanks", "format": self.styles[style], "multi_range": " ".join(ranges)}
+                )
+
+    def _ranges_by_part(self, rows: list[int]) -> Iterable[tuple[Any, list[str]]]:
+        """Consecutive rows as ``A2:A5`` ranges, per part of the Files sheet."""
+        start = 0
+        for worksheet, written in self.files.parts:
+            stop = start + written
+            part = [row - start for row in rows if start <= row < stop]
+            start = stop
+            if not part:
+                continue
+            ranges, first, previous = [], part[0], part[0]
+            for row in [*part[1:], None]:
+                if row is not None and row == previous + 1:
+                    previous = row
+                    continue
+                ranges.append(f"A{first + 2}" if first == previous else f"A{first + 2}:A{previous + 2}")
+                if row is not None:
+                    first = previous = row
+            yield worksheet, ranges
+
+    def colour_statuses(self, worksheet: Any, first: int, last: int, columns: Sequence[int]) -> None:
+        """One conditional format per status word over the status columns: the file stays small
+        whatever the number of rows, and a cell edited by hand is coloured again."""
+        multi_range = " ".join(_span(column, first, last) for column in _runs(columns))
+        top_left = multi_range.split(" ")[0]
+        for word, style in STATUS_STYLES.items():
+            worksheet.conditional_format(
+                top_left,
+                {
+                    "type": "cell",
+                    "criteria": "==",
+                    "value": f'"{word}"',
+                    "format": self.styles[style],
+                    "multi_range": multi_range,
+                },
+            )
+
+    def write_row(self, worksheet: Any, row: int, values: Sequence[Scalar], wrapped: set[int]) -> None:
+        """Each cell by its type: text as a string, never a formula; numbers; booleans; blanks
+        left out. A row with multi-line text in a wrapped column is made tall enough to show it."""
+        lines = 1
+        for column, value in enumerate(values):
+            if value is None or value == "":
+                continue
+            if value is True or value is False:
+                worksheet.write_boolean(row, column, value)
+            elif type(value) is int or type(value) is float:
+                if math.isfinite(value):
+                    worksheet.write_number(row, column, value)
+                else:
+                    worksheet.write_string(row, column, str(value))
+            else:
+                text = clean_text(str(value))
+                if column in wrapped and "\n" in text:
+                    lines = max(lines, min(MAX_LINES, text.count("\n") + 1))
+                if text.startswith("<r>") and text.endswith("</r>"):
+                    # XlsxWriter copies such text into the sheet as XML (it takes it for a rich
+                    # string it made): as a rich string of two plain parts, it is escaped
+                    worksheet.write_rich_string(row, column, text[:-4], self.formats["plain"], text[-4:])
+                else:
+                    worksheet.write_string(row, column, text)
+        if lines > 1:
+            worksheet.set_row(row, LINE_HEIGHT * lines)
+
+
+def _runs(columns: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted column indexes as runs of neighbours: (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for column in sorted(set(columns)):
+        if runs and runs[-1][1] == column - 1:
+            runs[-1] = (runs[-1][0], column)
+        else:
+            runs.append((column, column))
+    return runs
+
+
+def _span(columns: tuple[int, int], first: int, last: int) -> str:
+    return f"{xl_col_to_name(columns[0])}{first + 1}:{xl_col_to_name(columns[1])}{last + 1}"
