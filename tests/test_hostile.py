@@ -81,13 +81,13 @@ def test_libreoffice_reads_the_workbook_as_text(pytester: pytest.Pytester, tmp_p
         f"-env:UserInstallation=file://{profile}",
         "--headless",
         "--convert-to",
-        "csv",
+        "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",  # -1: each sheet
         "--outdir",
         str(tmp_path),
         str(report),
     ]
     subprocess.run(command, check=True, capture_output=True, timeout=180)
-    with open(tmp_path / "metadata_dicom.csv", newline="", encoding="utf-8") as handle:
+    with open(tmp_path / "metadata_dicom-Files.csv", newline="", encoding="utf-8") as handle:
         table = list(csv.DictReader(handle))
     assert len(table) == len(hostile.REGULAR_FILES)
     manufacturers = {row["path"]: row["Manufacturer"] for row in table}

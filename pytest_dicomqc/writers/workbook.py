@@ -12,8 +12,9 @@ dropped, lone surrogates escaped, and text is cut visibly at Excel's 32,767-char
 from __future__ import annotations
 
 import math
-import re
+import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import xlsxwriter
@@ -21,6 +22,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from pytest_dicomqc.columns import Column
 from pytest_dicomqc.record import ReportRow, Scalar
+from pytest_dicomqc.writers.rows import LINE_HEIGHT, MAX_LINES, RowsFile, clean_text, splice
 from pytest_dicomqc.writers.sheets import (
     CHANGES,
     DATASET,
@@ -40,15 +42,8 @@ from pytest_dicomqc.writers.sheets import (
 
 EXCEL_MAX_ROWS = 1_048_576
 """Rows a sheet holds, header included; the writer continues on a further sheet past it."""
-MAX_TEXT = 32_767
-"""Characters a cell holds; longer text is cut, visibly."""
-TRUNCATED = "…[truncated]"
-LINE_HEIGHT = 15
-MAX_LINES = 12
-"""A wrapped cell's row grows to this many lines at most; the cell holds the rest."""
 ZIP64_ROWS = 400_000
 """Past this many Files rows a sheet's XML may pass 4 GiB: the package then uses zip64."""
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _COLOURS: dict[Style, tuple[str, str]] = {
     # fill, font: Excel's own "Good", "Bad", "Neutral" cell styles, and two of the same family
     "good": ("#C6EFCE", "#006100"),
@@ -68,26 +63,28 @@ WORKBOOK_OPTIONS = {
 }
 
 
-def clean_text(value: str) -> str:
-    """Text as a cell can hold it: no characters XML forbids, no lone surrogates, cut at the
-    cell limit with a visible mark."""
-    text = _ILLEGAL_XML.sub("", value)
-    if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
-    return text
+@dataclass
+class _Part:
+    """A sheet of the workbook: the first of a table, or a continuation past Excel's row limit."""
+
+    worksheet: Any
+    name: str
+    """Its part in the package, ``xl/worksheets/sheetN.xml``."""
+    rows: RowsFile | None
+    """Where its data rows go, when they are not XlsxWriter's to write (:mod:`~.rows`)."""
+    written: int = 0
 
 
 class _SheetWriter:
-    """One sheet (and its continuations past Excel's row limit), written row after row."""
+    """One table (and its continuations past Excel's row limit), written row after row: by
+    XlsxWriter, or for a large table (``bulk``) into a rows file spliced in when it closes."""
 
-    def __init__(self, report: ReportWorkbook, sheet: Sheet, header_row: int = 0) -> None:
+    def __init__(self, report: ReportWorkbook, sheet: Sheet, header_row: int = 0, bulk: bool = True) -> None:
         self.report = report
         self.sheet = sheet
         self.header_row = header_row
-        self.parts: list[tuple[Any, int]] = []
-        """(worksheet, rows written below the header) of each part."""
+        self.bulk = bulk
+        self.parts: list[_Part] = []
         self.wrapped = {sheet.header.index(name) for name in sheet.wrapped}
         self._add_part(sheet.title)
 
@@ -96,11 +93,12 @@ class _SheetWriter:
         for index, width in enumerate(self.sheet.widths):
             wrap = self.report.formats["wrap"] if index in self.wrapped else None
             worksheet.set_column(index, index, width, wrap)
-        self.parts.append((worksheet, 0))
+        rows = RowsFile(len(self.sheet.header), self.wrapped) if self.bulk else None
+        self.parts.append(_Part(worksheet, f"xl/worksheets/sheet{len(self.report.book.worksheets())}.xml", rows))
 
     @property
     def worksheet(self) -> Any:
-        return self.parts[-1][0]
+        return self.parts[-1].worksheet
 
     def header(self) -> None:
         """The header row: bold, frozen (with the first columns), filtered at :meth:`finish`."""
@@ -110,36 +108,49 @@ class _SheetWriter:
 
     def rows(self, rows: Iterable[Sequence[Scalar]]) -> None:
         for values in rows:
-            worksheet, written = self.parts[-1]
-            if self.header_row + written + 1 >= EXCEL_MAX_ROWS:
+            part = self.parts[-1]
+            if self.header_row + part.written + 1 >= EXCEL_MAX_ROWS:
                 self._add_part(f"{self.sheet.title} ({len(self.parts) + 1})")
                 self.header()
-                worksheet, written = self.parts[-1]
-            self.report.write_row(worksheet, self.header_row + written + 1, values, self.wrapped)
-            self.parts[-1] = (worksheet, written + 1)
+                part = self.parts[-1]
+            row = self.header_row + part.written + 1
+            if part.rows is not None:
+                part.rows.write(row, values)
+            else:
+                self.report.write_row(part.worksheet, row, values, self.wrapped)
+            part.written += 1
 
     @property
     def written(self) -> int:
-        return sum(written for _, written in self.parts)
+        return sum(part.written for part in self.parts)
 
     def finish(self) -> None:
         """Filters on the header, and the status colours over every part's rows."""
         columns = len(self.sheet.header)
         statuses = [self.sheet.header.index(name) for name in self.sheet.statuses if name in self.sheet.header]
-        for worksheet, written in self.parts:
-            first, last = self.header_row + 1, self.header_row + max(written, 1)
-            worksheet.autofilter(self.header_row, 0, self.header_row + written, columns - 1)
+        for part in self.parts:
+            first, last = self.header_row + 1, self.header_row + max(part.written, 1)
+            part.worksheet.autofilter(self.header_row, 0, self.header_row + part.written, columns - 1)
             if statuses:
-                self.report.colour_statuses(worksheet, first, last, statuses)
+                self.report.colour_statuses(part.worksheet, first, last, statuses)
+
+    def spliced(self) -> dict[str, RowsFile]:
+        return {part.name: part.rows for part in self.parts if part.rows is not None}
+
+    def close(self) -> None:
+        for part in self.parts:
+            if part.rows is not None:
+                part.rows.close()
 
 
 class ReportWorkbook:
     """The report being written to ``target`` (a binary stream); :meth:`finish` completes it."""
 
     def __init__(self, target: IO[bytes], files: FilesPlan, changes: bool = False, large: bool = False) -> None:
-        self.book = xlsxwriter.Workbook(target, WORKBOOK_OPTIONS)
-        if large:
-            self.book.use_zip64()
+        self.target = target
+        self.large = large
+        self._written = tempfile.TemporaryFile(prefix="dicomqc-workbook-")  # noqa: SIM115 - closed in finish
+        self.book = xlsxwriter.Workbook(self._written, WORKBOOK_OPTIONS)
         self.formats = {
             "header": self.book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"}),
             "wrap": self.book.add_format({"text_wrap": True, "valign": "top"}),
@@ -157,13 +168,13 @@ class ReportWorkbook:
         }
         self.columns: tuple[Column, ...] = files.columns
         # tab order is the order sheets are added: the Summary first, written last
-        self.summary = _SheetWriter(self, SUMMARY, SUMMARY_HEADER_ROW)
+        self.summary = _SheetWriter(self, SUMMARY, SUMMARY_HEADER_ROW, bulk=False)
         self.files = _SheetWriter(self, files.sheet())
         self.series = _SheetWriter(self, SERIES)
         self.findings = _SheetWriter(self, FINDINGS)
         self.dataset = _SheetWriter(self, DATASET)
-        self.rules = _SheetWriter(self, RULES)
-        self.waivers = _SheetWriter(self, WAIVERS)
+        self.rules = _SheetWriter(self, RULES, bulk=False)
+        self.waivers = _SheetWriter(self, WAIVERS, bulk=False)
         self.changes = _SheetWriter(self, CHANGES) if changes else None
         self.files.header()
         self.findings.header()
@@ -199,6 +210,15 @@ class ReportWorkbook:
             self.changes.rows(end.changes[1])
             self.changes.finish()
         self.book.close()
+        writers = [self.summary, self.files, self.series, self.findings, self.dataset, self.rules, self.waivers]
+        writers += [self.changes] if self.changes is not None else []
+        parts = {name: rows for writer in writers for name, rows in writer.spliced().items()}
+        try:
+            splice(self._written, self.target, parts, self.large)
+        finally:
+            self._written.close()
+            for writer in writers:
+                writer.close()
 
     def _summary(self, end: EndOfRun) -> None:
         summary = self.summary
@@ -242,8 +262,8 @@ class ReportWorkbook:
     def _ranges_by_part(self, rows: list[int]) -> Iterable[tuple[Any, list[str]]]:
         """Consecutive rows as ``A2:A5`` ranges, per part of the Files sheet."""
         start = 0
-        for worksheet, written in self.files.parts:
-            stop = start + written
+        for sheet in self.files.parts:
+            stop = start + sheet.written
             part = [row - start for row in rows if start <= row < stop]
             start = stop
             if not part:
@@ -256,7 +276,7 @@ class ReportWorkbook:
                 ranges.append(f"A{first + 2}" if first == previous else f"A{first + 2}:A{previous + 2}")
                 if row is not None:
                     first = previous = row
-            yield worksheet, ranges
+            yield sheet.worksheet, ranges
 
     def colour_statuses(self, worksheet: Any, first: int, last: int, columns: Sequence[int]) -> None:
         """One conditional format per status word over the status columns: the file stays small
