@@ -17,8 +17,8 @@ from pytest_dicomqc.columns import ValueColumn
 from pytest_dicomqc.conclusion import Scope, conclude
 from pytest_dicomqc.record import FileRecord, ReportRow, Scalar
 from pytest_dicomqc.rules.load import parse_rules
-from pytest_dicomqc.writers.sheets import STATUS_STYLES, EndOfRun, FilesPlan
 from pytest_dicomqc.writers.rows import TRUNCATED
+from pytest_dicomqc.writers.sheets import STATUS_STYLES, EndOfRun, FilesPlan
 from pytest_dicomqc.writers.workbook import ReportWorkbook
 from tests.helpers import write_workbook
 
