@@ -243,6 +243,18 @@ def change_line(change: Change) -> str:
 CHANGES_HEADER = ("change", "path", "field", "old", "new")
 
 
-def sheet_rows(comparison: Comparison) -> tuple[tuple[str, ...], list[list[Scalar]]]:
-    """The Changes sheet: header and one row per change, in the comparison's order."""
-    return CHANGES_HEADER, [[c.kind, c.path, c.field, c.old, c.new] for c in comparison.changes]
+def sheet_rows(comparison: Comparison) -> list[list[Scalar]]:
+    """The Changes sheet's rows (:data:`CHANGES_HEADER`): one per change, in the comparison's order."""
+    return [[c.kind, c.path, c.field, c.old, c.new] for c in comparison.changes]
+
+
+COMPARED_NAMES = (STATUS, FAILED_RULES, *COMPARED_COLUMNS)
+"""Every Files-sheet column :func:`compare` reads."""
+
+
+def compared(tables: ReportTables) -> ReportTables:
+    """Only what :func:`compare` reads of the Files sheet: a baseline read in another process
+    crosses back small."""
+    names = COMPARED_NAMES
+    files = {path: {name: row[name] for name in names if name in row} for path, row in tables.files.items()}
+    return ReportTables(files=files, rules=tables.rules)

@@ -21,8 +21,10 @@ from typing import Any, cast
 import pytest
 
 from pytest_dicomqc import __version__, junit, wire
+from pytest_dicomqc.baseline import BaselineError, BaselineReading
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import LEFT_OUT_OUTPUT, selects_part_of_dataset
+from pytest_dicomqc.compare import COMPARED_NAMES, Comparison, compare, sheet_rows, terminal_lines
 from pytest_dicomqc.conclusion import ACTIVE, EXPIRED, NOT_RUN, STALE, WARNINGS, Conclusion, Result, Scope, conclude
 from pytest_dicomqc.nodes import DicomItem, ResultItem, dataset_nodeid, walk_dataset
 from pytest_dicomqc.pipeline import value_columns
@@ -38,7 +40,7 @@ from pytest_dicomqc.session import DicomQCSession
 from pytest_dicomqc.state import ITEM_NAME
 from pytest_dicomqc.writers.jsonl import summary_record
 from pytest_dicomqc.writers.report import ReportPlan
-from pytest_dicomqc.writers.sheets import end_of_run, files_plan
+from pytest_dicomqc.writers.sheets import end_of_run, files_plan, run_tables
 from pytest_dicomqc.writers.stream import ReportStream
 
 _SUFFIX = "::" + ITEM_NAME
@@ -67,6 +69,9 @@ class Reporter:
         protocol ran them: see :mod:`~pytest_dicomqc.protocol`)."""
         self.conclusion: Conclusion | None = None
         self.stream: ReportStream | None = None
+        self.baseline = BaselineReading(self.settings.baseline) if self.settings.baseline is not None else None
+        self.comparison: Comparison | None = None
+        self.baseline_error = ""
         self.write_error = ""
         self.written = False
         self.interrupted_by = 0
@@ -268,7 +273,9 @@ class Reporter:
             try:
                 facts = self.run_facts(session.exitstatus)
                 json_summary = summary_record(conclusion, facts) if self.settings.json is not None else None
-                end = end_of_run(conclusion, self.settings.ruleset, facts, json_summary=json_summary)
+                self.comparison = self.compare_with_baseline(conclusion)
+                changes = sheet_rows(self.comparison) if self.comparison is not None else None
+                end = end_of_run(conclusion, self.settings.ruleset, facts, changes=changes, json_summary=json_summary)
                 self.report_stream().finish(conclusion.rows, end)
             except OSError as exc:
                 where = exc.filename if exc.filename else self.settings.report
@@ -276,9 +283,30 @@ class Reporter:
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
             else:
                 self.written = True
+        if self.baseline_error:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        elif self.comparison is not None and self.comparison.exit_status and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file that passed in the baseline fails now
         if received and not self.write_error:
             self.interrupted_by = received[0]
             session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+    def compare_with_baseline(self, conclusion: Conclusion) -> Comparison | None:
+        """This run against ``--dicom-baseline``; a baseline that is no report is a usage error,
+        said at the end (its read began with the run), and the report is written without it."""
+        if self.baseline is None:
+            return None
+        try:
+            old = self.baseline.tables()
+        except BaselineError as exc:
+            self.baseline_error = f"cannot compare with baseline: {exc}"
+            return None
+        plan = self.report_stream().plan.files
+        return compare(old, run_tables(plan, conclusion.rows, self.settings.ruleset, COMPARED_NAMES))
+
+    def pytest_unconfigure(self) -> None:
+        if self.baseline is not None:
+            self.baseline.close()
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
@@ -286,6 +314,7 @@ class Reporter:
             ("dataset", str(self.settings.dataset)),
             ("rules file", self.settings.ruleset.source),
             ("report", str(self.settings.report)),
+            ("baseline", str(self.settings.baseline or "")),
             ("started", _iso(self.started)),
             ("duration (s)", round(time.time() - self.started, 3)),
             ("pytest arguments", " ".join(self.config.invocation_params.args)),
@@ -357,6 +386,12 @@ class Reporter:
                     use.status, "waived nothing in this partial run"
                 )
                 line(f"dicomqc waiver {waiver.id} ({waiver.source}:{waiver.line}) {what}", yellow=True)
+        if self.baseline_error:
+            line(f"ERROR: {self.baseline_error}", path=True, red=True)
+        if self.comparison is not None:
+            for text in terminal_lines(self.comparison):
+                new_failure = text.startswith("new failure")
+                line(text if text.startswith("dicomqc") else f"  {text}", path=True, red=new_failure)
         line(f"dicomqc rules: {self.settings.ruleset.source}", path=True)
         if self.write_error:
             line(f"ERROR: {self.write_error}", path=True, red=True)

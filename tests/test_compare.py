@@ -200,7 +200,7 @@ def test_terminal_lines_limit_and_singulars() -> None:
 
 
 def test_sheet_rows() -> None:
-    header, rows = sheet_rows(compare(OLD, NEW))
+    header, rows = CHANGES_HEADER, sheet_rows(compare(OLD, NEW))
     assert header == ("change", "path", "field", "old", "new")
     assert rows[:2] == [
         ["new failure", "a.dcm", "status", "passed", "failed"],

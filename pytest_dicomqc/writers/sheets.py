@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pytest_dicomqc.columns import Column, ValueColumn, file_columns
+from pytest_dicomqc.compare import CHANGES_HEADER, ReportTables
 from pytest_dicomqc.conclusion import DICOM_FILES, Conclusion
 from pytest_dicomqc.dataset_checks import DatasetFinding
 from pytest_dicomqc.record import KIND_NON_DICOM, STATUSES, ReportRow, Scalar
@@ -136,7 +137,7 @@ WAIVERS = _sheet(
     ("id", "status", "files", "path", "sop_instance_uid", "rules", "reason", "expires", "defined in"),
     statuses=("status",),
 )
-CHANGES = _sheet("Changes", ("change", "path", "field", "old", "new"), statuses=("change",), frozen_columns=2)
+CHANGES = _sheet("Changes", CHANGES_HEADER, statuses=("change",), frozen_columns=2)
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,22 @@ class FilesPlan:
             wrapped=("error",),
             frozen_columns=1,
         )
+
+
+def run_tables(plan: FilesPlan, rows: Iterable[ReportRow], ruleset: RuleSet, names: Sequence[str]) -> ReportTables:
+    """This run as :func:`~pytest_dicomqc.compare.compare` reads a report: the Files sheet's
+    ``names`` columns (formatted as the sheet shows them) and the Rules sheet."""
+    columns = [column for column in plan.columns if column.name in names]
+    files = {row.path: {column.name: _as_read(column.cell(row)) for column in columns} for row in rows}
+    rules = {
+        str(values[0]): dict(zip(RULES.header, map(_as_read, values), strict=True)) for values in _rule_rows(ruleset)
+    }
+    return ReportTables(files=files, rules=rules)
+
+
+def _as_read(value: Scalar) -> Scalar:
+    """A cell as a report read back gives it: an empty text is no cell at all."""
+    return None if value == "" else value
 
 
 def files_plan(ruleset: RuleSet, values: Sequence[ValueColumn]) -> FilesPlan:
@@ -209,8 +226,8 @@ class EndOfRun:
     waivers: list[list[Scalar]]
     flagged: dict[str, str]
     """Files named by a dataset problem no waiver accepted: path -> ``failed`` or ``warning``."""
-    changes: tuple[tuple[str, ...], list[list[Scalar]]] | None = None
-    """The Changes sheet (header, rows) when the run was compared with a baseline."""
+    changes: list[list[Scalar]] | None = None
+    """The Changes sheet's rows when the run was compared with a baseline."""
     json_summary: dict[str, object] | None = None
     rows: list[ReportRow] = field(default_factory=list)
     """Files the writing process has not been sent yet, in report order."""
@@ -220,7 +237,7 @@ def end_of_run(
     conclusion: Conclusion,
     ruleset: RuleSet,
     run_facts: Sequence[tuple[str, Scalar]],
-    changes: tuple[tuple[str, ...], list[list[Scalar]]] | None = None,
+    changes: list[list[Scalar]] | None = None,
     json_summary: dict[str, object] | None = None,
 ) -> EndOfRun:
     summary, chart_rows = _summary_rows(conclusion, run_facts)

@@ -207,7 +207,7 @@ class ReportWorkbook:
             writer.finish()
         if self.changes is not None and end.changes is not None:
             self.changes.header()
-            self.changes.rows(end.changes[1])
+            self.changes.rows(end.changes)
             self.changes.finish()
         self.book.close()
         writers = [self.summary, self.files, self.series, self.findings, self.dataset, self.rules, self.waivers]
