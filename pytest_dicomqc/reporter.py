@@ -172,7 +172,6 @@ class Reporter:
             settings.report,
             files_plan(settings.ruleset, value_columns(settings.ruleset)),
             json=settings.json,
-            changes=settings.baseline is not None,
             expected_files=files,
         )
 

@@ -162,9 +162,8 @@ def write_workbook(
         column if isinstance(column, ValueColumn) else ValueColumn(column, PIXEL_TYPES.get(column, "text"))
         for column in value_columns
     ]
-    changes = end.get("changes") is not None
     json = end.pop("json", None)
-    plan = ReportPlan(path, files_plan(ruleset, values), json=json, changes=changes)
+    plan = ReportPlan(path, files_plan(ruleset, values), json=json)
     finished = end_of_run(conclusion, ruleset, list(run_facts), **end)
     write_report(plan, dataclasses.replace(finished, rows=list(conclusion.rows)))
     return path

@@ -6,6 +6,7 @@ import pytest
 
 from pytest_dicomqc.compare import (
     CHANGE_KINDS,
+    CHANGES_HEADER,
     Change,
     Comparison,
     ReportTables,

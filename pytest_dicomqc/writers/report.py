@@ -27,8 +27,6 @@ class ReportPlan:
     workbook: Path
     files: FilesPlan
     json: Path | None = None
-    changes: bool = False
-    """A Changes sheet (``--dicom-baseline``)."""
     expected_files: int = 0
 
 
@@ -43,7 +41,6 @@ class ReportFiles:
             self.workbook = ReportWorkbook(
                 self._stack.enter_context(replacing(plan.workbook)),
                 plan.files,
-                changes=plan.changes,
                 large=plan.expected_files > ZIP64_ROWS,
             )
             self.json: IO[bytes] | None = None

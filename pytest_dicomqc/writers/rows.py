@@ -43,11 +43,15 @@ def clean_text(value: str) -> str:
     """Text as a cell can hold it: no characters XML forbids, no lone surrogates, cut at the
     cell limit with a visible mark."""
     text = _ILLEGAL_XML.sub("", value)
-    if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    if len(text) > MAX_TEXT:
-        text = text[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
-    return text
+    if text.isascii():
+        return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
+    if len(text) * 2 <= MAX_TEXT:
+        return text  # within the limit however many UTF-16 units each character takes
+    units = text.encode("utf-16-le")  # Excel counts the limit in UTF-16 units: an emoji is two
+    if len(units) <= 2 * MAX_TEXT:
+        return text
+    return units[: 2 * (MAX_TEXT - len(TRUNCATED))].decode("utf-16-le", "ignore") + TRUNCATED
 
 
 class RowsFile:
@@ -120,6 +124,8 @@ def splice(written: IO[bytes], target: IO[bytes], parts: dict[str, RowsFile], la
             if rows is None:
                 out.writestr(info.filename, data)
                 continue
+            if b"</sheetData>" not in data:  # no row at all: XlsxWriter wrote <sheetData/>
+                data = data.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
             end = data.rindex(b"</sheetData>")
             head = _DIMENSION.sub(functools.partial(_dimension, rows=rows.rows), data[:end], count=1)
             with out.open(info.filename, "w", force_zip64=large) as stream:

@@ -146,7 +146,7 @@ class _SheetWriter:
 class ReportWorkbook:
     """The report being written to ``target`` (a binary stream); :meth:`finish` completes it."""
 
-    def __init__(self, target: IO[bytes], files: FilesPlan, changes: bool = False, large: bool = False) -> None:
+    def __init__(self, target: IO[bytes], files: FilesPlan, large: bool = False) -> None:
         self.target = target
         self.large = large
         self._written = tempfile.TemporaryFile(prefix="dicomqc-workbook-")  # noqa: SIM115 - closed in finish
@@ -175,7 +175,6 @@ class ReportWorkbook:
         self.dataset = _SheetWriter(self, DATASET)
         self.rules = _SheetWriter(self, RULES, bulk=False)
         self.waivers = _SheetWriter(self, WAIVERS, bulk=False)
-        self.changes = _SheetWriter(self, CHANGES) if changes else None
         self.files.header()
         self.findings.header()
         self.paths: dict[str, int] = {}
@@ -205,13 +204,14 @@ class ReportWorkbook:
             writer.header()
             writer.rows(rows)
             writer.finish()
-        if self.changes is not None and end.changes is not None:
-            self.changes.header()
-            self.changes.rows(end.changes)
-            self.changes.finish()
-        self.book.close()
         writers = [self.summary, self.files, self.series, self.findings, self.dataset, self.rules, self.waivers]
-        writers += [self.changes] if self.changes is not None else []
+        if end.changes is not None:  # the last sheet: added once the run has been compared
+            changes = _SheetWriter(self, CHANGES)
+            changes.header()
+            changes.rows(end.changes)
+            changes.finish()
+            writers.append(changes)
+        self.book.close()
         parts = {name: rows for writer in writers for name, rows in writer.spliced().items()}
         try:
             splice(self._written, self.target, parts, self.large)
