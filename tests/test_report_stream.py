@@ -134,7 +134,7 @@ def test_a_report_that_cannot_be_written_raises_oserror_with_its_path(tmp_path: 
         leftover.unlink()
     folder.rmdir()
     folder.write_text("not a folder")
-    with pytest.raises(OSError, match="Not a directory|No such file or directory") as raised:
+    with pytest.raises(OSError, match=r"Not a directory|No such file or directory") as raised:
         finish(stream, rows)
     assert str(folder) in str(raised.value.filename)
     assert folder.read_text() == "not a folder"
