@@ -66,6 +66,16 @@ _NUMERIC_VRS: dict[str, ColumnType] = dict.fromkeys(("DS", "FL", "FD", "OF", "OD
 _NUMERIC_VRS.update(dict.fromkeys(("IS", "US", "SS", "UL", "SL", "UV", "SV"), "integer"))
 
 
+def column_type(name: str) -> ColumnType:
+    """The type of a Files-sheet metadata column by its name alone (a pixel summary field, or a
+    DICOM keyword by its VR): how a report read back types a column whose cells cannot tell
+    (a mean of 40.0 is stored as 40)."""
+    if name in PIXEL_TYPES:
+        return PIXEL_TYPES[name]
+    tag = tag_for_keyword(name)
+    return _tag_column(Target(TAG, name, tag)).type if tag is not None else "text"
+
+
 def _tag_column(target: Target) -> ValueColumn:
     if target.tag is None or target.identifying or not dictionary_has_tag(target.tag):
         return ValueColumn(target.name)

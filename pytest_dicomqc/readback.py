@@ -28,7 +28,8 @@ import pandas as pd
 from pytest_dicomqc.compare import ReportTables, Row
 from pytest_dicomqc.record import Scalar
 
-KEY_COLUMNS = {"Files": "path", "Rules": "id"}
+FILES = "Files"
+KEY_COLUMNS = {FILES: "path", "Rules": "id"}
 """The sheets a comparison reads, by the column that names a row: always text, never empty, unique."""
 SUMMARY = "Summary"
 SUMMARY_FIRST_HEADER = "section"
@@ -101,7 +102,10 @@ def _frame(sheet: str, worksheets: Sequence[Any]) -> pd.DataFrame:
     fitted = (row[:width] if len(row) >= width else row + (None,) * (width - len(row)) for row in rows)
     columns = list(zip(*fitted, strict=True)) or [()] * width
     key = KEY_COLUMNS.get(sheet)
-    frame = pd.DataFrame({name: _typed(values, name == key) for name, values in zip(header, columns, strict=True)})
+    numbers = _number_columns(header) if sheet == FILES else set()
+    frame = pd.DataFrame(
+        {name: _typed(values, name == key, name in numbers) for name, values in zip(header, columns, strict=True)}
+    )
     frame.attrs.update(attrs)
     return frame
 
@@ -119,9 +123,19 @@ def _header(title: str, row: Sequence[Any]) -> list[str]:
     return names
 
 
-def _typed(values: Sequence[Any], text: bool) -> Any:
-    """The column's pandas array: the narrowest of Int64, Float64, boolean and string its cells fit."""
+def _number_columns(header: Sequence[str]) -> set[str]:
+    """Files-sheet columns of real numbers (mean, a DS tag): Float64 even when every value is whole."""
+    from pytest_dicomqc.pipeline import column_type  # pydicom's dictionary names the VR
+
+    return {name for name in header if column_type(name) == "number"}
+
+
+def _typed(values: Sequence[Any], text: bool, number: bool = False) -> Any:
+    """The column's pandas array: the narrowest of Int64, Float64, boolean and string its cells
+    fit; Float64 for a column of real numbers (``number``) whatever its cells."""
     kinds = {type(value) for value in values} - {type(None)}
+    if number and kinds <= {int, float}:
+        return pd.array([None if value is None else float(value) for value in values], dtype="Float64")
     if kinds and not text:
         if kinds == {bool}:
             return pd.array(values, dtype="boolean")

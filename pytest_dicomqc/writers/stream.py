@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,18 +49,33 @@ class ReportStream:
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
-        self._inbox = context.Queue()
+        inbox, self._to_writer = context.Pipe(duplex=False)
         self._results, results = context.Pipe(duplex=False)
         process = context.Process(
             target=_serve,
-            args=(self.plan, self._inbox, results, os.getpid()),
+            args=(self.plan, inbox, results, os.getpid()),
             name="dicomqc-report-writer",
             daemon=True,
         )
         with main_script_hidden():
             process.start()
+        inbox.close()
         results.close()
         self._process = process
+        # Pickling and sending happen in a thread: a pipe blocks its sender while the writing
+        # process is busy, and pytest's loop must never wait for it. (A multiprocessing.Queue
+        # does the same, with semaphores the resource tracker then complains about.)
+        self._outbox: queue.SimpleQueue[tuple[str, object] | None] = queue.SimpleQueue()
+        self._feeder = threading.Thread(target=self._feed, name="dicomqc-report-feeder", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._to_writer.send(message)
+            except OSError:  # the writing process is gone: finish() writes the report here
+                break
+        self._to_writer.close()
 
     def advance(self, rows: Mapping[str, ReportRow]) -> None:
         """Send the rows now complete at the front of the report order (xdist's workers finish
@@ -75,7 +92,7 @@ class ReportStream:
 
     def _flush(self) -> None:
         if self._batch:
-            self._inbox.put(("rows", self._batch))
+            self._outbox.put(("rows", self._batch))
             self._batch = []
 
     def finish(self, rows: Sequence[ReportRow], end: EndOfRun) -> None:
@@ -93,8 +110,8 @@ class ReportStream:
 
     def _finish_in_process_writer(self, end: EndOfRun) -> bool:
         """Hand the end of the run over and wait; False if the writing process is gone."""
-        self._inbox.put(("finish", end))
-        self._inbox.close()
+        self._outbox.put(("finish", end))
+        self._outbox.put(None)
         while not self._results.poll(POLL):
             if not self._process.is_alive() and not self._results.poll(0):
                 self._process = None
@@ -119,6 +136,7 @@ class ReportStream:
             self._process.kill()
             self._process.join()
             self._process = None
+            self._outbox.put(None)
 
 
 def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
@@ -129,7 +147,7 @@ def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
     try:
         with ReportFiles(plan) as files:
             while True:
-                kind, payload = inbox.get()
+                kind, payload = inbox.recv()
                 if kind == "rows":
                     files.add(payload)
                     continue
