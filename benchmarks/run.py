@@ -574,7 +574,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options: which datasets, how many repeats, where to keep the data, quick or full sizes."""
     parser = argparse.ArgumentParser(
         description="Benchmark pytest-dicomqc against the naive dcmread + pixel_array + pandas script, "
-        "pytest's trivial-items floor, and itself on failing data (issue 13).",
+        "pytest's trivial-items floor, itself on failing data (issue 13) and itself without the report (issue 14).",
         epilog="Datasets: ct (2,000 x 512x512 int16), tiny (20,000 x 32x32, with its failing twin), compressed "
         "(500 x 256x256 JPEG-LS), tiny100k (100,000 x 32x32 with its failing twin, only with --with-100k or "
         "--only). See benchmarks/README.md.",

@@ -269,10 +269,14 @@ class Reporter:
             self.session.remember(
                 ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
             )
+            self.comparison = self.compare_with_baseline(conclusion)
+            if self.baseline_error:
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            elif self.comparison is not None and self.comparison.exit_status and not session.exitstatus:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file that passed in the baseline fails now
             try:
-                facts = self.run_facts(session.exitstatus)
+                facts = self.run_facts(session.exitstatus)  # the exit status as the comparison left it
                 json_summary = summary_record(conclusion, facts) if self.settings.json is not None else None
-                self.comparison = self.compare_with_baseline(conclusion)
                 changes = sheet_rows(self.comparison) if self.comparison is not None else None
                 end = end_of_run(conclusion, self.settings.ruleset, facts, changes=changes, json_summary=json_summary)
                 self.report_stream().finish(conclusion.rows, end)
@@ -282,10 +286,6 @@ class Reporter:
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
             else:
                 self.written = True
-        if self.baseline_error:
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
-        elif self.comparison is not None and self.comparison.exit_status and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a file that passed in the baseline fails now
         if received and not self.write_error:
             self.interrupted_by = received[0]
             session.exitstatus = pytest.ExitCode.INTERRUPTED
@@ -309,13 +309,18 @@ class Reporter:
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
+        settings = self.settings
+        outputs: list[tuple[str, Scalar]] = [("report", str(settings.report))]
+        outputs += [("json lines", str(settings.json))] if settings.json is not None else []
+        outputs += [("baseline", str(settings.baseline))] if settings.baseline is not None else []
+        now = time.time()
         return [
-            ("dataset", str(self.settings.dataset)),
-            ("rules file", self.settings.ruleset.source),
-            ("report", str(self.settings.report)),
-            ("baseline", str(self.settings.baseline or "")),
+            ("dataset", str(settings.dataset)),
+            ("rules file", settings.ruleset.source),
+            *outputs,
             ("started", _iso(self.started)),
-            ("duration (s)", round(time.time() - self.started, 3)),
+            ("finished", _iso(now)),
+            ("duration (s)", round(now - self.started, 3)),
             ("pytest arguments", " ".join(self.config.invocation_params.args)),
             ("pytest exit status", int(exitstatus)),
             ("xdist workers", str(workers) if workers else "none"),
@@ -332,8 +337,11 @@ class Reporter:
         ruleset, settings = self.settings.ruleset, self.settings
         workers = settings.workers if settings.workers is not None else "auto"
         cache = "off" if settings.no_cache or getattr(self.config, "cache", None) is None else "on"
+        outputs = f"report {settings.report}"
+        outputs += f", json {settings.json}" if settings.json is not None else ""
+        outputs += f", baseline {settings.baseline}" if settings.baseline is not None else ""
         return [
-            f"dicomqc: dataset {settings.dataset}, report {settings.report}",
+            f"dicomqc: dataset {settings.dataset}, {outputs}",
             f"dicomqc: rules {ruleset.source} ({len(ruleset.rules)} rules, {len(ruleset.dataset)} dataset checks,"
             f" {len(ruleset.waivers)} waivers), readers {workers}, cache {cache}",
         ]

@@ -156,7 +156,7 @@ def resolve(config: pytest.Config) -> Settings | None:
     if not hasattr(config, "workerinput"):
         _check_writable(report_path, report.origin)
         if json.raw is not None:
-            _check_writable(json.path, json.origin, suffix=None)
+            _check_writable(json.path, json.origin, suffix=None, what="JSON Lines file")
             if json.path == report_path:
                 raise pytest.UsageError(f"{json.origin}: {json.path} is the Excel report's path too")
         if baseline.raw is not None:
@@ -258,7 +258,7 @@ def _check_baseline(baseline: Path, origin: str) -> None:
         raise pytest.UsageError(f"{origin}: baseline {baseline} is not an Excel report (.xlsx)")
 
 
-def _check_writable(report: Path, origin: str, suffix: str | None = ".xlsx") -> None:
+def _check_writable(report: Path, origin: str, suffix: str | None = ".xlsx", what: str = "report") -> None:
     """Fail now, not after an hour of reading, if the report cannot be written.
 
     Missing folders are fine (the writer creates them, as junitxml does) when the nearest
@@ -267,21 +267,21 @@ def _check_writable(report: Path, origin: str, suffix: str | None = ".xlsx") -> 
     if suffix is not None and report.suffix.lower() != suffix:
         raise pytest.UsageError(f"{origin}: report {report} must be an .xlsx file (an Excel workbook is written)")
     if report.is_dir():
-        raise pytest.UsageError(f"{origin}: report path {report} is a directory")
+        raise pytest.UsageError(f"{origin}: {what} path {report} is a directory")
     folder = report.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise pytest.UsageError(f"{origin}: cannot create the folder of report {report}: {folder} is a file")
+        raise pytest.UsageError(f"{origin}: cannot create the folder of {what} {report}: {folder} is a file")
     import tempfile
 
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".dicomqc-", suffix=".probe"):
             pass
     except OSError as exc:
-        raise pytest.UsageError(f"{origin}: cannot write report {report}: {exc.strerror or exc}") from None
+        raise pytest.UsageError(f"{origin}: cannot write {what} {report}: {exc.strerror or exc}") from None
     if report.exists() and not os.access(report, os.W_OK):
-        raise pytest.UsageError(f"{origin}: report {report} is not writable")
+        raise pytest.UsageError(f"{origin}: {what} {report} is not writable")
 
 
 def _raw(config: pytest.Config, option: str, ini: str) -> tuple[str, str]:

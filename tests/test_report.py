@@ -429,6 +429,7 @@ def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
         "rules file",
         "report",
         "started",
+        "finished",
         "duration (s)",
         "pytest arguments",
         "pytest exit status",
@@ -442,5 +443,6 @@ def test_summary_run_facts_and_lists_of_rule_ids(run: Runner) -> None:
     assert facts["rules file"].endswith("pytest_dicomqc/rules.yaml")  # the packaged default
     assert (facts["pytest exit status"], facts["xdist workers"]) == (1, "2" if run.mode == "xdist" else "none")
     assert "--dicom-dir=data --dicom-report=qc.xlsx" in facts["pytest arguments"]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", facts["started"])  # ISO 8601
+    for moment in ("started", "finished"):  # ISO 8601 with the time zone
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", facts[moment])
     assert (facts["pydicom"], facts["pytest"]) == (pydicom.__version__, pytest.__version__)

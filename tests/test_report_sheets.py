@@ -203,7 +203,7 @@ def test_json_path_that_is_a_folder(pytester: pytest.Pytester) -> None:
     (pytester.path / "out").mkdir()
     result = pytester.runpytest("--dicom-dir=data", "--dicom-json=out", "-p", "no:cacheprovider")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["ERROR: --dicom-json: report path */out is a directory"])
+    result.stderr.fnmatch_lines(["ERROR: --dicom-json: JSON Lines file path */out is a directory"])
 
 
 def test_load_report_round_trips_a_run(pytester: pytest.Pytester) -> None:

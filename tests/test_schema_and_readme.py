@@ -143,7 +143,7 @@ def test_tests_conftest_loads_without_test_dependencies() -> None:
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
     distributions = [re.split(r"[<>=!~\[ ]", requirement)[0].lower() for requirement in extra]
     modules = [name.removeprefix("pytest-").replace("-", "_") for name in distributions]
-    assert {"hypothesis", "jsonschema", "pytest_xdist"} <= set(modules)
+    assert {"hypothesis", "jsonschema", "xdist"} <= set(modules)
     code = f"import sys; [sys.modules.__setitem__(name, None) for name in {modules!r}]; import tests.conftest"
     completed = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False, timeout=120

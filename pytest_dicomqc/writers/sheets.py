@@ -18,7 +18,7 @@ from pytest_dicomqc.conclusion import DICOM_FILES, Conclusion
 from pytest_dicomqc.dataset_checks import DatasetFinding
 from pytest_dicomqc.record import KIND_NON_DICOM, STATUSES, ReportRow, Scalar
 from pytest_dicomqc.rules.evaluate import expectation
-from pytest_dicomqc.rules.model import CONSISTENT, COUNT, DISJOINT, RuleSet
+from pytest_dicomqc.rules.model import COUNT, DISJOINT, RuleSet
 from pytest_dicomqc.rules.regex import Regex
 
 Style = Literal["good", "bad", "warn", "waived", "muted"]
@@ -186,9 +186,9 @@ def files_plan(ruleset: RuleSet, values: Sequence[ValueColumn]) -> FilesPlan:
 
 def split_pattern(ruleset: RuleSet) -> Regex | None:
     """The split folders the Files sheet names: those of the first dataset check that compares
-    splits (``disjoint``, a ``count`` or ``consistent`` per split); none without such a check."""
+    splits (``disjoint``, or a ``count`` per split); none without such a check."""
     for check in ruleset.dataset:
-        if check.type == DISJOINT or (check.type in (COUNT, CONSISTENT) and check.group_by is None):
+        if check.type == DISJOINT or (check.type == COUNT and check.group_by is None):
             return check.split
     return None
 
