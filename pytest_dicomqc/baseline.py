@@ -12,7 +12,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from pytest_dicomqc.children import main_script_hidden, tie_to_parent
+from pytest_dicomqc.children import ignore_interrupts, kill_pool, main_script_hidden
 from pytest_dicomqc.compare import ReportTables, compared
 
 
@@ -25,22 +25,30 @@ class BaselineReading:
         self.path = path
         with main_script_hidden():
             self._pool = ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=tie_to_parent, initargs=(os.getpid(),)
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=ignore_interrupts,
+                initargs=(os.getpid(),),
             )
             self._tables: Future[ReportTables] = self._pool.submit(_read, path)
 
     def tables(self) -> ReportTables:
-        """The baseline's tables; :class:`BaselineError` when it is no readable report."""
+        """The baseline's tables; :class:`BaselineError` when it is no readable report, or the
+        reading process failed (killed, out of memory)."""
         try:
             return self._tables.result()
+        except BaselineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, a bug in the reader: said, not raised
+            raise BaselineError(f"{self.path}: could not be read: {type(exc).__name__}: {exc}") from None
         finally:
             self._pool.shutdown()
 
     def close(self) -> None:
-        """A run that ends without comparing (interrupted early) does not wait for the read."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
-            process.kill()
+        """A run that ends without comparing (interrupted, ``--collect-only``, the dataset
+        deselected) does not wait for the read."""
+        kill_pool(self._pool)
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read(path: Path) -> ReportTables:

@@ -15,6 +15,7 @@ import threading
 import time
 import types
 from collections.abc import Iterator
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 """Linux prctl(2): the signal a process gets when its parent dies."""
@@ -44,6 +45,28 @@ def _exit_with(parent: int) -> None:
         time.sleep(1)
         if os.getppid() != parent:
             os._exit(0)
+
+
+def pool_processes(pool: Any) -> list[Any]:
+    """A ``ProcessPoolExecutor``'s processes (``multiprocessing.Process``), started by its last
+    submit; none once it is shut down."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def kill_pool(pool: Any) -> None:
+    """Kill a pool's processes at once, whatever they are doing (``kill_workers`` from Python
+    3.14): before ``shutdown``, which forgets them."""
+    for process in pool_processes(pool):
+        with contextlib.suppress(OSError):
+            process.kill()
+
+
+def ignore_interrupts(parent: int) -> None:
+    """A child's start (a pool's initializer): tied to pytest, and deaf to the Ctrl-C and SIGTERM
+    its process group gets; pytest decides what happens then."""
+    tie_to_parent(parent)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

@@ -179,7 +179,7 @@ class Conclusion:
     """Every dataset-level result the ruleset defines, in report order, judged or not."""
     waivers: tuple[WaiverUse, ...]
     named: dict[str, list[str]]
-    """Per file, the ids of the dataset checks that named it."""
+    """Per file, the ids of the dataset checks that named it in a problem no waiver accepted."""
     complete: bool
     """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
     earlier: int

@@ -327,10 +327,10 @@ def waivers_used(verdicts: Iterable[DatasetVerdict]) -> Counter[str]:
 
 
 def involvement(verdicts: Iterable[DatasetVerdict]) -> dict[str, list[str]]:
-    """Per file, the ids of the dataset checks that named it."""
+    """Per file, the ids of the dataset checks that named it in a problem no waiver accepted."""
     named: dict[str, list[str]] = defaultdict(list)
     for verdict in verdicts:
-        for path in sorted({path for finding in verdict.findings for path in finding.files}):
+        for path in sorted({path for finding in verdict.findings if not finding.waiver for path in finding.files}):
             named[path].append(verdict.check.id)
     return dict(named)
 

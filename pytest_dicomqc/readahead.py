@@ -15,7 +15,6 @@ those still busy when a run is interrupted instead of waiting for their files.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import resource
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dicomqc.cache import Stat
-from pytest_dicomqc.children import main_script_hidden, tie_to_parent
+from pytest_dicomqc.children import kill_pool, main_script_hidden, pool_processes, tie_to_parent
 from pytest_dicomqc.deadline import CPU_GRACE, cpu_limit, timed_out_error
 from pytest_dicomqc.pipeline import CheckOptions, check, lasting, unread
 from pytest_dicomqc.record import FileRecord
@@ -119,7 +118,7 @@ class ReadAhead:
         killed rather than waited for: their files are not needed and one may never end. Then
         the pool's own thread is waited for, so that nothing of the pool outlives the session."""
         if not all(future.done() for future in self._futures.values()):
-            _kill_readers(self._pool)
+            kill_pool(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit_through(self, last: int) -> None:
@@ -155,18 +154,18 @@ class ReadAhead:
     def _recover(self, index: int) -> None:
         """A reading process died or got stuck: find the file that does it, alone in a new
         pool each, and resubmit the other chunks in flight to a new pool."""
-        _kill_readers(self._pool)
+        kill_pool(self._pool)
         self._pool.shutdown(wait=True, cancel_futures=True)
         timed_out = timed_out_error(self._options.file_timeout)
         for job in self._chunks[index]:
             self._pool = self._new_pool()
             future = self._submit([job])
-            readers = _readers(self._pool)
+            readers = pool_processes(self._pool)
             try:
                 ((wire, stat),) = future.result(timeout=self._wait_limit(1))
                 self._records[job.path] = FileRecord.from_wire(wire), stat
             except FutureTimeout:  # stuck, not even using the processor: waiting on something
-                _kill_readers(self._pool)
+                kill_pool(self._pool)
                 self._records[job.path] = unread(job.relpath, self._options.ruleset, timed_out), None
             except BrokenProcessPool:
                 self._pool.shutdown(wait=True)  # the pool's thread reaps the reader: then its exit code is known
@@ -179,15 +178,3 @@ class ReadAhead:
         self._futures.clear()
         for chunk_index in lost:
             self._futures[chunk_index] = self._submit(self._chunks[chunk_index])
-
-
-def _readers(pool: ProcessPoolExecutor) -> list[Any]:
-    """The pool's processes (``multiprocessing.Process``), started by its last submit."""
-    return list((getattr(pool, "_processes", None) or {}).values())
-
-
-def _kill_readers(pool: ProcessPoolExecutor) -> None:
-    """Kill the pool's processes at once, whatever they are doing (``kill_workers`` from Python 3.14)."""
-    for process in _readers(pool):
-        with contextlib.suppress(OSError):
-            process.kill()

@@ -145,7 +145,19 @@ def _typed(values: Sequence[Any], text: bool, number: bool = False) -> Any:
                 return pd.array(values, dtype="Int64")
         if kinds <= {int, float}:  # Excel holds numbers as doubles: an integer past int64 was one
             return pd.array(values, dtype="Float64")
-    return pd.array([value if value is None or type(value) is str else str(value) for value in values], dtype="string")
+    return pd.array([_text(value) for value in values], dtype="string")
+
+
+_EXCEL_ESCAPE = re.compile("_x([0-9A-Fa-f]{4})_")
+
+
+def _text(value: Any) -> str | None:
+    """A cell's text as Excel shows it: openpyxl leaves Excel's ``_xHHHH_`` escapes in inline
+    strings (``_x005F_x0041_`` is the text ``_x0041_``; ``_x000D_`` a carriage return)."""
+    if value is None:
+        return None
+    text = value if type(value) is str else str(value)
+    return _EXCEL_ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), text) if "_x" in text else text
 
 
 def tables_from_frames(frames: Mapping[str, pd.DataFrame]) -> ReportTables:

@@ -12,6 +12,7 @@ import datetime as dt
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -269,6 +270,9 @@ class Reporter:
             self.session.remember(
                 ((relpath, stat, rows[relpath].record) for relpath, stat in self.stats.items()), self.started
             )
+            if session.exitstatus == pytest.ExitCode.INTERRUPTED and self.baseline is not None:
+                self.baseline.close()  # no comparison of a run cut short: not worth the wait
+                self.baseline = None
             self.comparison = self.compare_with_baseline(conclusion)
             if self.baseline_error:
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
@@ -284,6 +288,9 @@ class Reporter:
                 where = exc.filename if exc.filename else self.settings.report
                 self.write_error = f"cannot write report {where}: {exc.strerror or exc}"
                 session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            except Exception:  # noqa: BLE001 - a bug: said with its traceback, exit 3, never "a file failed"
+                self.write_error = "internal error while writing the report:\n" + traceback.format_exc()
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             else:
                 self.written = True
         if received and not self.write_error:
@@ -304,8 +311,12 @@ class Reporter:
         return compare(old, run_tables(plan, conclusion.rows, self.settings.ruleset, COMPARED_NAMES))
 
     def pytest_unconfigure(self) -> None:
+        """Nothing of the report outlives the session: not the baseline's read (``--collect-only``,
+        the dataset deselected), nor a writing process whose run ended in an error."""
         if self.baseline is not None:
             self.baseline.close()
+        if self.stream is not None:
+            self.stream.abandon()
 
     def run_facts(self, exitstatus: int) -> list[tuple[str, Scalar]]:
         workers = getattr(self.config.option, "numprocesses", None)
@@ -401,7 +412,8 @@ class Reporter:
                 line(text if text.startswith("dicomqc") else f"  {text}", path=True, red=new_failure)
         line(f"dicomqc rules: {self.settings.ruleset.source}", path=True)
         if self.write_error:
-            line(f"ERROR: {self.write_error}", path=True, red=True)
+            for text in f"ERROR: {self.write_error}".splitlines():
+                line(text, path=True, red=True)
         elif self.written:
             line(f"dicomqc report: {self.settings.report}", path=True)
             if self.settings.json is not None:

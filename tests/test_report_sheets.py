@@ -262,3 +262,28 @@ def test_a_large_dataset_streams_its_rows_to_the_writing_process(
     assert len((run.pytester.path / "qc.jsonl").read_text().splitlines()) == STREAMED_FILES + 1
     if run.mode != "xdist":  # in this process: the writing process was started
         assert started == [1]
+
+
+def test_a_baseline_read_is_not_waited_for_when_nothing_is_compared(pytester: pytest.Pytester) -> None:
+    """``--collect-only`` (or the dataset deselected) compares nothing: the reading process is
+    stopped with the session, none is left behind (found in review: it was waited for at exit)."""
+    import multiprocessing
+
+    dataset_v1(pytester.path / "data")
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    shutil.copy(pytester.path / "metadata_dicom.xlsx", pytester.path / "old.xlsx")
+    before = set(multiprocessing.active_children())
+    result = pytester.runpytest("--dicom-dir=data", "--dicom-baseline=old.xlsx", "--collect-only", "-q")
+    assert result.ret == 0
+    assert set(multiprocessing.active_children()) <= before
+
+
+def test_text_like_an_excel_escape_round_trips(pytester: pytest.Pytester) -> None:
+    """``_x0041_`` in a file name is escaped in the workbook as Excel wants; read back, it is the
+    same name (found in review: a baseline run called the unchanged file added and removed)."""
+    write_dicom(pytester.path / "data" / "a_x0041_b.dcm")
+    pytester.runpytest("--dicom-dir=data", "-p", "no:cacheprovider")
+    assert list(load_report(pytester.path / "metadata_dicom.xlsx")["Files"]["path"]) == ["a_x0041_b.dcm"]
+    shutil.copy(pytester.path / "metadata_dicom.xlsx", pytester.path / "old.xlsx")
+    result = pytester.runpytest("--dicom-dir=data", "--dicom-baseline=old.xlsx", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["dicomqc diff: no change"])

@@ -150,3 +150,15 @@ def test_small_datasets_and_partial_runs_are_written_at_the_end_in_pytests_proce
         assert (stream._process, stream.sent) == (None, 0)
         finish(stream, rows)
         assert files_of(tmp_path / "r.xlsx") == expected_files(rows)
+
+
+@pytest.mark.usefixtures("small_minimum")
+def test_a_row_replaced_after_it_was_streamed_is_written_as_replaced(tmp_path: Path) -> None:
+    """A crashed xdist worker's report can come after the file's own: the final row, not the one
+    streamed, is the report's (and the terminal's, and the Summary's)."""
+    rows = rows_of(30)
+    stream = ReportStream(plan(tmp_path, 30), [row.path for row in rows], stream=True)
+    stream.advance({row.path: row for row in rows})
+    final = [*rows[:5], ReportRow(rows[5].path, "crashed", error="worker crashed"), *rows[6:]]
+    finish(stream, final)
+    assert files_of(tmp_path / "r.xlsx")[5] == (rows[5].path, "crashed", None)

@@ -203,3 +203,12 @@ def test_multi_line_cells_are_wrapped_and_their_rows_tall_enough(tmp_path: Path)
     assert error.alignment.wrap_text
     assert files.row_dimensions[2].height == 45
     assert files.row_dimensions[3].height is None
+
+
+def test_integers_no_cell_can_hold_are_text() -> None:
+    """A 400-digit IS value is an int in the record; as a number it would end the run (found in
+    review: OverflowError, no report). It is written as its digits."""
+    huge = int("9" * 400)
+    book = files_workbook([ReportRow("a.dcm", "passed", record("a.dcm", {"rows": huge, "mean": 2**60}))])
+    (row,) = files_rows(book)
+    assert (row["rows"], row["mean"]) == ("9" * 400, 2**60)

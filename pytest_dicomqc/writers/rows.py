@@ -54,6 +54,26 @@ def clean_text(value: str) -> str:
     return units[: 2 * (MAX_TEXT - len(TRUNCATED))].decode("utf-16-le", "ignore") + TRUNCATED
 
 
+LARGEST_NUMBER = 10**308
+"""Beyond this a value is no number a cell can hold (a 400-digit IS): it is written as text."""
+
+
+def cell_text(value: Scalar) -> str:
+    """A value that is no number, as a cell's text (:func:`clean_text`); an integer too long for
+    Python to print (over 4,300 digits) says so."""
+    try:
+        return clean_text(str(value))
+    except ValueError:
+        return f"<integer of about {value.bit_length() * 0.30103:.0f} digits>" if type(value) is int else "?"
+
+
+def is_number(value: Scalar) -> bool:
+    """Whether ``value`` goes in as a number: an int or finite float a double can hold."""
+    if type(value) is int:
+        return -LARGEST_NUMBER < value < LARGEST_NUMBER
+    return type(value) is float and math.isfinite(value)
+
+
 class RowsFile:
     """The data rows of one sheet (below its header row), in a temporary file."""
 
@@ -77,10 +97,10 @@ class RowsFile:
             style = ' s="W"' if column in self.wrapped else ""
             if value is True or value is False:
                 cells.append(f'<c r="{reference}"{style} t="b"><v>{int(value)}</v></c>')
-            elif (type(value) is int or type(value) is float) and math.isfinite(value):
+            elif is_number(value):
                 cells.append(f'<c r="{reference}"{style}><v>{value:.16G}</v></c>')  # as XlsxWriter
             else:
-                text = clean_text(str(value))
+                text = cell_text(value)
                 if style and "\n" in text:
                     lines = max(lines, min(MAX_LINES, text.count("\n") + 1))
                 space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
@@ -128,12 +148,16 @@ def splice(written: IO[bytes], target: IO[bytes], parts: dict[str, RowsFile], la
                 data = data.replace(b"<sheetData/>", b"<sheetData></sheetData>", 1)
             end = data.rindex(b"</sheetData>")
             head = _DIMENSION.sub(functools.partial(_dimension, rows=rows.rows), data[:end], count=1)
-            with out.open(info.filename, "w", force_zip64=large) as stream:
+            rows.flush()
+            big = large or rows.file.tell() + len(data) > ZIP64_BYTES  # the entry may pass 4 GiB
+            with out.open(info.filename, "w", force_zip64=big) as stream:
                 stream.write(head)
                 _copy_rows(rows, stream, _wrap_style(head, rows) if rows.wrapped else None)
                 stream.write(data[end:])
 
 
+ZIP64_BYTES = 1 << 31
+"""A sheet part this large (uncompressed) is written with zip64 sizes, which 4 GiB and more need."""
 _DIMENSION = re.compile(rb'<dimension ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"/>')
 
 

@@ -13,13 +13,12 @@ import dataclasses
 import multiprocessing
 import os
 import queue
-import signal
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_dicomqc.children import main_script_hidden, tie_to_parent
+from pytest_dicomqc.children import ignore_interrupts, main_script_hidden
 from pytest_dicomqc.record import ReportRow
 from pytest_dicomqc.writers.report import ReportFiles, ReportPlan, write_report
 from pytest_dicomqc.writers.sheets import EndOfRun
@@ -42,6 +41,9 @@ class ReportStream:
         """Dataset-relative paths of the files in report order (collection order)."""
         self.sent = 0
         """Rows of :attr:`order` handed to the writing process."""
+        self._sent: list[ReportRow] = []
+        """Those rows: a row replaced since (a crashed xdist worker's report came late) is not the
+        one written."""
         self._batch: list[ReportRow] = []
         self._process: Any = None
         if stream and len(self.order) >= STREAM_MIN_FILES:
@@ -70,12 +72,13 @@ class ReportStream:
         self._feeder.start()
 
     def _feed(self) -> None:
-        while (message := self._outbox.get()) is not None:
-            try:
+        try:
+            while (message := self._outbox.get()) is not None:
                 self._to_writer.send(message)
-            except OSError:  # the writing process is gone: finish() writes the report here
-                break
-        self._to_writer.close()
+        except BaseException:  # noqa: BLE001 - gone, or a row that cannot be sent: the process is
+            self.abandon()  # stopped, and finish() writes the report in pytest's process
+        finally:
+            self._to_writer.close()
 
     def advance(self, rows: Mapping[str, ReportRow]) -> None:
         """Send the rows now complete at the front of the report order (xdist's workers finish
@@ -84,7 +87,9 @@ class ReportStream:
             return
         order, sent = self.order, self.sent
         while sent < len(order) and order[sent] in rows:
-            self._batch.append(rows[order[sent]])
+            row = rows[order[sent]]
+            self._batch.append(row)
+            self._sent.append(row)
             sent += 1
         self.sent = sent
         if len(self._batch) >= BATCH:
@@ -101,7 +106,7 @@ class ReportStream:
         if self._process is not None:
             self._flush()
             streamed = self.sent
-            if [row.path for row in rows[:streamed]] == self.order[:streamed]:
+            if len(rows) >= streamed and all(row is sent for row, sent in zip(rows, self._sent, strict=False)):
                 if self._finish_in_process_writer(dataclasses.replace(end, rows=list(rows[streamed:]))):
                     return
             else:  # rows came in another order (a partial xdist run): written here, whole
@@ -110,17 +115,18 @@ class ReportStream:
 
     def _finish_in_process_writer(self, end: EndOfRun) -> bool:
         """Hand the end of the run over and wait; False if the writing process is gone."""
+        process = self._process
         self._outbox.put(("finish", end))
         self._outbox.put(None)
         while not self._results.poll(POLL):
-            if not self._process.is_alive() and not self._results.poll(0):
+            if not process.is_alive() and not self._results.poll(0):
                 self._process = None
                 return False  # killed (out of memory?): pytest's process writes the report
         try:
             outcome, detail = self._results.recv()
         except EOFError:
             outcome, detail = "gone", ""
-        self._process.join()
+        process.join()
         self._process = None
         if outcome == "written":
             return True
@@ -132,18 +138,16 @@ class ReportStream:
 
     def abandon(self) -> None:
         """Stop the writing process; it leaves the previous report files as they were."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.join()
-            self._process = None
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.join()
             self._outbox.put(None)
 
 
 def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
     """The writing process: rows until the end of the run, then the rest, then the outcome."""
-    tie_to_parent(parent)
-    for signum in (signal.SIGINT, signal.SIGTERM):  # pytest decides when the report is done
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_interrupts(parent)  # pytest decides when the report is done
     try:
         with ReportFiles(plan) as files:
             while True:

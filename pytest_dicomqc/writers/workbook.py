@@ -11,7 +11,6 @@ dropped, lone surrogates escaped, and text is cut visibly at Excel's 32,767-char
 
 from __future__ import annotations
 
-import math
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from xlsxwriter.utility import xl_col_to_name
 
 from pytest_dicomqc.columns import Column
 from pytest_dicomqc.record import ReportRow, Scalar
-from pytest_dicomqc.writers.rows import LINE_HEIGHT, MAX_LINES, RowsFile, clean_text, splice
+from pytest_dicomqc.writers.rows import LINE_HEIGHT, MAX_LINES, RowsFile, cell_text, clean_text, is_number, splice
 from pytest_dicomqc.writers.sheets import (
     CHANGES,
     DATASET,
@@ -59,7 +58,6 @@ WORKBOOK_OPTIONS = {
     "strings_to_formulas": False,
     "strings_to_urls": False,
     "strings_to_numbers": False,
-    "nan_inf_to_errors": True,
 }
 
 
@@ -304,13 +302,10 @@ class ReportWorkbook:
                 continue
             if value is True or value is False:
                 worksheet.write_boolean(row, column, value)
-            elif type(value) is int or type(value) is float:
-                if math.isfinite(value):
-                    worksheet.write_number(row, column, value)
-                else:
-                    worksheet.write_string(row, column, str(value))
+            elif is_number(value):
+                worksheet.write_number(row, column, value)
             else:
-                text = clean_text(str(value))
+                text = cell_text(value)
                 if column in wrapped and "\n" in text:
                     lines = max(lines, min(MAX_LINES, text.count("\n") + 1))
                 if text.startswith("<r>") and text.endswith("</r>"):
