@@ -42,6 +42,8 @@ _COL_STYLE = re.compile(rb'<col min="(\d+)" max="(\d+)"[^>]*? style="(\d+)"')
 def clean_text(value: str) -> str:
     """Text as a cell can hold it: no characters XML forbids, no lone surrogates, cut at the
     cell limit with a visible mark."""
+    if value.isascii() and value.isprintable():  # nearly every value: no regular expression
+        return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
     text = _ILLEGAL_XML.sub("", value)
     if text.isascii():
         return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - len(TRUNCATED)] + TRUNCATED
