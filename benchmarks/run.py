@@ -478,7 +478,7 @@ def target_results(
 def targets_table(results: list[TargetResult]) -> str:
     """The targets as a table: issue point, what, value, limit, PASS/FAIL."""
     return format_table(
-        ["#", "target (issue 13)", "value", "limit", "result"],
+        ["#", "target (issues 13, 14)", "value", "limit", "result"],
         [[str(t.point), t.what, t.value, t.limit, t.result] for t in results],
         left=2,
     )
