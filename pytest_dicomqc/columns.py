@@ -19,6 +19,8 @@ from pytest_dicomqc.rules.regex import Regex
 ColumnType = Literal["text", "integer", "number"]
 ALL_VALUES = "_all"
 """Suffix of the text column beside a numeric tag that may hold several values."""
+THIS_RUN = "this run"
+"""``checked`` of a file checked in this run (else: ``earlier run <time>``, or nothing)."""
 NO_SERIES = "(no series)"
 """The series of a file without SeriesInstanceUID (not DICOM, unreadable, or the tag missing)."""
 
@@ -49,7 +51,7 @@ def _checked(row: ReportRow) -> str:
     """When the row's result was made: this run, an earlier one (partial runs), or never."""
     if row.earlier:
         return f"earlier run {row.earlier}"
-    return "" if row.status == STATUS_NOT_RUN else "this run"
+    return "" if row.status == STATUS_NOT_RUN else THIS_RUN
 
 
 def folder_of(path: str) -> str:

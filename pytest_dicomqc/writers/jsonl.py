@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from pytest_dicomqc.columns import THIS_RUN
 from pytest_dicomqc.conclusion import Conclusion, Result, RuleTally, WaiverUse
 from pytest_dicomqc.dataset_checks import DatasetFinding, DatasetVerdict
 from pytest_dicomqc.record import STATUS_NOT_RUN, Finding, ReportRow, Scalar
@@ -27,8 +28,6 @@ SCHEMA_RESOURCE = "report.schema.json"
 FILE_RECORD = "file"
 SUMMARY_RECORD = "summary"
 RECORD_TYPES = (FILE_RECORD, SUMMARY_RECORD)
-THIS_RUN = "this run"
-"""``checked`` of a file read in this run (else the ISO time of an earlier run, or null)."""
 
 _ESCAPED = re.compile("[\u0080-\u009f\u2028\u2029\ud800-\udfff]")
 """Characters ``json.dumps(ensure_ascii=False)`` leaves raw that would break a line: lone
