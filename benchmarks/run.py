@@ -709,7 +709,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
     targets = target_results(summaries, all_runs, files)
-    _print_block("targets of issue 13 (n/a: dataset not run, or its runs failed)", [targets_table(targets)])
+    _print_block("targets of issues 13 and 14 (n/a: dataset not run, or its runs failed)", [targets_table(targets)])
     if args.json is not None:
         payload = {
             "facts": facts,
