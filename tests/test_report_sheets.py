@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pytest_dicomqc.readback  # noqa: F401 - pandas imported before any pytester run, see below
 from pytest_dicomqc import load_report
 from tests.helpers import Runner, read_sheet, write_dicom
 
@@ -222,6 +223,10 @@ def test_load_report_round_trips_a_run(pytester: pytest.Pytester) -> None:
     assert set(files["original-image"].dropna()) == {"PASS", "FAIL", "N/A"}
     assert int(frames["Series"]["files"].sum()) == 7
 
+
+# pytester puts sys.modules back after each test that uses it: pandas first imported inside such a
+# test (by load_report) would be imported again by the next one, whose C extensions still hold the
+# first import's classes ("AssertionError: <class 'pandas.arrays.StringArray'>"). Imported above.
 
 STREAMED_FILES = 1_050
 

@@ -39,15 +39,18 @@ class ReportStream:
         self.plan = plan
         self.order = list(order)
         """Dataset-relative paths of the files in report order (collection order)."""
-        self.sent = 0
-        """Rows of :attr:`order` handed to the writing process."""
         self._sent: list[ReportRow] = []
-        """Those rows: a row replaced since (a crashed xdist worker's report came late) is not the
-        one written."""
+        """The rows of :attr:`order` handed to the writing process: a row replaced since (a
+        crashed xdist worker's report came late) is not the one written."""
         self._batch: list[ReportRow] = []
         self._process: Any = None
         if stream and len(self.order) >= STREAM_MIN_FILES:
             self._start()
+
+    @property
+    def sent(self) -> int:
+        """Rows of :attr:`order` handed to the writing process."""
+        return len(self._sent)
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -85,13 +88,11 @@ class ReportStream:
         files out of order: a row waits in ``rows`` until those before it are there)."""
         if self._process is None:
             return
-        order, sent = self.order, self.sent
-        while sent < len(order) and order[sent] in rows:
-            row = rows[order[sent]]
+        order, sent = self.order, self._sent
+        while len(sent) < len(order) and order[len(sent)] in rows:
+            row = rows[order[len(sent)]]
             self._batch.append(row)
-            self._sent.append(row)
-            sent += 1
-        self.sent = sent
+            sent.append(row)
         if len(self._batch) >= BATCH:
             self._flush()
 
