@@ -1,7 +1,8 @@
 """``python -m pytest_dicomqc COMMAND``: the commands that work on a project's files without a test run.
 
 ``lint`` checks a rules file (:mod:`pytest_dicomqc.lint`); ``diff`` compares two reports
-(:mod:`pytest_dicomqc.compare`). One subparser per command, one entry in :data:`COMMANDS`.
+(:mod:`pytest_dicomqc.compare`); ``merge`` judges the shards of one run as one
+(:mod:`pytest_dicomqc.merge`). One subparser per command, one entry in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from pytest_dicomqc.compare import compare, terminal_lines
 from pytest_dicomqc.lint import summary
 from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
+from pytest_dicomqc.settings import DEFAULT_REPORT
 
 EXIT_VALID = 0
 EXIT_INVALID = 4  # pytest's usage error, as for the same mistake found by a test run
@@ -75,12 +77,45 @@ def _diff(arguments: argparse.Namespace) -> int:
     return comparison.exit_status
 
 
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("parts", type=Path, nargs="+", help="the part files of every shard (--dicom-records)")
+    parser.add_argument(
+        "--dicom-report", type=Path, default=Path(DEFAULT_REPORT), metavar="PATH", help="Excel report to write"
+    )
+    parser.add_argument("--dicom-json", type=Path, metavar="PATH", help="also write JSON Lines")
+    parser.add_argument("--junitxml", type=Path, metavar="PATH", help="also write JUnit XML")
+
+
+def _merge(arguments: argparse.Namespace) -> int:
+    from pytest_dicomqc.merge import Outputs, merge  # pydicom: only for this command
+    from pytest_dicomqc.parts import PartError
+
+    outputs = Outputs(
+        arguments.dicom_report.absolute(),
+        arguments.dicom_json.absolute() if arguments.dicom_json else None,
+        arguments.junitxml.absolute() if arguments.junitxml else None,
+    )
+    try:
+        return merge(arguments.parts, outputs)
+    except PartError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"ERROR: cannot write {exc.filename or 'the report'}: {exc.strerror or exc}", file=sys.stderr)
+    return EXIT_INVALID
+
+
 COMMANDS = {
     "lint": Command("validate a rules file (and waivers) and run its rule examples", _lint_arguments, _lint),
     "diff": Command(
         "compare two reports: exit 1 when a file that passed (or was waived or skipped) now fails",
         _diff_arguments,
         _diff,
+    ),
+    "merge": Command(
+        "judge the shards of one run (--dicom-shard, --dicom-records) as one: the report a single run writes,"
+        " exit 0 or 1 like the gate, 4 when the parts do not form one run",
+        _merge_arguments,
+        _merge,
     ),
 }
 

@@ -33,7 +33,7 @@ from pytest_dicomqc.record import (
     Status,
 )
 from pytest_dicomqc.rules.model import Rule, RuleSet, Waiver
-from pytest_dicomqc.series import SeriesTally, tally_series
+from pytest_dicomqc.series import SERIES_VALUES, SeriesTally, tally_series
 
 WaiverStatus = Literal["active", "expired", "stale", "unused in this partial run"]
 ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
@@ -48,6 +48,8 @@ WARNINGS: tuple[ResultStatus, ...] = ("warning", "empty")
 """Statuses that pass but are shown as warnings."""
 """What pytest reports for a dataset-level result."""
 
+CONCLUDED_VALUES = (*SERIES_VALUES, "notes")
+"""The values of a file that :func:`conclude` reads: all a merge keeps of them (:meth:`ReportRow.keeping`)."""
 DICOM_FILES = "dicom-files"
 """Name of the result that fails a run with fewer DICOM files than ``min_dicom_files``."""
 
@@ -62,6 +64,8 @@ class Scope:
     """Result names (:attr:`Result.name`) collected and selected in this run; ``None``: all of them."""
     unselected_reason: str = "deselected"
     strict: bool = False
+    shard: str = ""
+    """``K/N`` when the run is one shard of several: its dataset results are judged at merge."""
 
     def asked(self, name: str) -> bool:
         return self.selected is None or name in self.selected
@@ -186,6 +190,8 @@ class Conclusion:
     """Rows whose record comes from an earlier run (not selected in this one)."""
     series: tuple[SeriesTally, ...] = ()
     """The rows by series (SeriesInstanceUID in a folder), in the order their first file comes."""
+    shard: str = ""
+    """``K/N`` of a shard's run (:attr:`Scope.shard`); empty for a whole run or a merge."""
 
     @functools.cached_property
     def flagged(self) -> dict[str, str]:
@@ -214,6 +220,12 @@ class Conclusion:
 
     @functools.cached_property  # computed once: the verdict is read by every output
     def _judgement(self) -> tuple[Verdict, str]:
+        verdict, headline = self._files_and_results()
+        if self.shard:
+            headline += f" (shard {self.shard})"
+        return verdict, headline
+
+    def _files_and_results(self) -> tuple[Verdict, str]:
         failed = [row for row in self.rows if row.status in (STATUS_FAILED, STATUS_CRASHED)]
         failing = [result for result in self.results if result.status == "failed"]
         problems = []
@@ -225,7 +237,7 @@ class Conclusion:
         if problems:
             return "FAILED", "FAILED: " + "; ".join(problems)
         gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
-        unjudged = sum(1 for result in self.results if result.status in (NOT_JUDGED, NOT_RUN))
+        unjudged = 0 if self.shard else sum(1 for result in self.results if result.status in (NOT_JUDGED, NOT_RUN))
         gaps += [f"{_count(unjudged, 'dataset result')} not judged"] if unjudged else []
         if gaps:
             return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
@@ -271,6 +283,7 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
         series=tally_series(rows, named),
+        shard=scope.shard,
     )
 
 

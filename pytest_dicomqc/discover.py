@@ -62,10 +62,11 @@ class Claim(enum.Enum):
 
 
 def sorted_entries(folder: Path) -> list[os.DirEntry[str]]:
-    """Directory entries sorted by name, the same in every process; unreadable folders are empty."""
+    """Directory entries sorted by name as the report shows it (:func:`printable`), the same in
+    every process, and the order in which shards' parts merge; unreadable folders are empty."""
     try:
         with os.scandir(folder) as entries:
-            return sorted(entries, key=lambda e: e.name)
+            return sorted(entries, key=lambda e: printable(e.name))
     except OSError:
         return []
 

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from pytest_dicomqc.discover import is_folder, is_regular_file, printable, sorted_entries
-from pytest_dicomqc.record import FAIL, KIND_NON_DICOM, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, WARN, FileRecord
+from pytest_dicomqc.record import (
+    STATUS_FAILED,
+    STATUS_SKIPPED,
+    STATUS_WAIVED,
+    FileRecord,
+    failure_text,
+    skip_reason,
+    waived_reason,
+)
 from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
 
 if TYPE_CHECKING:
@@ -69,15 +77,16 @@ class DatasetFolder(_OutsideHooks, pytest.Collector):
         }
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        shard = self.config.stash[SESSION_KEY].settings.shard
         for entry, folder in dataset_entries(self.path, self.ihook, self.config):
             path = Path(entry.path)
             name, nodeid = child_name_and_id(self, entry.name)
             if folder:
                 yield DatasetFolder.from_parent(self, name=name, path=path, nodeid=nodeid, **self.child_paths(name))
-            else:
-                yield DicomItem.from_parent(
-                    self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}", **self.child_paths(name)
-                )
+                continue
+            paths = self.child_paths(name)
+            if shard is None or shard.holds(paths["relpath"]):  # another shard's file is not collected
+                yield DicomItem.from_parent(self, path=path, file_name=name, nodeid=f"{nodeid}::{ITEM_NAME}", **paths)
         if not self.relpath:  # the root: the results over the whole dataset come after its files
             yield DatasetResults.from_parent(self, name=ITEM_NAME, path=self.path, nodeid=ITEM_NAME)
 
@@ -95,14 +104,15 @@ def dataset_entries(folder: Path, ihook: Any, config: pytest.Config) -> Iterator
 
 
 def walk_dataset(folder: Path, ihook: Any, config: pytest.Config, relpath: str = "") -> Iterator[tuple[Path, str]]:
-    """Every file of the dataset and its dataset-relative path, as collection finds them: for the
-    full picture of a run that collected or selected only some of them."""
+    """Every file of the dataset (of this run's shard) and its dataset-relative path, as collection
+    finds them: for the full picture of a run that collected or selected only some of them."""
+    shard = config.stash[SESSION_KEY].settings.shard
     for entry, is_dir in dataset_entries(folder, ihook, config):
         name = printable(entry.name)
         child = f"{relpath}/{name}" if relpath else name
         if is_dir:
             yield from walk_dataset(Path(entry.path), ihook, config, child)
-        else:
+        elif shard is None or shard.holds(child):
             yield Path(entry.path), child
 
 
@@ -179,10 +189,9 @@ class DicomItem(_OutsideHooks, pytest.Item):
         if record.verdict == STATUS_FAILED:
             raise DicomQCFailure(failure_text(record))
         if record.verdict == STATUS_SKIPPED:
-            pytest.skip(f"{record.kind}: {record.values.get('notes') or 'not a DICOM file'}")
+            pytest.skip(skip_reason(record))
         if record.verdict == STATUS_WAIVED:
-            waived = ", ".join(f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver)
-            pytest.xfail(f"waived: {waived}")
+            pytest.xfail(waived_reason(record))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, DicomQCFailure):
@@ -203,7 +212,8 @@ class DicomItem(_OutsideHooks, pytest.Item):
 
 class DatasetResults(_OutsideHooks, pytest.Collector):
     """The results over the whole dataset, after its files: ``dicomqc::dicom-files``,
-    ``dicomqc::dataset::<check id>`` and ``dicomqc::rule::<rule id>`` (``max_failing``).
+    ``dicomqc::dataset::<check id>`` and ``dicomqc::rule::<rule id>`` (``max_failing``); none in
+    one shard of several (``--dicom-shard``).
 
     Collected like any test, so that ``--collect-only``, progress, ``-k``, ``-m`` and
     ``--deselect`` count and select them; judged by the controller once every file has reported
@@ -213,7 +223,10 @@ class DatasetResults(_OutsideHooks, pytest.Collector):
     def collect(self) -> Iterator[pytest.Item]:
         from pytest_dicomqc.conclusion import result_names  # judged only where a dataset runs
 
-        for name in result_names(self.config.stash[SESSION_KEY].settings.ruleset):
+        settings = self.config.stash[SESSION_KEY].settings
+        if not settings.judged_here:
+            return  # one shard of several: judged by the merge, over every shard's records
+        for name in result_names(settings.ruleset):
             yield ResultItem.from_parent(self, name=name, nodeid=f"{ITEM_NAME}::{name}")
 
 
@@ -233,24 +246,3 @@ class ResultItem(_OutsideHooks, pytest.Item):
 
 DATASET_NODES: tuple[type, ...] = (DatasetFolder, PathToDataset, DicomItem, DatasetResults, ResultItem)
 """The nodes of the dataset: none has fixtures, their setup and teardown do nothing."""
-
-
-def failure_text(record: FileRecord) -> str:
-    """The compact failure shown by pytest: one line per reason, observed vs expected.
-
-    The first line is the most useful one, since pytest's short summary shows only it.
-    """
-    lines = []
-    if record.error:
-        lines.append(f"{record.kind}: {record.error}")
-    elif record.kind == KIND_NON_DICOM:
-        lines.append(f"non-DICOM file ({record.values.get('notes')}) and the rules say non_dicom: fail")
-    results = record.results
-    lines += [f"{f.rule_id}: {f.message}" for f in record.findings if results.get(f.rule_id) == FAIL]
-    warnings = [f"{f.rule_id} ({f.observed})" for f in record.findings if results.get(f.rule_id) == WARN]
-    if warnings:
-        lines.append("warnings: " + ", ".join(warnings))
-    waived = [f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver]
-    if waived:
-        lines.append("waived: " + ", ".join(waived))
-    return "\n".join(lines)

@@ -6,7 +6,8 @@ that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias, get_args
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -141,6 +142,40 @@ class ReportRow:
     """When the file was not checked in this run: the time (ISO 8601) of the earlier run whose
     result, still valid for the file as it is, stands in (from the cache)."""
 
+    def to_wire(self) -> dict[str, Any]:
+        """Plain dict of exact builtins: the row in a part file (``--dicom-records``)."""
+        record = self.record.to_wire() if self.record is not None else None
+        return {
+            "path": self.path,
+            "status": self.status,
+            "error": self.error,
+            "earlier": self.earlier,
+            "record": record,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ReportRow:
+        record = wire["record"]
+        status = wire["status"]
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return cls(
+            wire["path"],
+            shared(status),
+            FileRecord.from_wire(record) if record is not None else None,
+            wire["error"],
+            wire["earlier"],
+        )
+
+    def keeping(self, values: Collection[str]) -> ReportRow:
+        """The row with only what a conclusion reads (``values`` named, no findings): what a merge
+        keeps of each file once its row is written, so that 10^6 files fit in memory."""
+        record = self.record
+        if record is None:
+            return self
+        kept = {name: record.values[name] for name in values if name in record.values}
+        return replace(self, record=replace(record, values=kept, findings=()))
+
 
 def display(value: Value) -> Scalar:
     """One cell's worth: multi-values joined with ``\\`` as DICOM writes them."""
@@ -151,3 +186,34 @@ def display(value: Value) -> Scalar:
 
 def is_empty(value: Value) -> bool:
     return value is None or value == "" or value == []
+
+
+def failure_text(record: FileRecord) -> str:
+    """The compact failure shown by pytest: one line per reason, observed vs expected.
+
+    The first line is the most useful one, since pytest's short summary shows only it.
+    """
+    lines = []
+    if record.error:
+        lines.append(f"{record.kind}: {record.error}")
+    elif record.kind == KIND_NON_DICOM:
+        lines.append(f"non-DICOM file ({record.values.get('notes')}) and the rules say non_dicom: fail")
+    results = record.results
+    lines += [f"{f.rule_id}: {f.message}" for f in record.findings if results.get(f.rule_id) == FAIL]
+    warnings = [f"{f.rule_id} ({f.observed})" for f in record.findings if results.get(f.rule_id) == WARN]
+    if warnings:
+        lines.append("warnings: " + ", ".join(warnings))
+    waived = [f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver]
+    if waived:
+        lines.append("waived: " + ", ".join(waived))
+    return "\n".join(lines)
+
+
+def skip_reason(record: FileRecord) -> str:
+    """Why a file is skipped (not DICOM, and the rules say skip)."""
+    return f"{record.kind}: {record.values.get('notes') or 'not a DICOM file'}"
+
+
+def waived_reason(record: FileRecord) -> str:
+    """Which findings waivers accepted, for a file that passes only because of them."""
+    return "waived: " + ", ".join(f"{f.rule_id} ({f.waiver})" for f in record.findings if f.waiver)

@@ -26,8 +26,9 @@ from pytest_dicomqc.baseline import BaselineError, BaselineReading
 from pytest_dicomqc.cache import Stat
 from pytest_dicomqc.collection import LEFT_OUT_OUTPUT, selects_part_of_dataset
 from pytest_dicomqc.compare import COMPARED_NAMES, Comparison, compare, sheet_rows, terminal_lines
-from pytest_dicomqc.conclusion import ACTIVE, EXPIRED, NOT_RUN, STALE, WARNINGS, Conclusion, Result, Scope, conclude
+from pytest_dicomqc.conclusion import Conclusion, Result, Scope, conclude
 from pytest_dicomqc.nodes import DicomItem, ResultItem, dataset_nodeid, walk_dataset
+from pytest_dicomqc.parts import PartHeader
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import (
     STATUS_CRASHED,
@@ -38,11 +39,13 @@ from pytest_dicomqc.record import (
     Status,
 )
 from pytest_dicomqc.session import DicomQCSession
+from pytest_dicomqc.shard import Shard
 from pytest_dicomqc.state import ITEM_NAME
 from pytest_dicomqc.writers.jsonl import summary_record
 from pytest_dicomqc.writers.report import ReportPlan
 from pytest_dicomqc.writers.sheets import end_of_run, files_plan, run_tables
 from pytest_dicomqc.writers.stream import ReportStream
+from pytest_dicomqc.writers.terminal import conclusion_lines
 
 _SUFFIX = "::" + ITEM_NAME
 _RESULT_PREFIX = ITEM_NAME + "::"
@@ -169,11 +172,26 @@ class Reporter:
 
     def report_plan(self, files: int) -> ReportPlan:
         settings = self.settings
+        shard = settings.shard or Shard(1, 1)
+        part = PartHeader(
+            shard=shard.index,
+            shards=shard.total,
+            files=files,
+            rules=settings.rules_text,
+            strict=settings.strict,
+            dataset=_shown(settings.dataset, self.config),
+            root=str(settings.dataset),
+            plugin=__version__,
+            pydicom=metadata.version("pydicom"),
+            created=_iso(self.started),
+        )
         return ReportPlan(
             settings.report,
             files_plan(settings.ruleset, value_columns(settings.ruleset)),
             json=settings.json,
             expected_files=files,
+            records=settings.records,
+            part=part if settings.records is not None else None,
         )
 
     def name_in_junit(self, report: pytest.TestReport, test: str) -> None:
@@ -204,13 +222,22 @@ class Reporter:
         """Drawn once: when the test loop ends, or at session end if it stopped early, in which
         case no result was reported and none is claimed."""
         if self.conclusion is None:
-            if stopped:
+            shard = self.settings.shard
+            if not self.settings.judged_here:
+                selected, reason = frozenset[str](), f"judged at merge: this run is shard {shard} of the dataset"
+            elif stopped:
                 selected, reason = frozenset[str](), "the session stopped early (-x, --maxfail, Ctrl-C)"
             else:
                 selected = frozenset(nodeid[len(_RESULT_PREFIX) :] for nodeid in self.results)
                 part = selects_part_of_dataset(self.config, self.settings.dataset)
                 reason = "only part of the dataset was collected" if part else "deselected (-k, -m, --deselect, --lf)"
-            scope = Scope(_shown(self.settings.dataset, self.config), selected, reason, self.settings.strict)
+            scope = Scope(
+                _shown(self.settings.dataset, self.config),
+                selected,
+                reason,
+                self.settings.strict,
+                "" if self.settings.judged_here else str(shard),
+            )
             self.conclusion = conclude(self.final_rows(), self.settings.ruleset, scope)
         return self.conclusion
 
@@ -324,6 +351,8 @@ class Reporter:
         outputs: list[tuple[str, Scalar]] = [("report", str(settings.report))]
         outputs += [("json lines", str(settings.json))] if settings.json is not None else []
         outputs += [("baseline", str(settings.baseline))] if settings.baseline is not None else []
+        outputs += [("records", str(settings.records))] if settings.records is not None else []
+        outputs += [("shard", str(settings.shard))] if settings.shard is not None else []
         now = time.time()
         return [
             ("dataset", str(settings.dataset)),
@@ -351,6 +380,10 @@ class Reporter:
         outputs = f"report {settings.report}"
         outputs += f", json {settings.json}" if settings.json is not None else ""
         outputs += f", baseline {settings.baseline}" if settings.baseline is not None else ""
+        outputs += f", records {settings.records}" if settings.records is not None else ""
+        shard = settings.shard
+        if shard is not None:
+            outputs += f", shard {shard}" + (f" ({shard.source})" if shard.source else "")
         return [
             f"dicomqc: dataset {settings.dataset}, {outputs}",
             f"dicomqc: rules {ruleset.source} ({len(ruleset.rules)} rules, {len(ruleset.dataset)} dataset checks,"
@@ -370,40 +403,8 @@ class Reporter:
             terminalreporter.write_line(text, **markup)
 
         terminalreporter.write_sep("-", "dicomqc")
-        verdict = conclusion.verdict
-        line(f"dicomqc: {conclusion.headline}", red=verdict == "FAILED", green=verdict == "PASSED")
-        counts = ", ".join(f"{count:,} {status}" for status, count in conclusion.statuses.items() if count)
-        total = len(conclusion.rows)
-        line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
-        if conclusion.earlier:
-            line(
-                f"dicomqc: partial run: {conclusion.earlier:,} files shown with their results from an earlier run",
-                yellow=True,
-            )
-        for tally in conclusion.tallies:
-            if tally.failing:
-                parts = [f"{tally.failed:,} failed"] if tally.failed else []
-                parts += [f"{tally.warned:,} warned"] if tally.warned else []
-                line(
-                    f"dicomqc rule {tally.rule.id} ({tally.rule.severity}): {', '.join(parts)}"
-                    f" of {tally.applicable:,} applicable files",
-                    red=bool(tally.failed),
-                    yellow=not tally.failed,
-                )
-        for result in conclusion.results:
-            name = result.name.replace("::", " ")
-            if result.outcome == "failed":  # its problems are in the failure above, printed once
-                line(f"dicomqc {name} failed: {result.summary} (above: {_RESULT_PREFIX}{result.name})", red=True)
-            else:
-                markup = {"yellow": True} if result.status in (*WARNINGS, NOT_RUN) else {}
-                line(f"dicomqc {name} {result.status}: {result.message}", **markup)
-        for use in conclusion.waivers:
-            if use.status != ACTIVE:
-                waiver = use.waiver
-                what = {EXPIRED: f"expired on {waiver.expires}", STALE: "matched no finding (stale)"}.get(
-                    use.status, "waived nothing in this partial run"
-                )
-                line(f"dicomqc waiver {waiver.id} ({waiver.source}:{waiver.line}) {what}", yellow=True)
+        for shown in conclusion_lines(conclusion):
+            line(shown.text, shown.path, **({shown.colour: True} if shown.colour else {}))
         if self.baseline_error:
             line(f"ERROR: {self.baseline_error}", path=True, red=True)
         if self.comparison is not None:
@@ -418,6 +419,8 @@ class Reporter:
             line(f"dicomqc report: {self.settings.report}", path=True)
             if self.settings.json is not None:
                 line(f"dicomqc json: {self.settings.json}", path=True)
+            if self.settings.records is not None:
+                line(f"dicomqc records: {self.settings.records}", path=True)
         if self.interrupted_by:
             name = signal.Signals(self.interrupted_by).name
             line(f"dicomqc: {name} while writing the report: written whole, run stopped", red=True)

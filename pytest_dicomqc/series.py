@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pytest_dicomqc.columns import folder_of, series_label
 from pytest_dicomqc.record import FAIL, STATUS_CRASHED, STATUS_FAILED, STATUS_WAIVED, WARN, ReportRow, Scalar
 
+_COUNTED = ("Modality", "StudyInstanceUID", "PixelSpacing", "SliceThickness")
+SERIES_VALUES = ("SeriesInstanceUID", "frames", "rows", "columns", *_COUNTED)
+"""The values of a file that its series' row reads."""
 SHOWN_VALUES = 3
 """Distinct values a cell lists (most common first) before it says how many more there are."""
 
@@ -47,7 +50,7 @@ class _Builder:
         self.slices += frames if type(frames) is int else 0
         rows, columns = values.get("rows"), values.get("columns")
         self._count("size", f"{rows}x{columns}" if rows is not None and columns is not None else None)
-        for name in ("Modality", "StudyInstanceUID", "PixelSpacing", "SliceThickness"):
+        for name in _COUNTED:
             self._count(name, values.get(name))
 
     def _count(self, name: str, value: Scalar) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pytest_dicomqc.rules.model import RuleSet
+    from pytest_dicomqc.shard import Shard
 
 DEFAULT_REPORT = "metadata_dicom.xlsx"
 DEFAULT_RULES = "rules.yaml"
@@ -32,6 +33,12 @@ OPTIONS = (
         "dicom_baseline",
         "an earlier report (.xlsx) to compare with: a Changes sheet, a terminal section, and exit 1 when a file"
         " that passed then fails now",
+    ),
+    (
+        "--dicom-records",
+        "dicom_records",
+        "also write this run's records to a part file (JSON Lines, gzip-compressed when the name ends in .gz),"
+        " for python -m pytest_dicomqc merge",
     ),
 )
 STRICT_HELP = "treat warning rules as errors: a file that breaks one fails"
@@ -52,6 +59,11 @@ CACHE_MODES = {
 }
 CACHE_HELP = "how the record cache recognises an unchanged file: " + "; ".join(
     f"{mode}: {meaning}" for mode, meaning in CACHE_MODES.items()
+)
+SHARD_HELP = (
+    "check only shard K of N of the dataset (every file in exactly one shard, by its path); dataset checks"
+    " and max_failing are then judged by python -m pytest_dicomqc merge. auto: the CI's variables"
+    " (GitLab parallel:, CircleCI, Buildkite, Azure), else the whole dataset"
 )
 RULES_CHECK_HELP = "validate the rules and waivers files, run their examples, and exit (0 valid, 4 invalid)"
 
@@ -78,6 +90,18 @@ class Settings:
     """``--dicom-json``: where the JSON Lines go; None: not written."""
     baseline: Path | None = None
     """``--dicom-baseline``: the earlier report this run is compared with."""
+    shard: Shard | None = None
+    """``--dicom-shard``: the part of the dataset this run checks; None: all of it."""
+    records: Path | None = None
+    """``--dicom-records``: where this run's part file goes; None: not written."""
+    rules_text: tuple[tuple[str, str], ...] = ()
+    """(source, YAML text) of the rules file and of the waivers file, as loaded: a part file
+    carries them, so that the merge judges with exactly these rules."""
+
+    @property
+    def judged_here(self) -> bool:
+        """Whether this run judges the dataset checks and thresholds: not a shard of several."""
+        return self.shard is None or self.shard.whole
 
 
 def _dest(option: str) -> str:
@@ -101,6 +125,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("dicom_file_timeout", FILE_TIMEOUT_HELP, default=str(DEFAULT_FILE_TIMEOUT))
     group.addoption("--dicom-cache", default=None, metavar="MODE", help=f"{CACHE_HELP}; ini: dicom_cache")
     parser.addini("dicom_cache", CACHE_HELP, default="stat")
+    group.addoption("--dicom-shard", default=None, metavar="K/N", help=f"{SHARD_HELP}; ini: dicom_shard")
+    parser.addini("dicom_shard", SHARD_HELP, default=None)
     group.addoption("--dicom-rules-check", action="store_true", default=False, help=RULES_CHECK_HELP)
 
 
@@ -148,11 +174,12 @@ def resolve(config: pytest.Config) -> Settings | None:
         raise pytest.UsageError(f"{dataset.origin}: dataset directory {dataset.path} {what}{fix}")
     from pytest_dicomqc.pipeline import wanted_tags  # pydicom: only when a dataset is checked
 
-    ruleset = load_configured_rules(config)
+    ruleset, rules_text = _configured_rules(config)
     report = _Value(config, "--dicom-report", "dicom_report")
     report_path = report.path if report.raw is not None else config.invocation_params.dir / DEFAULT_REPORT
     json = _Value(config, "--dicom-json", "dicom_json")
     baseline = _Value(config, "--dicom-baseline", "dicom_baseline")
+    records = _Value(config, "--dicom-records", "dicom_records")
     if not hasattr(config, "workerinput"):
         _check_writable(report_path, report.origin)
         if json.raw is not None:
@@ -161,6 +188,10 @@ def resolve(config: pytest.Config) -> Settings | None:
                 raise pytest.UsageError(f"{json.origin}: {json.path} is the Excel report's path too")
         if baseline.raw is not None:
             _check_baseline(baseline.path, baseline.origin)
+        if records.raw is not None:
+            _check_writable(records.path, records.origin, suffix=None, what="records part file")
+            if records.path in (report_path, json.path if json.raw is not None else None):
+                raise pytest.UsageError(f"{records.origin}: {records.path} is another output's path too")
     return Settings(
         dataset=_root(dataset.path),
         dataset_from_command_line=dataset.from_command_line,
@@ -174,6 +205,9 @@ def resolve(config: pytest.Config) -> Settings | None:
         cache_mode=_cache_mode(config),
         json=json.path if json.raw is not None else None,
         baseline=baseline.path if baseline.raw is not None else None,
+        shard=_shard(config),
+        records=records.path if records.raw is not None else None,
+        rules_text=rules_text,
     )
 
 
@@ -221,7 +255,12 @@ def readers(settings: Settings, files: int) -> int:
 
 def load_configured_rules(config: pytest.Config) -> RuleSet:
     """The rules file the options name (or the default), with the waivers file's waivers added."""
-    from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
+    return _configured_rules(config)[0]
+
+
+def _configured_rules(config: pytest.Config) -> tuple[RuleSet, tuple[tuple[str, str], ...]]:
+    """:func:`load_configured_rules`, and each file's (source, text) as it was read."""
+    from pytest_dicomqc.rules.load import RulesError, parse_rules, parse_waivers, read_text
 
     rules = _Value(config, "--dicom-rules", "dicom_rules")
     waivers = _Value(config, "--dicom-waivers", "dicom_waivers")
@@ -229,10 +268,17 @@ def load_configured_rules(config: pytest.Config) -> RuleSet:
         if value.raw is not None and not value.path.is_file():
             raise pytest.UsageError(f"{value.origin}: {what} file {value.path} does not exist")
     try:
-        ruleset = load_rules(rules.path if rules.raw is not None else _default_rules(config))
-        return load_waivers(waivers.path, ruleset) if waivers.raw is not None else ruleset
+        path = str(rules.path if rules.raw is not None else _default_rules(config))
+        text = read_text(Path(path), "rules")
+        texts: tuple[tuple[str, str], ...] = ((path, text),)
+        ruleset = parse_rules(text, path)
+        if waivers.raw is not None:
+            text = read_text(waivers.path, "waivers")
+            texts += ((str(waivers.path), text),)
+            ruleset = parse_waivers(text, str(waivers.path), ruleset)
     except RulesError as exc:
         raise pytest.UsageError(str(exc)) from None
+    return ruleset, texts
 
 
 def _default_rules(config: pytest.Config) -> Path:
@@ -289,7 +335,7 @@ def _raw(config: pytest.Config, option: str, ini: str) -> tuple[str, str]:
     cli = config.getoption(_dest(option))
     if cli is not None:
         return str(cli), option
-    return str(config.getini(ini)).strip(), f"{ini} in {config.inipath}" if config.inipath else ini
+    return str(config.getini(ini) or "").strip(), f"{ini} in {config.inipath}" if config.inipath else ini
 
 
 def _workers(config: pytest.Config) -> int | None:
@@ -314,6 +360,18 @@ def _file_timeout(config: pytest.Config) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise pytest.UsageError(f"{origin}: expected seconds >= 0 (0: no limit), not {raw!r}")
     return seconds
+
+
+def _shard(config: pytest.Config) -> Shard | None:
+    raw, origin = _raw(config, "--dicom-shard", "dicom_shard")
+    if not raw:
+        return None
+    from pytest_dicomqc.shard import ShardError, parse_shard
+
+    try:
+        return parse_shard(raw, os.environ)
+    except ShardError as exc:
+        raise pytest.UsageError(f"{origin}: {exc}") from None
 
 
 def _cache_mode(config: pytest.Config) -> str:

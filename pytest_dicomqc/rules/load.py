@@ -185,7 +185,7 @@ _Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False
 
 def load_rules(path: Path, today: dt.date | None = None) -> RuleSet:
     """Parse and validate the rules file at ``path``; ``today`` decides which waivers have expired."""
-    return parse_rules(_read_text(path, "rules"), str(path), today)
+    return parse_rules(read_text(path, "rules"), str(path), today)
 
 
 def parse_rules(text: str, source: str, today: dt.date | None = None) -> RuleSet:
@@ -195,8 +195,13 @@ def parse_rules(text: str, source: str, today: dt.date | None = None) -> RuleSet
 
 def load_waivers(path: Path, ruleset: RuleSet, today: dt.date | None = None) -> RuleSet:
     """``ruleset`` with the waivers of a separate waivers file (``version: 1``, ``waivers: [...]``) added."""
-    schema = _Schema(str(path), today)
-    document = _parse_yaml(_read_text(path, "waivers"), str(path))
+    return parse_waivers(read_text(path, "waivers"), str(path), ruleset, today)
+
+
+def parse_waivers(text: str, source: str, ruleset: RuleSet, today: dt.date | None = None) -> RuleSet:
+    """:func:`load_waivers` of waivers given as YAML text; ``source`` names the file in errors."""
+    schema = _Schema(source, today)
+    document = _parse_yaml(text, source)
     if not isinstance(document, _Mapping) or document.get("version") != 1 or "waivers" not in document:
         raise schema.fail(
             getattr(document, "mark", None), "a waivers file is a mapping with 'version: 1' and 'waivers'"
@@ -273,7 +278,8 @@ def _kind(node: yaml.Node) -> str:
     return "list" if isinstance(node, yaml.SequenceNode) else "mapping"
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
+    """A rules or waivers file's text: UTF-8, at most :data:`MAX_RULES_BYTES`."""
     try:
         data = path.read_bytes()
     except OSError as exc:

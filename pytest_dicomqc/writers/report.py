@@ -1,4 +1,5 @@
-"""The report's files written in one process: the workbook and, if asked for, the JSON Lines.
+"""The report's files written in one process: the workbook and, if asked for, the JSON Lines and
+the part file of the records (``--dicom-records``).
 
 Whichever process writes them (the writing process while the run goes on, or pytest's own at the
 end), it is this code: rows are added in report order, then the end of the run completes both
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from pytest_dicomqc.parts import PartHeader, PartWriter
 from pytest_dicomqc.record import ReportRow
 from pytest_dicomqc.writers.atomic import replacing
 from pytest_dicomqc.writers.sheets import EndOfRun, FilesPlan
@@ -28,6 +30,9 @@ class ReportPlan:
     files: FilesPlan
     json: Path | None = None
     expected_files: int = 0
+    records: Path | None = None
+    part: PartHeader | None = None
+    """The part file's header (its ``files`` is :attr:`expected_files`), when ``records`` is written."""
 
 
 class ReportFiles:
@@ -46,6 +51,10 @@ class ReportFiles:
             self.json: IO[bytes] | None = None
             if plan.json is not None:
                 self.json = self._stack.enter_context(replacing(plan.json))
+            self.part: PartWriter | None = None
+            if plan.records is not None and plan.part is not None:
+                header = dataclasses.replace(plan.part, files=plan.expected_files)
+                self.part = PartWriter(self._stack.enter_context(replacing(plan.records)), plan.records, header)
         except BaseException as exc:
             self._stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -63,6 +72,8 @@ class ReportFiles:
             from pytest_dicomqc.writers.jsonl import file_record, line
 
             self.json.write("".join(line(file_record(row)) for row in rows).encode("utf-8", "backslashreplace"))
+        if self.part is not None:
+            self.part.add(rows)
 
     def finish(self, end: EndOfRun) -> None:
         self.add(end.rows)
@@ -71,9 +82,11 @@ class ReportFiles:
             from pytest_dicomqc.writers.jsonl import line
 
             self.json.write(line(end.json_summary).encode("utf-8", "backslashreplace"))
+        if self.part is not None:
+            self.part.finish()
 
 
 def write_report(plan: ReportPlan, end: EndOfRun) -> None:
     """The whole report at once, in this process: ``end.rows`` holds every file."""
-    with ReportFiles(plan) as files:
+    with ReportFiles(dataclasses.replace(plan, expected_files=len(end.rows))) as files:
         files.finish(end)
