@@ -114,8 +114,9 @@ class Progress:
             print(f"dicomqc merge: {done:,} of {self.total:,} files ({share}%)", file=self.stream, flush=True)
 
 
-def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO = sys.stdout) -> int:
-    """The merge command's work; the exit status: 0 the run passed, 1 it did not."""
+def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) -> int:
+    """The merge command's work, printed to ``out`` (standard output); the exit status: 0 the run
+    passed, 1 it did not."""
     started = time.time()
     headers = check_parts(parts)
     header = headers[0]
@@ -148,7 +149,7 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO = sys.stdout) -> 
         files.finish(dataclasses.replace(end_of_run(conclusion, ruleset, facts, json_summary=json_summary), rows=batch))
         if junit is not None:
             junit.finish(conclusion)
-    _print(conclusion, ruleset, outputs, out)
+    _print(conclusion, ruleset, outputs, out or sys.stdout)
     return 0 if conclusion.verdict == "PASSED" else 1
 
 

@@ -45,8 +45,7 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
     if conclusion.shard:
         results = len(conclusion.results)
         yield Line(
-            f"dicomqc: shard {conclusion.shard}: {results} dataset result{'' if results == 1 else 's'}"
-            " judged at merge (python -m pytest_dicomqc merge)",
+            f"dicomqc: shard {conclusion.shard}: {results} dataset result{'' if results == 1 else 's'} judged at merge",
             "yellow",
         )
     else:
