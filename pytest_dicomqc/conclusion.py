@@ -49,7 +49,7 @@ WARNINGS: tuple[ResultStatus, ...] = ("warning", "empty")
 """What pytest reports for a dataset-level result."""
 
 CONCLUDED_VALUES = (*SERIES_VALUES, "notes")
-"""The values of a file that :func:`conclude` reads: all a merge keeps of them (:meth:`ReportRow.keeping`)."""
+"""The values of a file that :func:`conclude` reads: all a merge keeps of them (:meth:`ReportRow.from_wire`)."""
 DICOM_FILES = "dicom-files"
 """Name of the result that fails a run with fewer DICOM files than ``min_dicom_files``."""
 

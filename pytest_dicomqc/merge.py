@@ -10,8 +10,8 @@ thresholds are judged over every record, exactly as a single run judges them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
+import gc
 import heapq
 import sys
 import time
@@ -22,7 +22,7 @@ from typing import IO, TextIO
 
 from pytest_dicomqc import __version__
 from pytest_dicomqc.conclusion import CONCLUDED_VALUES, Conclusion, Scope, conclude
-from pytest_dicomqc.parts import PartError, PartHeader, read_header, rows
+from pytest_dicomqc.parts import PartError, PartHeader, full_row, read_header, rows
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import ITEM_NAME, ReportRow, Scalar
 from pytest_dicomqc.rules.load import RulesError, parse_rules, parse_waivers
@@ -31,8 +31,9 @@ from pytest_dicomqc.shard import order_key
 from pytest_dicomqc.writers.atomic import replacing
 from pytest_dicomqc.writers.jsonl import summary_record
 from pytest_dicomqc.writers.junit_xml import JunitFile
-from pytest_dicomqc.writers.report import ReportFiles, ReportPlan
+from pytest_dicomqc.writers.report import ReportPlan
 from pytest_dicomqc.writers.sheets import end_of_run, files_plan
+from pytest_dicomqc.writers.stream import ReportStream
 from pytest_dicomqc.writers.terminal import conclusion_lines
 
 BATCH = 1_000
@@ -88,15 +89,16 @@ def ruleset_of(header: PartHeader) -> RuleSet:
     return ruleset
 
 
-def merged_rows(parts: Sequence[Path], headers: Sequence[PartHeader]) -> Iterator[ReportRow]:
-    """Every part's rows in collection order; a file found in two parts is refused."""
+def merged_rows(parts: Sequence[Path], headers: Sequence[PartHeader]) -> Iterator[tuple[ReportRow, bytes]]:
+    """Every part's rows in collection order, as the conclusion keeps them and as their lines; a
+    file found in two parts is refused."""
     previous = None
-    streams = [rows(path, header) for path, header in zip(parts, headers, strict=True)]
-    for row in heapq.merge(*streams, key=lambda row: order_key(row.path)):
+    streams = [rows(path, header, CONCLUDED_VALUES) for path, header in zip(parts, headers, strict=True)]
+    for row, line in heapq.merge(*streams, key=lambda entry: order_key(entry[0].path)):
         if row.path == previous:
             raise PartError(f"{row.path} is in two parts: the parts are not the shards of one run")
         previous = row.path
-        yield row
+        yield row, line
 
 
 class Progress:
@@ -130,27 +132,36 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) ->
     )
     kept: list[ReportRow] = []
     progress = Progress(total, sys.stderr)
-    with ReportFiles(plan) as files, _junit(outputs.junitxml) as junit:
-        batch: list[ReportRow] = []
-        for row in merged_rows(parts, headers):
-            batch.append(row)
-            kept.append(row.keeping(CONCLUDED_VALUES))
-            if len(batch) >= BATCH:
-                files.add(batch)
-                if junit is not None:
-                    junit.add(batch)
-                batch = []
-                progress.update(len(kept))
-        if junit is not None:
-            junit.add(batch)
-        conclusion = conclude(kept, ruleset, Scope(header.dataset, strict=header.strict))
-        facts = _run_facts(parts, headers, outputs, started)
-        json_summary = summary_record(conclusion, facts) if outputs.json is not None else None
-        files.finish(dataclasses.replace(end_of_run(conclusion, ruleset, facts, json_summary=json_summary), rows=batch))
-        if junit is not None:
-            junit.finish(conclusion)
+    gc.disable()  # 10^6 kept rows and no cycle among them: each collection would scan them all
+    stream = ReportStream.of_parts(plan)  # the workbook on the second core
+    try:
+        with _junit(outputs.junitxml) as junit:
+            lines: list[bytes] = []
+            for row, line in merged_rows(parts, headers):
+                kept.append(row)
+                lines.append(line)
+                if len(lines) >= BATCH:
+                    _send(stream, junit, lines)
+                    lines = []
+                    progress.update(len(kept))
+            _send(stream, junit, lines)
+            conclusion = conclude(kept, ruleset, Scope(header.dataset, strict=header.strict))
+            facts = _run_facts(parts, headers, outputs, started)
+            json_summary = summary_record(conclusion, facts) if outputs.json is not None else None
+            stream.finish_sent(end_of_run(conclusion, ruleset, facts, json_summary=json_summary))
+            if junit is not None:
+                junit.finish(conclusion)
+    finally:
+        gc.enable()
+        stream.abandon()  # after an error: the report files are left as they were
     _print(conclusion, ruleset, outputs, out or sys.stdout)
     return 0 if conclusion.verdict == "PASSED" else 1
+
+
+def _send(stream: ReportStream, junit: JunitFile | None, lines: list[bytes]) -> None:
+    stream.send_lines(lines)
+    if junit is not None:
+        junit.add(full_row(line) for line in lines)
 
 
 @contextlib.contextmanager

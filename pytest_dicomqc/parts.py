@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -123,9 +123,10 @@ def read_header(path: Path) -> PartHeader:
         raise PartError(f"{path}: damaged part header ({exc})") from None
 
 
-def rows(path: Path, header: PartHeader) -> Iterator[ReportRow]:
-    """The part's rows, in its report order; a part cut short or damaged raises :class:`PartError`
-    at the point where it ends, after the rows before it."""
+def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tuple[ReportRow, bytes]]:
+    """The part's rows in its report order, each with only the ``kept`` values (see
+    :meth:`ReportRow.from_wire`) and as its line (for :func:`full_row`); a part cut short or damaged
+    raises :class:`PartError` where it ends, after the rows before it."""
     count = 0
     end: Any = None
     try:
@@ -133,10 +134,10 @@ def rows(path: Path, header: PartHeader) -> Iterator[ReportRow]:
             stream.readline()
             for text in stream:
                 line = json.loads(text)
-                kind = line.pop("type")
+                kind = line["type"]
                 if kind == ROW:
                     count += 1
-                    yield ReportRow.from_wire(line)
+                    yield ReportRow.from_wire(line, kept), text
                 elif kind == END:
                     end = line
                     break
@@ -146,6 +147,11 @@ def rows(path: Path, header: PartHeader) -> Iterator[ReportRow]:
         raise PartError(f"{path}: truncated after {count:,} of {header.files:,} files (no end line)")
     if not count == end.get("files") == header.files:
         raise PartError(f"{path}: holds {count:,} files; its header says {header.files:,}, its end {end.get('files')}")
+
+
+def full_row(line: bytes) -> ReportRow:
+    """A row line of a part, whole (the workbook's row)."""
+    return ReportRow.from_wire(json.loads(line))
 
 
 def _reason(exc: BaseException) -> str:

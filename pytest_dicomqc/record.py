@@ -32,7 +32,7 @@ NOT_APPLICABLE = "N/A"
 WAIVED = "WAIVED"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One rule that did not hold for one file."""
 
@@ -45,7 +45,7 @@ class Finding:
     """Id of the waiver that accepted this finding, if any."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileRecord:
     """What the plugin learned about one file; ``verdict`` is passed, failed or skipped."""
 
@@ -84,8 +84,22 @@ class FileRecord:
         }
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> FileRecord:
-        """The record again, its texts shared with the records before it (see :func:`shared`)."""
+    def from_wire(cls, wire: dict[str, Any], share: bool = True) -> FileRecord:
+        """The record again, its texts shared with the records before it (see :func:`shared`);
+        with ``share=False`` it keeps the wire's own objects: a record written and dropped at once
+        (the merge's writing process) needs no sharing."""
+        if not share:
+            return cls(
+                wire["path"],
+                wire["kind"],
+                wire["verdict"],
+                wire["error"],
+                wire["values"],
+                wire["results"],
+                tuple(Finding(*f) for f in wire["findings"]),
+                tuple(wire["waivers"]),
+                wire["dataset"],
+            )
         return cls(
             path=wire["path"],
             kind=shared(wire["kind"]),
@@ -119,9 +133,26 @@ def shared(value: Any) -> Any:
     return value
 
 
+_interned_dicts: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+
+
+def _interned(mapping: dict[str, Any]) -> dict[str, Any]:
+    """One dict per distinct content among the rows a merge keeps: a series' files have the same
+    kept values, most files the same rule results. Bounded like :func:`shared`. The dicts of a
+    frozen record are never changed, so sharing one is safe."""
+    key = tuple(mapping.items())
+    known = _interned_dicts.get(key)
+    if known is not None:
+        return known
+    if len(_interned_dicts) < SHARED_TEXTS:
+        _interned_dicts[key] = mapping
+    return mapping
+
+
 def forget_shared() -> None:
     """At the end of a session: the next one (an in-process ``pytest.main``) shares its own."""
     _shared.clear()
+    _interned_dicts.clear()
 
 
 Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
@@ -130,7 +161,7 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED = STATUSES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReportRow:
     """One line of the Files sheet: a file, what pytest said of it, and its record if it has one."""
 
@@ -154,27 +185,23 @@ class ReportRow:
         }
 
     @classmethod
-    def from_wire(cls, wire: dict[str, Any]) -> ReportRow:
-        record = wire["record"]
+    def from_wire(cls, wire: dict[str, Any], kept: Collection[str] | None = None) -> ReportRow:
+        """The row again, whole, to be written and dropped; with ``kept``, only what a conclusion
+        reads (the values named, no findings, texts shared): what a merge keeps of each file once
+        its row is written, so that 10^6 files fit in memory."""
         status = wire["status"]
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        return cls(
-            wire["path"],
-            shared(status),
-            FileRecord.from_wire(record) if record is not None else None,
-            wire["error"],
-            wire["earlier"],
-        )
-
-    def keeping(self, values: Collection[str]) -> ReportRow:
-        """The row with only what a conclusion reads (``values`` named, no findings): what a merge
-        keeps of each file once its row is written, so that 10^6 files fit in memory."""
-        record = self.record
+        record = wire["record"]
         if record is None:
-            return self
-        kept = {name: record.values[name] for name in values if name in record.values}
-        return replace(self, record=replace(record, values=kept, findings=()))
+            kept_record = None
+        elif kept is None:
+            kept_record = FileRecord.from_wire(record, share=False)
+        else:
+            values = {name: record["values"][name] for name in kept if name in record["values"]}
+            slim = FileRecord.from_wire({**record, "values": values, "findings": []})
+            kept_record = replace(slim, values=_interned(slim.values), results=_interned(slim.results))
+        return cls(wire["path"], shared(status), kept_record, wire["error"], wire["earlier"])
 
 
 def display(value: Value) -> Scalar:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import pytest_dicomqc.readback  # noqa: F401 - pandas imported before any pytester run (test_report_sheets)
 from pytest_dicomqc import __version__, cli, load_report, merge
@@ -466,3 +468,23 @@ def test_merge_shows_progress(
     total = sum(read_header(part).files for part in parts)
     assert total == 16
     assert err.splitlines() == [f"dicomqc merge: {n} of 16 files ({100 * n // 16}%)" for n in (5, 10, 15)]
+
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_readme_ci_examples_parse_and_install_what_the_build_makes() -> None:
+    """The CI examples are valid YAML, install the wheel this version builds (no release on PyPI
+    yet), and give the options as the plugin spells them."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    workflows = [block for block in blocks if "jobs:" in block or "parallel:" in block]
+    assert len(workflows) == 3
+    wheel = f"ci/pytest_dicomqc-{__version__}-py3-none-any.whl"
+    for block in workflows:
+        yaml.safe_load(block)
+        installs = [line.strip() for line in block.splitlines() if "pip install" in line]
+        assert installs and all(wheel in line for line in installs), installs
+        assert "pip install pytest-dicomqc" not in block
+    sharded = "\n".join(workflows[1:])
+    assert sharded.count("python -m pytest_dicomqc merge parts/*.jsonl.gz") == 2
+    assert "--dicom-shard=${{ matrix.shard }}/4" in sharded and "--dicom-shard=auto" in sharded

@@ -278,6 +278,7 @@ def test_every_option_has_its_ini_twin_in_help_and_readme(pytester: pytest.Pytes
             f"--dicom-file-timeout=S {settings.FILE_TIMEOUT_HELP}; ini: dicom_file_timeout",
         ),
         ("--dicom-cache", "dicom_cache", f"--dicom-cache=MODE {settings.CACHE_HELP}; ini: dicom_cache"),
+        ("--dicom-shard", "dicom_shard", f"--dicom-shard=K/N {settings.SHARD_HELP}; ini: dicom_shard"),
         ("--dicom-rules-check", "", f"--dicom-rules-check {settings.RULES_CHECK_HELP}"),
     ]
     for _option, _ini, shown in declared:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_dicomqc.children import ignore_interrupts, main_script_hidden
+from pytest_dicomqc.parts import full_row
 from pytest_dicomqc.record import ReportRow
 from pytest_dicomqc.writers.report import ReportFiles, ReportPlan, write_report
 from pytest_dicomqc.writers.sheets import EndOfRun
@@ -46,6 +47,24 @@ class ReportStream:
         self._process: Any = None
         if stream and len(self.order) >= STREAM_MIN_FILES:
             self._start()
+
+    @classmethod
+    def of_parts(cls, plan: ReportPlan) -> ReportStream:
+        """The merge's stream: rows arrive in report order as their part-file lines
+        (:meth:`send_lines`), which the writing process parses: every row is written there,
+        none is kept here."""
+        stream = cls(plan, (), stream=False)
+        stream._start()
+        return stream
+
+    def send_lines(self, lines: list[bytes]) -> None:
+        self._outbox.put(("lines", lines))
+
+    def finish_sent(self, end: EndOfRun) -> None:
+        """:meth:`finish` of the merge's stream, whose rows were all sent. Raises ``OSError`` as
+        :meth:`finish` does, and ``RuntimeError`` if the writing process is gone (killed)."""
+        if self._process is None or not self._finish_in_process_writer(end):
+            raise RuntimeError("the report writing process ended before the report was written")
 
     @property
     def sent(self) -> int:
@@ -155,6 +174,9 @@ def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
                 kind, payload = inbox.recv()
                 if kind == "rows":
                     files.add(payload)
+                    continue
+                if kind == "lines":
+                    files.add([full_row(line) for line in payload])
                     continue
                 files.finish(payload)
                 break
