@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pytest_dicomqc.settings import DEFAULT_REPORT
 
 EXIT_VALID = 0
 EXIT_INVALID = 4  # pytest's usage error, as for the same mistake found by a test run
+EXIT_INTERNAL = 3  # pytest's internal error
 DIFF_LIMIT = 50
 """Changes ``diff`` lists by default; ``--limit 0`` lists all."""
 
@@ -95,12 +97,21 @@ def _merge(arguments: argparse.Namespace) -> int:
         arguments.dicom_json.absolute() if arguments.dicom_json else None,
         arguments.junitxml.absolute() if arguments.junitxml else None,
     )
+    for option, path in zip(
+        ("--dicom-report", "--dicom-json", "--junitxml"), dataclasses.astuple(outputs), strict=True
+    ):
+        if path is not None and path.is_dir():
+            print(f"ERROR: {option}: {path} is a directory", file=sys.stderr)
+            return EXIT_INVALID
     try:
         return merge(arguments.parts, outputs)
     except PartError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"ERROR: cannot write {exc.filename or 'the report'}: {exc.strerror or exc}", file=sys.stderr)
+    except RuntimeError as exc:  # the writing process was killed (out of memory?): not the parts' fault
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_INVALID
 
 

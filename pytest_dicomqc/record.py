@@ -109,7 +109,7 @@ class FileRecord:
             results={shared(rule): shared(result) for rule, result in wire["results"].items()},
             findings=tuple(Finding(*f) for f in wire["findings"]),
             waivers=tuple(wire["waivers"]),
-            dataset={shared(check_id): list(key) for check_id, key in wire["dataset"].items()},
+            dataset={shared(check_id): [shared(part) for part in key] for check_id, key in wire["dataset"].items()},
         )
 
 

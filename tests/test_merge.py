@@ -19,8 +19,10 @@ import yaml
 
 import pytest_dicomqc.readback  # noqa: F401 - pandas imported before any pytester run (test_report_sheets)
 from pytest_dicomqc import __version__, cli, load_report, merge
-from pytest_dicomqc.parts import PartHeader, read_header
+from pytest_dicomqc.parts import PartHeader, _loads, read_header
 from pytest_dicomqc.shard import order_key
+from pytest_dicomqc.writers.report import ReportPlan
+from pytest_dicomqc.writers.stream import ReportStream
 from tests.helpers import SUBPROCESS_TIMEOUT, Runner, read_sheet, write_dicom
 
 RULES = """\
@@ -437,6 +439,35 @@ def test_merge_refuses_a_file_in_two_parts(
     )
 
 
+def test_merge_refuses_an_output_that_is_a_folder(
+    parts: list[Path], project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run_merge(*parts, "--dicom-report", project / "data", capsys=capsys)
+    assert (status, out, err) == (4, "", f"ERROR: --dicom-report: {project / 'data'} is a directory\n")
+    status, out, err = run_merge(*parts, "--junitxml", project, capsys=capsys)
+    assert (status, out, err) == (4, "", f"ERROR: --junitxml: {project} is a directory\n")
+
+
+def test_merge_whose_writing_process_dies(
+    parts: list[Path], project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed (the OOM killer): the merge says so and exits 3, without waiting for it, and
+    leaves no report behind."""
+    started = ReportStream.of_parts
+
+    def doomed(plan: ReportPlan) -> ReportStream:
+        stream = started(plan)
+        stream._process.kill()
+        return stream
+
+    monkeypatch.setattr(ReportStream, "of_parts", doomed)
+    monkeypatch.setattr(merge, "BATCH", 2)
+    status, out, err = run_merge(*parts, "--dicom-report", project / "m.xlsx", capsys=capsys)
+    assert (status, out) == (3, "")
+    assert err == "ERROR: the report writing process ended before the report was written\n"
+    assert not (project / "m.xlsx").exists()
+
+
 def test_merge_command_line(parts: list[Path], project: Path) -> None:
     """``python -m pytest_dicomqc merge`` as CI runs it: the report where asked, exit 1 (the
     dataset checks fail), the progress display not shown for a merge this short."""
@@ -488,3 +519,13 @@ def test_readme_ci_examples_parse_and_install_what_the_build_makes() -> None:
     sharded = "\n".join(workflows[1:])
     assert sharded.count("python -m pytest_dicomqc merge parts/*.jsonl.gz") == 2
     assert "--dicom-shard=${{ matrix.shard }}/4" in sharded and "--dicom-shard=auto" in sharded
+
+
+def test_part_lines_read_back_what_json_wrote() -> None:
+    """orjson reads rows fast; what it refuses (NaN, a lone surrogate from a name that is not
+    UTF-8, an integer past 64 bits) is read by json, which wrote it."""
+    value = {"path": "caf\udce9.dcm", "mean": float("nan"), "size": 10**30, "text": "é\n<&>"}
+    read = _loads(json.dumps(value).encode("ascii"))
+    assert read.pop("mean") != read.get("mean")  # NaN
+    assert read == {"path": "caf\udce9.dcm", "size": 10**30, "text": "é\n<&>"}
+    assert _loads(b'{"a": [1, 2.5, null, true]}') == {"a": [1, 2.5, None, True]}

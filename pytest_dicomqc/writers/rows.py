@@ -36,6 +36,9 @@ LINE_HEIGHT = 15
 MAX_LINES = 12
 """A wrapped cell's row grows to this many lines at most; the cell holds the rest."""
 _ESCAPE_LIKE = re.compile("_(x[0-9A-Fa-f]{4}_)")  # Excel reads "_x0041_" as "A": escape its "_"
+_PLAIN = re.compile(r"(?!\s)[^&<>\"]*(?<!\s)")
+"""Printable ASCII text that goes into a cell as it is: nothing to escape, no space at either end
+(which would need ``xml:space``); ``_x`` is checked apart."""
 _COL_STYLE = re.compile(rb'<col min="(\d+)" max="(\d+)"[^>]*? style="(\d+)"')
 
 
@@ -85,28 +88,45 @@ class RowsFile:
         self.wrapped = wrapped
         self.rows = 0
         self._chunk: list[str] = []
+        self._opens = [
+            (f'<c r="{letter}', ' s="W"' if index in wrapped else "") for index, letter in enumerate(self.letters)
+        ]
+        """Per column: the cell's start before its row number, and its style attribute."""
 
     def write(self, row: int, values: Sequence[Scalar]) -> None:
         """``values`` as row ``row`` (0-based, as XlsxWriter counts): text (:func:`clean_text`),
-        numbers, booleans; empty cells left out."""
+        numbers, booleans; empty cells left out. Plain short text, and numbers a double holds,
+        take a path of their own: most cells are one or the other."""
         number = row + 1
         cells = []
         lines = 1
-        for column, value in enumerate(values):
-            if value is None or value == "":
+        for (start, style), value in zip(self._opens, values, strict=False):
+            kind = type(value)
+            if isinstance(value, str):
+                if not value:
+                    continue
+                plain = value.isascii() and value.isprintable() and len(value) <= MAX_TEXT and "_x" not in value
+                if plain and _PLAIN.fullmatch(value):
+                    cells.append(f'{start}{number}"{style} t="inlineStr"><is><t>{value}</t></is></c>')
+                    continue
+            elif kind is int and -LARGEST_NUMBER < value < LARGEST_NUMBER:  # type: ignore[operator]
+                cells.append(f'{start}{number}"{style}><v>{value:.16G}</v></c>')
                 continue
-            reference = f"{self.letters[column]}{number}"
-            style = ' s="W"' if column in self.wrapped else ""
+            elif kind is float and math.isfinite(value):  # type: ignore[arg-type]
+                cells.append(f'{start}{number}"{style}><v>{value:.16G}</v></c>')  # as XlsxWriter
+                continue
+            elif value is None:
+                continue
             if value is True or value is False:
-                cells.append(f'<c r="{reference}"{style} t="b"><v>{int(value)}</v></c>')
+                cells.append(f'{start}{number}"{style} t="b"><v>{int(value)}</v></c>')
             elif is_number(value):
-                cells.append(f'<c r="{reference}"{style}><v>{value:.16G}</v></c>')  # as XlsxWriter
+                cells.append(f'{start}{number}"{style}><v>{value:.16G}</v></c>')
             else:
                 text = cell_text(value)
                 if style and "\n" in text:
                     lines = max(lines, min(MAX_LINES, text.count("\n") + 1))
                 space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
-                cells.append(f'<c r="{reference}"{style} t="inlineStr"><is><t{space}>{_text(text)}</t></is></c>')
+                cells.append(f'{start}{number}"{style} t="inlineStr"><is><t{space}>{_text(text)}</t></is></c>')
         height = f' ht="{LINE_HEIGHT * lines}" customHeight="1"' if lines > 1 else ""
         self._chunk.append(f'<row r="{number}"{height}>{"".join(cells)}</row>\n')
         self.rows += 1

@@ -29,6 +29,8 @@ STREAM_MIN_FILES = 1_000
 (about 0.5 s on the second core) costs more than their rows."""
 BATCH = 256
 """Rows sent at a time: one message, one pickle, repeated texts pickled once."""
+LINES_AHEAD = 4
+"""Batches of part-file lines a merge may have handed over and not yet sent (:meth:`ReportStream.send_lines`)."""
 POLL = 0.2
 """Seconds between checks that the writing process still lives, while waiting for it."""
 
@@ -45,6 +47,7 @@ class ReportStream:
         crashed xdist worker's report came late) is not the one written."""
         self._batch: list[ReportRow] = []
         self._process: Any = None
+        self._room = threading.Semaphore(LINES_AHEAD)
         if stream and len(self.order) >= STREAM_MIN_FILES:
             self._start()
 
@@ -58,6 +61,11 @@ class ReportStream:
         return stream
 
     def send_lines(self, lines: list[bytes]) -> None:
+        """Waits while :data:`LINES_AHEAD` batches are not yet sent: a merge reads faster than
+        the workbook is written, and lines waiting here would hold the memory the merge saves."""
+        if self._process is None:
+            return  # the writing process is gone: finish_sent says so
+        self._room.acquire()
         self._outbox.put(("lines", lines))
 
     def finish_sent(self, end: EndOfRun) -> None:
@@ -97,8 +105,11 @@ class ReportStream:
         try:
             while (message := self._outbox.get()) is not None:
                 self._to_writer.send(message)
+                if message[0] == "lines":
+                    self._room.release()
         except BaseException:  # noqa: BLE001 - gone, or a row that cannot be sent: the process is
             self.abandon()  # stopped, and finish() writes the report in pytest's process
+            self._room.release()  # a merge waiting for room learns it at finish_sent
         finally:
             self._to_writer.close()
 
