@@ -22,17 +22,17 @@ from typing import IO, TextIO
 
 from pytest_dicomqc import __version__
 from pytest_dicomqc.conclusion import CONCLUDED_VALUES, Conclusion, Scope, conclude
-from pytest_dicomqc.parts import PartError, PartHeader, full_row, read_header, rows
+from pytest_dicomqc.parts import PartError, PartHeader, read_header, rows
 from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import ITEM_NAME, ReportRow, Scalar
 from pytest_dicomqc.rules.load import RulesError, parse_rules, parse_waivers
 from pytest_dicomqc.rules.model import RuleSet
 from pytest_dicomqc.shard import order_key
 from pytest_dicomqc.writers.atomic import replacing
-from pytest_dicomqc.writers.jsonl import summary_record
+from pytest_dicomqc.writers.jsonl import file_lines, summary_record
 from pytest_dicomqc.writers.junit_xml import JunitFile
 from pytest_dicomqc.writers.report import ReportPlan
-from pytest_dicomqc.writers.sheets import end_of_run, files_plan
+from pytest_dicomqc.writers.sheets import end_of_run, file_cells, files_plan
 from pytest_dicomqc.writers.stream import ReportStream
 from pytest_dicomqc.writers.terminal import conclusion_lines
 
@@ -89,16 +89,16 @@ def ruleset_of(header: PartHeader) -> RuleSet:
     return ruleset
 
 
-def merged_rows(parts: Sequence[Path], headers: Sequence[PartHeader]) -> Iterator[tuple[ReportRow, bytes]]:
-    """Every part's rows in collection order, as the conclusion keeps them and as their lines; a
-    file found in two parts is refused."""
+def merged_rows(parts: Sequence[Path], headers: Sequence[PartHeader]) -> Iterator[tuple[ReportRow, ReportRow]]:
+    """Every part's rows in collection order, as the conclusion keeps them and whole; a file
+    found in two parts is refused."""
     previous = None
     streams = [rows(path, header, CONCLUDED_VALUES) for path, header in zip(parts, headers, strict=True)]
-    for row, line in heapq.merge(*streams, key=lambda entry: order_key(entry[0].path)):
-        if row.path == previous:
-            raise PartError(f"{row.path} is in two parts: the parts are not the shards of one run")
-        previous = row.path
-        yield row, line
+    for kept, whole in heapq.merge(*streams, key=lambda pair: order_key(pair[0].path)):
+        if kept.path == previous:
+            raise PartError(f"{kept.path} is in two parts: the parts are not the shards of one run")
+        previous = kept.path
+        yield kept, whole
 
 
 class Progress:
@@ -133,18 +133,18 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) ->
     kept: list[ReportRow] = []
     progress = Progress(total, sys.stderr)
     gc.disable()  # 10^6 kept rows and no cycle among them: each collection would scan them all
-    stream = ReportStream.of_parts(plan)  # the workbook on the second core
+    stream = ReportStream.of_parts(plan)  # the workbook written on the second core
     try:
         with _junit(outputs.junitxml) as junit:
-            lines: list[bytes] = []
-            for row, line in merged_rows(parts, headers):
+            batch: list[ReportRow] = []
+            for row, whole in merged_rows(parts, headers):
                 kept.append(row)
-                lines.append(line)
-                if len(lines) >= BATCH:
-                    _send(stream, junit, lines)
-                    lines = []
+                batch.append(whole)
+                if len(batch) >= BATCH:
+                    _send(stream, plan, junit, batch)
+                    batch = []
                     progress.update(len(kept))
-            _send(stream, junit, lines)
+            _send(stream, plan, junit, batch)
             conclusion = conclude(kept, ruleset, Scope(header.dataset, strict=header.strict))
             facts = _run_facts(parts, headers, outputs, started)
             json_summary = summary_record(conclusion, facts) if outputs.json is not None else None
@@ -158,10 +158,13 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) ->
     return 0 if conclusion.verdict == "PASSED" else 1
 
 
-def _send(stream: ReportStream, junit: JunitFile | None, lines: list[bytes]) -> None:
-    stream.send_lines(lines)
+def _send(stream: ReportStream, plan: ReportPlan, junit: JunitFile | None, rows: list[ReportRow]) -> None:
+    """The rows' cells to the writing process; the cells and the JSON are made here, where the
+    rows are: the writing process is the busier of the two."""
+    json_lines = file_lines(rows) if plan.json is not None else ""
+    stream.send_cells(file_cells(plan.files.columns, rows), json_lines)
     if junit is not None:
-        junit.add(full_row(line) for line in lines)
+        junit.add(rows)
 
 
 @contextlib.contextmanager

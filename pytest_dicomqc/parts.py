@@ -134,10 +134,10 @@ def read_header(path: Path) -> PartHeader:
         raise PartError(f"{path}: damaged part header ({exc})") from None
 
 
-def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tuple[ReportRow, bytes]]:
-    """The part's rows in its report order, each with only the ``kept`` values (see
-    :meth:`ReportRow.from_wire`) and as its line (for :func:`full_row`); a part cut short or damaged
-    raises :class:`PartError` where it ends, after the rows before it."""
+def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tuple[ReportRow, ReportRow]]:
+    """The part's rows in its report order, each twice: with only the ``kept`` values (see
+    :meth:`ReportRow.from_wire`), and whole, to be written and dropped. A part cut short or
+    damaged raises :class:`PartError` where it ends, after the rows before it."""
     count = 0
     end: Any = None
     try:
@@ -148,7 +148,7 @@ def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tupl
                 kind = line["type"]
                 if kind == ROW:
                     count += 1
-                    yield ReportRow.from_wire(line, kept), text
+                    yield ReportRow.from_wire(line, kept), ReportRow.from_wire(line)
                 elif kind == END:
                     end = line
                     break
@@ -158,11 +158,6 @@ def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tupl
         raise PartError(f"{path}: truncated after {count:,} of {header.files:,} files (no end line)")
     if not count == end.get("files") == header.files:
         raise PartError(f"{path}: holds {count:,} files; its header says {header.files:,}, its end {end.get('files')}")
-
-
-def full_row(line: bytes) -> ReportRow:
-    """A row line of a part, whole (the workbook's row)."""
-    return ReportRow.from_wire(_loads(line))
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ that it crosses the xdist boundary: execnet refuses subclasses such as pydicom's
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
 
 Scalar: TypeAlias = str | int | float | bool | None
@@ -137,16 +137,16 @@ _interned_dicts: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
 
 
 def _interned(mapping: dict[str, Any]) -> dict[str, Any]:
-    """One dict per distinct content among the rows a merge keeps: a series' files have the same
-    kept values, most files the same rule results. Bounded like :func:`shared`. The dicts of a
-    frozen record are never changed, so sharing one is safe."""
+    """One dict per distinct content, its texts shared (:func:`shared`), among the rows a merge
+    keeps: a series' files have the same kept values, most files the same rule results. Bounded
+    like :func:`shared`. The dicts of a frozen record are never changed, so sharing one is safe."""
     key = tuple(mapping.items())
     known = _interned_dicts.get(key)
-    if known is not None:
-        return known
-    if len(_interned_dicts) < SHARED_TEXTS:
-        _interned_dicts[key] = mapping
-    return mapping
+    if known is None:
+        known = {shared(name): shared(value) for name, value in mapping.items()}
+        if len(_interned_dicts) < SHARED_TEXTS:
+            _interned_dicts[key] = known
+    return known
 
 
 def forget_shared() -> None:
@@ -198,9 +198,19 @@ class ReportRow:
         elif kept is None:
             kept_record = FileRecord.from_wire(record, share=False)
         else:
-            values = {name: record["values"][name] for name in kept if name in record["values"]}
-            slim = FileRecord.from_wire({**record, "values": values, "findings": []})
-            kept_record = replace(slim, values=_interned(slim.values), results=_interned(slim.results))
+            values = record["values"]
+            path = wire["path"]
+            kept_record = FileRecord(
+                path if record["path"] == path else record["path"],  # one string, not two equal ones
+                shared(record["kind"]),
+                shared(record["verdict"]),
+                record["error"],
+                _interned({name: values[name] for name in kept if name in values}),
+                _interned(record["results"]),
+                (),
+                tuple(record["waivers"]),
+                {shared(check_id): [shared(part) for part in key] for check_id, key in record["dataset"].items()},
+            )
         return cls(wire["path"], shared(status), kept_record, wire["error"], wire["earlier"])
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pytest_dicomqc.columns import THIS_RUN
@@ -53,6 +53,11 @@ def file_record(row: ReportRow) -> dict[str, Any]:
         "findings": [] if record is None else [_finding(finding) for finding in record.findings],
         "waivers": [] if record is None else list(record.waivers),
     }
+
+
+def file_lines(rows: Iterable[ReportRow]) -> str:
+    """The file records of ``rows``, as lines."""
+    return "".join(line(file_record(row)) for row in rows)
 
 
 def _checked(row: ReportRow) -> str | None:

@@ -18,7 +18,7 @@ from typing import IO
 from pytest_dicomqc.parts import PartHeader, PartWriter
 from pytest_dicomqc.record import ReportRow
 from pytest_dicomqc.writers.atomic import replacing
-from pytest_dicomqc.writers.sheets import EndOfRun, FilesPlan
+from pytest_dicomqc.writers.sheets import EndOfRun, FileCells, FilesPlan, file_cells
 from pytest_dicomqc.writers.workbook import ZIP64_ROWS, ReportWorkbook
 
 
@@ -67,13 +67,20 @@ class ReportFiles:
 
     def add(self, rows: Iterable[ReportRow]) -> None:
         rows = list(rows)
-        self.workbook.add_files(rows)
         if self.json is not None:
-            from pytest_dicomqc.writers.jsonl import file_record, line
+            from pytest_dicomqc.writers.jsonl import file_lines
 
-            self.json.write("".join(line(file_record(row)) for row in rows).encode("utf-8", "backslashreplace"))
+            self.add_cells(file_cells(self.workbook.columns, rows), file_lines(rows))
+        else:
+            self.add_cells(file_cells(self.workbook.columns, rows))
         if self.part is not None:
             self.part.add(rows)
+
+    def add_cells(self, cells: Iterable[FileCells], json_lines: str = "") -> None:
+        """Rows as their cells and JSON Lines, made elsewhere (a merge makes them where it reads)."""
+        self.workbook.add_cells(cells)
+        if self.json is not None:
+            self.json.write(json_lines.encode("utf-8", "backslashreplace"))
 
     def finish(self, end: EndOfRun) -> None:
         self.add(end.rows)

@@ -193,6 +193,16 @@ def split_pattern(ruleset: RuleSet) -> Regex | None:
     return None
 
 
+FileCells = tuple[str, list[Scalar], list[list[Scalar]]]
+"""A file as the workbook writes it: its path, its Files row, its Findings rows."""
+
+
+def file_cells(columns: Sequence[Column], rows: Iterable[ReportRow]) -> list[FileCells]:
+    """The files' cells: computed where the rows are (a merge computes them beside its reading,
+    so that the writing process only writes)."""
+    return [(row.path, [column.cell(row) for column in columns], list(finding_rows(row))) for row in rows]
+
+
 def finding_rows(row: ReportRow) -> Iterable[list[Scalar]]:
     """Every reason a file did not pass: read or decode errors first, then the rules."""
     record = row.record

@@ -19,18 +19,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_dicomqc.children import ignore_interrupts, main_script_hidden
-from pytest_dicomqc.parts import full_row
 from pytest_dicomqc.record import ReportRow
 from pytest_dicomqc.writers.report import ReportFiles, ReportPlan, write_report
-from pytest_dicomqc.writers.sheets import EndOfRun
+from pytest_dicomqc.writers.sheets import EndOfRun, FileCells
 
 STREAM_MIN_FILES = 1_000
 """Datasets smaller than this are written at the end, in pytest's process: starting a process
 (about 0.5 s on the second core) costs more than their rows."""
 BATCH = 256
 """Rows sent at a time: one message, one pickle, repeated texts pickled once."""
-LINES_AHEAD = 4
-"""Batches of part-file lines a merge may have handed over and not yet sent (:meth:`ReportStream.send_lines`)."""
+CELLS_AHEAD = 4
+"""Batches of cells a merge may have handed over and not yet sent (:meth:`ReportStream.send_cells`)."""
 POLL = 0.2
 """Seconds between checks that the writing process still lives, while waiting for it."""
 
@@ -47,26 +46,26 @@ class ReportStream:
         crashed xdist worker's report came late) is not the one written."""
         self._batch: list[ReportRow] = []
         self._process: Any = None
-        self._room = threading.Semaphore(LINES_AHEAD)
+        self._room = threading.Semaphore(CELLS_AHEAD)
         if stream and len(self.order) >= STREAM_MIN_FILES:
             self._start()
 
     @classmethod
     def of_parts(cls, plan: ReportPlan) -> ReportStream:
-        """The merge's stream: rows arrive in report order as their part-file lines
-        (:meth:`send_lines`), which the writing process parses: every row is written there,
-        none is kept here."""
+        """The merge's stream: files arrive in report order as their cells (:meth:`send_cells`),
+        made by the merge where it reads them; the writing process only writes. Nothing is kept
+        here to write again."""
         stream = cls(plan, (), stream=False)
         stream._start()
         return stream
 
-    def send_lines(self, lines: list[bytes]) -> None:
-        """Waits while :data:`LINES_AHEAD` batches are not yet sent: a merge reads faster than
-        the workbook is written, and lines waiting here would hold the memory the merge saves."""
+    def send_cells(self, cells: list[FileCells], json_lines: str) -> None:
+        """Waits while :data:`CELLS_AHEAD` batches are not yet sent: what waits here is memory
+        the merge means to save."""
         if self._process is None:
             return  # the writing process is gone: finish_sent says so
         self._room.acquire()
-        self._outbox.put(("lines", lines))
+        self._outbox.put(("cells", (cells, json_lines)))
 
     def finish_sent(self, end: EndOfRun) -> None:
         """:meth:`finish` of the merge's stream, whose rows were all sent. Raises ``OSError`` as
@@ -105,7 +104,7 @@ class ReportStream:
         try:
             while (message := self._outbox.get()) is not None:
                 self._to_writer.send(message)
-                if message[0] == "lines":
+                if message[0] == "cells":
                     self._room.release()
         except BaseException:  # noqa: BLE001 - gone, or a row that cannot be sent: the process is
             self.abandon()  # stopped, and finish() writes the report in pytest's process
@@ -186,8 +185,8 @@ def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
                 if kind == "rows":
                     files.add(payload)
                     continue
-                if kind == "lines":
-                    files.add([full_row(line) for line in payload])
+                if kind == "cells":
+                    files.add_cells(*payload)
                     continue
                 files.finish(payload)
                 break

@@ -33,10 +33,11 @@ from pytest_dicomqc.writers.sheets import (
     SUMMARY_HEADER_ROW,
     WAIVERS,
     EndOfRun,
+    FileCells,
     FilesPlan,
     Sheet,
     Style,
-    finding_rows,
+    file_cells,
 )
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -180,11 +181,14 @@ class ReportWorkbook:
 
     def add_files(self, rows: Iterable[ReportRow]) -> None:
         """The next rows of the Files sheet (in report order), and their findings."""
-        columns = self.columns
-        for row in rows:
-            self.paths[row.path] = self.files.written
-            self.files.rows(([column.cell(row) for column in columns],))
-            self.findings.rows(finding_rows(row))
+        self.add_cells(file_cells(self.columns, rows))
+
+    def add_cells(self, cells: Iterable[FileCells]) -> None:
+        """:meth:`add_files` of cells computed elsewhere (:func:`~pytest_dicomqc.writers.sheets.file_cells`)."""
+        for path, values, findings in cells:
+            self.paths[path] = self.files.written
+            self.files.rows((values,))
+            self.findings.rows(findings)
 
     def finish(self, end: EndOfRun) -> None:
         self.add_files(end.rows)
