@@ -1,4 +1,4 @@
-"""``python -m pytest_dicomqc lint|diff``: see :mod:`pytest_dicomqc.cli`."""
+"""``python -m pytest_dicomqc lint|diff|merge``: see :mod:`pytest_dicomqc.cli`."""
 
 from __future__ import annotations
 

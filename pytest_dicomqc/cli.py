@@ -8,16 +8,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from pytest_dicomqc.compare import compare, terminal_lines
 from pytest_dicomqc.lint import summary
 from pytest_dicomqc.rules.load import RulesError, load_rules, load_waivers
-from pytest_dicomqc.settings import DEFAULT_REPORT
+from pytest_dicomqc.settings import DEFAULT_REPORT, check_writable
 
 EXIT_VALID = 0
 EXIT_INVALID = 4  # pytest's usage error, as for the same mistake found by a test run
@@ -97,20 +99,22 @@ def _merge(arguments: argparse.Namespace) -> int:
         arguments.dicom_json.absolute() if arguments.dicom_json else None,
         arguments.junitxml.absolute() if arguments.junitxml else None,
     )
-    for option, path in zip(
-        ("--dicom-report", "--dicom-json", "--junitxml"), dataclasses.astuple(outputs), strict=True
-    ):
-        if path is not None and path.is_dir():
-            print(f"ERROR: {option}: {path} is a directory", file=sys.stderr)
-            return EXIT_INVALID
+    try:  # what a test run checks of its outputs, checked before an hour of reading
+        check_writable(outputs.report, "--dicom-report")
+        for option, path in (("--dicom-json", outputs.json), ("--junitxml", outputs.junitxml)):
+            if path is not None:
+                check_writable(path, option, suffix=None, what="output")
+    except pytest.UsageError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         return merge(arguments.parts, outputs)
     except PartError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
     except OSError as exc:
         print(f"ERROR: cannot write {exc.filename or 'the report'}: {exc.strerror or exc}", file=sys.stderr)
-    except RuntimeError as exc:  # the writing process was killed (out of memory?): not the parts' fault
-        print(f"ERROR: {exc}", file=sys.stderr)
+    except Exception:  # noqa: BLE001 - a bug, or the writing process killed: never "the gate failed"
+        print(f"ERROR: internal error while merging:\n{traceback.format_exc()}", file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_INVALID
 

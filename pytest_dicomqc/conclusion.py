@@ -222,7 +222,8 @@ class Conclusion:
     def _judgement(self) -> tuple[Verdict, str]:
         verdict, headline = self._files_and_results()
         if self.shard:
-            headline += f" (shard {self.shard})"
+            headline = headline.replace("every check held", "every file check held")
+            headline += f" (shard {self.shard}; dataset results are judged at merge)"
         return verdict, headline
 
     def _files_and_results(self) -> tuple[Verdict, str]:
@@ -277,7 +278,10 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         results=results,
         # a waiver can be called stale only when everything it could waive was judged
         waivers=_waiver_uses(
-            ruleset, records, complete and len(dataset) == len(ruleset.dataset), waivers_used(dataset)
+            ruleset,
+            records,
+            complete and not scope.shard and len(dataset) == len(ruleset.dataset),
+            waivers_used(dataset),
         ),
         named=named,
         complete=complete,

@@ -80,12 +80,14 @@ def check_parts(parts: Sequence[Path]) -> list[PartHeader]:
     return headers
 
 
-def ruleset_of(header: PartHeader) -> RuleSet:
-    """The rules (and waivers) exactly as the shards read them."""
-    (source, text), *waivers = header.rules
-    ruleset = parse_rules(text, source)
+def ruleset_of(headers: Sequence[PartHeader]) -> RuleSet:
+    """The rules (and waivers) exactly as the shards read them, waivers expired or not as on the
+    day the first shard ran: the files' verdicts were judged then."""
+    (source, text), *waivers = headers[0].rules
+    today = min(dt.datetime.fromisoformat(header.created).date() for header in headers)
+    ruleset = parse_rules(text, source, today)
     for waivers_source, waivers_text in waivers:
-        ruleset = parse_waivers(waivers_text, waivers_source, ruleset)
+        ruleset = parse_waivers(waivers_text, waivers_source, ruleset, today)
     return ruleset
 
 
@@ -123,8 +125,8 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) ->
     headers = check_parts(parts)
     header = headers[0]
     try:
-        ruleset = ruleset_of(header)
-    except RulesError as exc:
+        ruleset = ruleset_of(headers)
+    except (RulesError, ValueError) as exc:
         raise PartError(f"{parts[0]}: its rules do not load here: {exc}") from None
     total = sum(part.files for part in headers)
     plan = ReportPlan(
@@ -132,9 +134,9 @@ def merge(parts: Sequence[Path], outputs: Outputs, out: TextIO | None = None) ->
     )
     kept: list[ReportRow] = []
     progress = Progress(total, sys.stderr)
-    gc.disable()  # 10^6 kept rows and no cycle among them: each collection would scan them all
     stream = ReportStream.of_parts(plan)  # the workbook written on the second core
     try:
+        gc.disable()  # 10^6 kept rows and no cycle among them: each collection would scan them all
         with _junit(outputs.junitxml) as junit:
             batch: list[ReportRow] = []
             for row, whole in merged_rows(parts, headers):

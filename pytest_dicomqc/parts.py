@@ -22,6 +22,7 @@ from typing import IO, Any
 import orjson
 
 from pytest_dicomqc.record import ReportRow
+from pytest_dicomqc.shard import order_key
 
 FORMAT = "pytest-dicomqc records"
 VERSION = 1
@@ -129,7 +130,10 @@ def read_header(path: Path) -> PartHeader:
     try:
         fields = {name: header[name] for name in PartHeader.__dataclass_fields__}
         fields["rules"] = tuple((str(source), str(text)) for source, text in fields["rules"])
-        return PartHeader(**fields)
+        part = PartHeader(**fields)
+        if not 1 <= part.shard <= part.shards or not part.rules:
+            raise ValueError(f"shard {part.shard}/{part.shards}, {len(part.rules)} rules files")
+        return part
     except (KeyError, TypeError, ValueError) as exc:
         raise PartError(f"{path}: damaged part header ({exc})") from None
 
@@ -140,6 +144,7 @@ def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tupl
     damaged raises :class:`PartError` where it ends, after the rows before it."""
     count = 0
     end: Any = None
+    previous: tuple[str, ...] | None = None
     try:
         with _open(path) as stream:
             stream.readline()
@@ -148,7 +153,12 @@ def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tupl
                 kind = line["type"]
                 if kind == ROW:
                     count += 1
-                    yield ReportRow.from_wire(line, kept), ReportRow.from_wire(line)
+                    row = ReportRow.from_wire(line, kept)
+                    key = order_key(row.path)
+                    if previous is not None and key <= previous:
+                        raise PartError(f"{path}: {row.path} comes after {'/'.join(previous)}: rows out of order")
+                    previous = key
+                    yield row, ReportRow.from_wire(line)
                 elif kind == END:
                     end = line
                     break

@@ -133,14 +133,14 @@ def shared(value: Any) -> Any:
     return value
 
 
-_interned_dicts: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+_interned_dicts: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
 
 
 def _interned(mapping: dict[str, Any]) -> dict[str, Any]:
     """One dict per distinct content, its texts shared (:func:`shared`), among the rows a merge
     keeps: a series' files have the same kept values, most files the same rule results. Bounded
     like :func:`shared`. The dicts of a frozen record are never changed, so sharing one is safe."""
-    key = tuple(mapping.items())
+    key = tuple((name, type(value), value) for name, value in mapping.items())  # 1, 1.0 and True differ
     known = _interned_dicts.get(key)
     if known is None:
         known = {shared(name): shared(value) for name, value in mapping.items()}

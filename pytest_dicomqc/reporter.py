@@ -39,7 +39,7 @@ from pytest_dicomqc.record import (
     Status,
 )
 from pytest_dicomqc.session import DicomQCSession
-from pytest_dicomqc.shard import Shard
+from pytest_dicomqc.shard import Shard, order_key
 from pytest_dicomqc.state import ITEM_NAME
 from pytest_dicomqc.writers.jsonl import summary_record
 from pytest_dicomqc.writers.report import ReportPlan
@@ -166,9 +166,14 @@ class Reporter:
         report rows come in another order (the cache's rows of files not run among them)."""
         if self.stream is None:
             partial = bool(self.session.left_out) or selects_part_of_dataset(self.config, self.settings.dataset)
-            order = list(self.expected.values())
+            order = self.report_order()
             self.stream = ReportStream(self.report_plan(len(order)), order, stream=not partial)
         return self.stream
+
+    def report_order(self) -> list[str]:
+        """The files in report order: the dataset's order (collection order), whatever order the
+        items ran in (``--ff``, ``--nf``, pytest-randomly), so that shards' parts merge."""
+        return sorted(self.expected.values(), key=order_key)
 
     def report_plan(self, files: int) -> ReportPlan:
         settings = self.settings
@@ -216,7 +221,8 @@ class Reporter:
     def selected(self) -> bool:
         """Whether this run is about the dataset at all: a dataset file or result was selected
         (not with ``-k test_model`` in an ML repository, nor with ``--collect-only``)."""
-        return bool(self.expected or self.results) and not self.config.option.collectonly
+        asked = self.expected or self.results or not self.settings.judged_here  # a shard, even of no file
+        return bool(asked) and not self.config.option.collectonly
 
     def conclude(self, stopped: bool = False) -> Conclusion:
         """Drawn once: when the test loop ends, or at session end if it stopped early, in which
@@ -251,7 +257,7 @@ class Reporter:
             or len(self.rows) < len(self.expected)
         )
         if not partial:
-            return [self.rows[relpath] for relpath in self.expected.values() if relpath in self.rows]
+            return [self.rows[relpath] for relpath in self.report_order() if relpath in self.rows]
         selected = set(self.expected.values())  # files meant to run: if they did not, they are `not run`
         # the hooks collection asks for dataset paths: those of the folder holding the dataset
         proxy = self.pytest_session.gethookproxy(self.settings.dataset.parent) if self.pytest_session else None
@@ -270,8 +276,8 @@ class Reporter:
                     row = ReportRow(relpath, cast(Status, cached.record.verdict), cached.record, earlier=when)
             rows.append(row)
         seen = {relpath for _, relpath in files}
-        rows += [row for relpath, row in self.rows.items() if relpath not in seen]  # gone since
-        return rows
+        gone = [row for relpath, row in self.rows.items() if relpath not in seen]  # deleted during the run
+        return sorted(rows + gone, key=lambda row: order_key(row.path)) if gone else rows
 
     def report_results(self, conclusion: Conclusion) -> None:
         """Each selected result as a test reported by its call phase alone, as dataset files are
@@ -320,6 +326,8 @@ class Reporter:
                 session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
             else:
                 self.written = True
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and self.written and not self.settings.judged_here:
+            session.exitstatus = pytest.ExitCode.OK  # a shard that holds no file: its empty part is its result
         if received and not self.write_error:
             self.interrupted_by = received[0]
             session.exitstatus = pytest.ExitCode.INTERRUPTED
@@ -421,6 +429,8 @@ class Reporter:
                 line(f"dicomqc json: {self.settings.json}", path=True)
             if self.settings.records is not None:
                 line(f"dicomqc records: {self.settings.records}", path=True)
+            elif not self.settings.judged_here:
+                line("dicomqc: no --dicom-records: this shard's records are not kept for the merge", yellow=True)
         if self.interrupted_by:
             name = signal.Signals(self.interrupted_by).name
             line(f"dicomqc: {name} while writing the report: written whole, run stopped", red=True)

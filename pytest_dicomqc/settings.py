@@ -181,15 +181,15 @@ def resolve(config: pytest.Config) -> Settings | None:
     baseline = _Value(config, "--dicom-baseline", "dicom_baseline")
     records = _Value(config, "--dicom-records", "dicom_records")
     if not hasattr(config, "workerinput"):
-        _check_writable(report_path, report.origin)
+        check_writable(report_path, report.origin)
         if json.raw is not None:
-            _check_writable(json.path, json.origin, suffix=None, what="JSON Lines file")
+            check_writable(json.path, json.origin, suffix=None, what="JSON Lines file")
             if json.path == report_path:
                 raise pytest.UsageError(f"{json.origin}: {json.path} is the Excel report's path too")
         if baseline.raw is not None:
             _check_baseline(baseline.path, baseline.origin)
         if records.raw is not None:
-            _check_writable(records.path, records.origin, suffix=None, what="records part file")
+            check_writable(records.path, records.origin, suffix=None, what="records part file")
             if records.path in (report_path, json.path if json.raw is not None else None):
                 raise pytest.UsageError(f"{records.origin}: {records.path} is another output's path too")
     return Settings(
@@ -304,7 +304,7 @@ def _check_baseline(baseline: Path, origin: str) -> None:
         raise pytest.UsageError(f"{origin}: baseline {baseline} is not an Excel report (.xlsx)")
 
 
-def _check_writable(report: Path, origin: str, suffix: str | None = ".xlsx", what: str = "report") -> None:
+def check_writable(report: Path, origin: str, suffix: str | None = ".xlsx", what: str = "report") -> None:
     """Fail now, not after an hour of reading, if the report cannot be written.
 
     Missing folders are fine (the writer creates them, as junitxml does) when the nearest

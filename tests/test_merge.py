@@ -20,7 +20,7 @@ import yaml
 import pytest_dicomqc.readback  # noqa: F401 - pandas imported before any pytester run (test_report_sheets)
 from pytest_dicomqc import __version__, cli, load_report, merge
 from pytest_dicomqc.parts import PartHeader, _loads, read_header
-from pytest_dicomqc.shard import order_key
+from pytest_dicomqc.shard import order_key, shard_of
 from pytest_dicomqc.writers.report import ReportPlan
 from pytest_dicomqc.writers.stream import ReportStream
 from tests.helpers import SUBPROCESS_TIMEOUT, Runner, read_sheet, write_dicom
@@ -100,6 +100,7 @@ def bad_dataset(data: Path) -> None:
     write_dicom(data / "test/p3/mr.dcm", modality="MR", pixels=np.full((4, 4), 3, np.uint8), PatientID="P3")  # warns
     (data / "test/p3/broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00garbage")  # unreadable
     (data / "train/notes.txt").write_text("not an image")  # non-dicom: skipped
+    (data / 'train/odd & "name" <1>.txt').write_text("a name JUnit XML must escape")
     (data / "train/photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 64)
 
 
@@ -220,7 +221,7 @@ def test_shards_collect_each_file_once_in_the_same_order(pytester: pytest.Pytest
     assert shards == [collected(f"--dicom-shard={k}/3") for k in (1, 2, 3)]
     files = [nodeid for nodeid in whole if nodeid.endswith("::dicomqc")]
     assert sorted(nodeid for shard in shards for nodeid in shard) == sorted(files)
-    assert len(files) == 16
+    assert len(files) == 17
     assert all(shard for shard in shards)
     for shard in shards:
         assert shard == [nodeid for nodeid in files if nodeid in shard]  # collection order kept
@@ -269,6 +270,46 @@ def test_part_header_and_rows(run: Runner, project: Path) -> None:
         ]
     )
     assert "dicomqc::dataset" not in result.stdout.str()
+
+
+def test_a_shard_without_files_writes_an_empty_part(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """More shards than files: the shards that hold none pass with a part of no row, and the
+    merge is the single run again."""
+    write_dicom(pytester.path / "data/only.dcm")
+    single = pytester.runpytest("-p", "no:cacheprovider", "--dicom-dir=data", "--dicom-report=single.xlsx")
+    runs = [
+        pytester.runpytest(
+            "-p", "no:cacheprovider", "--dicom-dir=data", f"--dicom-shard={k}/3", f"--dicom-records=p{k}.jsonl"
+        )
+        for k in (1, 2, 3)
+    ]
+    holder = shard_of("only.dcm", 3)
+    assert [run.ret for run in runs] == [0, 0, 0]
+    for k in (1, 2, 3):
+        lines = (pytester.path / f"p{k}.jsonl").read_text().splitlines()
+        assert len(lines) == (3 if k == holder else 2)  # header, the file's row, end
+        assert json.loads(lines[-1]) == {"type": "end", "files": 1 if k == holder else 0}
+    status, _, _ = run_merge(
+        *(pytester.path / f"p{k}.jsonl" for k in (1, 2, 3)), "--dicom-report", pytester.path / "m.xlsx", capsys=capsys
+    )
+    assert status == single.ret == 0
+    assert read_sheet(pytester.path / "m.xlsx") == read_sheet(pytester.path / "single.xlsx")
+
+
+def test_part_rows_in_dataset_order_whatever_order_items_ran(pytester: pytest.Pytester, project: Path) -> None:
+    """``--ff`` runs the failed files first; the report and the part keep the dataset's order,
+    which the merge relies on."""
+    first = pytester.runpytest("--dicom-dir=data", "--dicom-report=first.xlsx")
+    assert first.ret == 1
+    again = pytester.runpytest("--dicom-dir=data", "--ff", "--dicom-no-cache", "--dicom-records=p.jsonl", "-v")
+    assert again.ret == 1
+    ran = [line.split("::")[0] for line in again.outlines if "::dicomqc " in line and line.startswith("data/")]
+    assert ran[0] == "data/test/p3/broken.dcm"  # the failed file first
+    rows = [json.loads(line)["path"] for line in (project / "p.jsonl").read_text().splitlines()[1:-1]]
+    assert rows == sorted(rows, key=order_key)
+    assert rows == [row["path"] for row in read_sheet(project / "first.xlsx")]
 
 
 def test_records_without_shard_is_one_part(run: Runner, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -439,13 +480,29 @@ def test_merge_refuses_a_file_in_two_parts(
     )
 
 
-def test_merge_refuses_an_output_that_is_a_folder(
-    parts: list[Path], project: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    status, out, err = run_merge(*parts, "--dicom-report", project / "data", capsys=capsys)
-    assert (status, out, err) == (4, "", f"ERROR: --dicom-report: {project / 'data'} is a directory\n")
+def test_merge_checks_its_outputs_first(parts: list[Path], project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """As a test run checks its outputs: before any part is read, exit 4, one line."""
+    (project / "out.xlsx").mkdir()
+    status, out, err = run_merge(*parts, "--dicom-report", project / "out.xlsx", capsys=capsys)
+    assert (status, out, err) == (4, "", f"ERROR: --dicom-report: report path {project / 'out.xlsx'} is a directory\n")
+    status, out, err = run_merge(*parts, "--dicom-report", project / "m.csv", capsys=capsys)
+    assert (status, out) == (4, "")
+    assert err.startswith(f"ERROR: --dicom-report: report {project / 'm.csv'} must be an .xlsx file")
     status, out, err = run_merge(*parts, "--junitxml", project, capsys=capsys)
-    assert (status, out, err) == (4, "", f"ERROR: --junitxml: {project} is a directory\n")
+    assert (status, out, err) == (4, "", f"ERROR: --junitxml: output path {project} is a directory\n")
+
+
+def test_merge_says_why_its_writing_process_failed(
+    parts: list[Path], project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writing process cannot write (its folder became a file after the check): the merge
+    stops at the next batch with the path and the reason, exit 4."""
+    monkeypatch.setattr(merge, "BATCH", 2)
+    monkeypatch.setattr(cli, "check_writable", lambda *args, **kwargs: None)
+    (project / "gone").write_text("a file where the report's folder should be")
+    status, out, err = run_merge(*parts, "--dicom-report", project / "gone/m.xlsx", capsys=capsys)
+    assert (status, out) == (4, "")
+    assert err == f"ERROR: cannot write {project / 'gone'}: File exists\n"
 
 
 def test_merge_whose_writing_process_dies(
@@ -464,7 +521,8 @@ def test_merge_whose_writing_process_dies(
     monkeypatch.setattr(merge, "BATCH", 2)
     status, out, err = run_merge(*parts, "--dicom-report", project / "m.xlsx", capsys=capsys)
     assert (status, out) == (3, "")
-    assert err == "ERROR: the report writing process ended before the report was written\n"
+    assert err.startswith("ERROR: internal error while merging:\nTraceback")
+    assert err.endswith("RuntimeError: the report writing process ended before the report was written\n\n")
     assert not (project / "m.xlsx").exists()
 
 
@@ -497,8 +555,8 @@ def test_merge_shows_progress(
     status, _, err = run_merge(*parts, "--dicom-report", project / "m.xlsx", capsys=capsys)
     assert status == 1
     total = sum(read_header(part).files for part in parts)
-    assert total == 16
-    assert err.splitlines() == [f"dicomqc merge: {n} of 16 files ({100 * n // 16}%)" for n in (5, 10, 15)]
+    assert total == 17
+    assert err.splitlines() == [f"dicomqc merge: {n} of 17 files ({100 * n // 17}%)" for n in (5, 10, 15)]
 
 
 README = Path(__file__).parent.parent / "README.md"

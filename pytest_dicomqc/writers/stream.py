@@ -61,17 +61,27 @@ class ReportStream:
 
     def send_cells(self, cells: list[FileCells], json_lines: str) -> None:
         """Waits while :data:`CELLS_AHEAD` batches are not yet sent: what waits here is memory
-        the merge means to save."""
+        the merge means to save. Raises what :meth:`finish_sent` would as soon as the writing
+        process is gone: the merge stops reading."""
         if self._process is None:
-            return  # the writing process is gone: finish_sent says so
+            raise self._failure()
         self._room.acquire()
         self._outbox.put(("cells", (cells, json_lines)))
 
     def finish_sent(self, end: EndOfRun) -> None:
         """:meth:`finish` of the merge's stream, whose rows were all sent. Raises ``OSError`` as
-        :meth:`finish` does, and ``RuntimeError`` if the writing process is gone (killed)."""
+        :meth:`finish` does (its path: a folder that cannot be written, a full disk), and
+        ``RuntimeError`` for a bug in the writing process or when it is gone (killed)."""
         if self._process is None or not self._finish_in_process_writer(end):
-            raise RuntimeError("the report writing process ended before the report was written")
+            raise self._failure()
+
+    def _failure(self) -> Exception:
+        """Why the writing process stopped: what it said before it ended, if it said anything."""
+        try:
+            outcome, detail = self._results.recv() if self._results.poll(0) else ("gone", "")
+        except (EOFError, OSError):
+            outcome, detail = "gone", ""
+        return _error(outcome, detail) or RuntimeError("the report writing process ended before the report was written")
 
     @property
     def sent(self) -> int:
@@ -158,13 +168,10 @@ class ReportStream:
             outcome, detail = "gone", ""
         process.join()
         self._process = None
-        if outcome == "written":
-            return True
-        if outcome == "oserror":
-            raise OSError(*detail)
-        if outcome == "error":
-            raise RuntimeError(f"the report writing process failed:\n{detail}")
-        return False
+        error = _error(outcome, detail)
+        if error is not None:
+            raise error
+        return bool(outcome == "written")
 
     def abandon(self) -> None:
         """Stop the writing process; it leaves the previous report files as they were."""
@@ -173,6 +180,15 @@ class ReportStream:
             process.kill()
             process.join()
             self._outbox.put(None)
+
+
+def _error(outcome: str, detail: Any) -> Exception | None:
+    """The error a writing process's outcome stands for: a file that could not be written, or a bug."""
+    if outcome == "oserror":
+        return OSError(*detail)
+    if outcome == "error":
+        return RuntimeError(f"the report writing process failed:\n{detail}")
+    return None
 
 
 def _serve(plan: ReportPlan, inbox: Any, results: Any, parent: int) -> None:
