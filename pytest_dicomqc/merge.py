@@ -27,7 +27,6 @@ from pytest_dicomqc.pipeline import value_columns
 from pytest_dicomqc.record import ITEM_NAME, ReportRow, Scalar
 from pytest_dicomqc.rules.load import RulesError, parse_rules, parse_waivers
 from pytest_dicomqc.rules.model import RuleSet
-from pytest_dicomqc.shard import order_key
 from pytest_dicomqc.writers.atomic import replacing
 from pytest_dicomqc.writers.jsonl import file_lines, summary_record
 from pytest_dicomqc.writers.junit_xml import JunitFile
@@ -58,13 +57,14 @@ def check_parts(parts: Sequence[Path]) -> list[PartHeader]:
     for path, header in zip(parts, headers, strict=True):
         for what, mine, theirs in (
             ("number of shards", header.shards, first.shards),
-            ("rules (fingerprint)", header.fingerprint[:12], first.fingerprint[:12]),
+            ("rules (fingerprint)", header.fingerprint, first.fingerprint),
             ("dataset", header.dataset, first.dataset),
             ("pytest-dicomqc version", header.plugin, first.plugin),
             ("pydicom version", header.pydicom, first.pydicom),
         ):
             if mine != theirs:
-                raise PartError(f"{path} and {where} are not of one run: other {what}: {mine} and {theirs}")
+                shown = (str(mine)[:12], str(theirs)[:12]) if what.endswith("(fingerprint)") else (mine, theirs)
+                raise PartError(f"{path} and {where} are not of one run: other {what}: {shown[0]} and {shown[1]}")
     if first.plugin != __version__:
         raise PartError(
             f"{where} was written by pytest-dicomqc {first.plugin}; merge it with that version, not {__version__}"
@@ -96,7 +96,7 @@ def merged_rows(parts: Sequence[Path], headers: Sequence[PartHeader]) -> Iterato
     found in two parts is refused."""
     previous = None
     streams = [rows(path, header, CONCLUDED_VALUES) for path, header in zip(parts, headers, strict=True)]
-    for kept, whole in heapq.merge(*streams, key=lambda pair: order_key(pair[0].path)):
+    for _, kept, whole in heapq.merge(*streams, key=lambda entry: entry[0]):
         if kept.path == previous:
             raise PartError(f"{kept.path} is in two parts: the parts are not the shards of one run")
         previous = kept.path

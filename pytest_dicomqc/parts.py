@@ -138,9 +138,12 @@ def read_header(path: Path) -> PartHeader:
         raise PartError(f"{path}: damaged part header ({exc})") from None
 
 
-def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tuple[ReportRow, ReportRow]]:
-    """The part's rows in its report order, each twice: with only the ``kept`` values (see
-    :meth:`ReportRow.from_wire`), and whole, to be written and dropped. A part cut short or
+def rows(
+    path: Path, header: PartHeader, kept: Collection[str]
+) -> Iterator[tuple[tuple[str, ...], ReportRow, ReportRow]]:
+    """The part's rows in its report order, each with its :func:`~pytest_dicomqc.shard.order_key`
+    and twice: with only the ``kept`` values (see :meth:`ReportRow.from_wire`), and whole, to be
+    written and dropped. A part cut short or
     damaged raises :class:`PartError` where it ends, after the rows before it."""
     count = 0
     end: Any = None
@@ -158,7 +161,7 @@ def rows(path: Path, header: PartHeader, kept: Collection[str]) -> Iterator[tupl
                     if previous is not None and key <= previous:
                         raise PartError(f"{path}: {row.path} comes after {'/'.join(previous)}: rows out of order")
                     previous = key
-                    yield row, ReportRow.from_wire(line)
+                    yield key, row, ReportRow.from_wire(line)
                 elif kind == END:
                     end = line
                     break

@@ -109,7 +109,7 @@ class FileRecord:
             results={shared(rule): shared(result) for rule, result in wire["results"].items()},
             findings=tuple(Finding(*f) for f in wire["findings"]),
             waivers=tuple(wire["waivers"]),
-            dataset={shared(check_id): [shared(part) for part in key] for check_id, key in wire["dataset"].items()},
+            dataset=_shared_keys(wire["dataset"]),
         )
 
 
@@ -131,6 +131,11 @@ def shared(value: Any) -> Any:
     if len(_shared) < SHARED_TEXTS:
         _shared[value] = value
     return value
+
+
+def _shared_keys(dataset: dict[str, list[Any]]) -> dict[str, list[Scalar]]:
+    """Dataset keys with their texts shared: check ids, pseudonyms of patients, split names."""
+    return {shared(check_id): [shared(part) for part in key] for check_id, key in dataset.items()}
 
 
 _interned_dicts: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
@@ -209,7 +214,7 @@ class ReportRow:
                 _interned(record["results"]),
                 (),
                 tuple(record["waivers"]),
-                {shared(check_id): [shared(part) for part in key] for check_id, key in record["dataset"].items()},
+                _shared_keys(record["dataset"]),
             )
         return cls(wire["path"], shared(status), kept_record, wire["error"], wire["earlier"])
 

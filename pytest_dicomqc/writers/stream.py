@@ -118,7 +118,7 @@ class ReportStream:
                     self._room.release()
         except BaseException:  # noqa: BLE001 - gone, or a row that cannot be sent: the process is
             self.abandon()  # stopped, and finish() writes the report in pytest's process
-            self._room.release()  # a merge waiting for room learns it at finish_sent
+            self._room.release()  # a merge waiting for room then learns it from send_cells
         finally:
             self._to_writer.close()
 
