@@ -18,6 +18,7 @@ import pytest
 from pytest_dicomqc.nodes import DatasetFolder, PathToDataset, child_name_and_id
 from pytest_dicomqc.settings import Settings, args_reaching
 from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
+from pytest_dicomqc.writers.atomic import partial_files
 
 LEFT_OUT_OUTPUT = "dicomqc_left_out"
 """Key of an xdist worker's ``workeroutput``: dataset files it collected but did not keep."""
@@ -67,7 +68,7 @@ def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores
     """The plugin's answer to ``pytest_ignore_collect``; ``None`` leaves the path to pytest."""
     dataset = settings.dataset
     if _within(str(path), dataset):
-        if _user_ignores(config, dataset.parent).match(path):
+        if _ignored(config, settings).match(path):
             return True
         if not path.is_dir():
             return False  # pytest's other reasons (venv, norecursedirs) are about folders
@@ -98,11 +99,15 @@ def directory_collector(
 
 
 @dataclass(frozen=True)
-class UserIgnores:
-    """``--ignore``, ``--ignore-glob`` and conftest ``collect_ignore``/``collect_ignore_glob``.
+class Ignored:
+    """Dataset paths never collected: the user's ``--ignore``, ``--ignore-glob`` and conftest
+    ``collect_ignore``/``collect_ignore_glob``; and what the run itself writes (its report, JSON
+    Lines, records and their partial files, junitxml, pytest's cache), which a dataset holding them
+    (``--dicom-dir=.``) must not take for data: each run would find more files than the last.
 
-    Asked apart from pytest's other reasons because they must win even for a folder whose name
-    is in ``norecursedirs``; gathered once per session, since a dataset has many paths.
+    The user's ignores are asked apart from pytest's other reasons because they must win even for
+    a folder whose name is in ``norecursedirs``; gathered once per session, since a dataset has
+    many paths.
     """
 
     paths: frozenset[Path]
@@ -114,18 +119,35 @@ class UserIgnores:
         return any(fnmatch.fnmatch(str(path), glob) for glob in self.globs)
 
 
-def _user_ignores(config: pytest.Config, conftest_folder: Path) -> UserIgnores:
+def _ignored(config: pytest.Config, settings: Settings) -> Ignored:
     """The conftests are those of the folder holding the dataset: none inside it is loaded."""
     session = config.stash[SESSION_KEY]
-    known = session.user_ignores
+    known = session.ignored
     if known is None:
         conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
+        conftest_folder = settings.dataset.parent
         paths = [Path(p).absolute() for p in config.getoption("ignore") or []]
         paths += conftest_paths("collect_ignore", path=conftest_folder) or []
         globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
         globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
-        known = session.user_ignores = UserIgnores(frozenset(paths), tuple(globs))
+        written = [Path(os.path.normpath(p)) for p in (settings.report, settings.json, settings.records) if p]
+        outputs = [Path(os.path.normpath(path)) for path in _pytest_outputs(config)]
+        paths += [path for path in [*written, *outputs] if _within(str(path), settings.dataset)]
+        globs += [partial_files(path) for path in written if _within(str(path), settings.dataset)]
+        known = session.ignored = Ignored(frozenset(paths), tuple(globs))
     return known
+
+
+def _pytest_outputs(config: pytest.Config) -> list[Path]:
+    """junitxml's file and pytest's cache folder: what pytest writes beside a run's report."""
+    outputs = []
+    xmlpath = config.getoption("xmlpath", None)
+    if xmlpath:
+        outputs.append(config.invocation_params.dir / os.path.expanduser(os.path.expandvars(xmlpath)))
+    if config.pluginmanager.hasplugin("cacheprovider"):
+        folder = Path(os.path.expanduser(os.path.expandvars(config.getini("cache_dir"))))
+        outputs.append(folder if folder.is_absolute() else config.rootpath / folder)
+    return outputs
 
 
 def _norecursedirs_match(path: Path, config: pytest.Config) -> bool:

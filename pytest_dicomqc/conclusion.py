@@ -40,13 +40,13 @@ ACTIVE, EXPIRED, STALE, UNUSED = get_args(WaiverStatus)
 
 Verdict = Literal["PASSED", "FAILED", "INCOMPLETE"]
 Outcome = Literal["passed", "failed", "skipped"]
+"""What pytest reports for a dataset-level result."""
 ResultStatus = Literal["passed", "failed", "warning", "waived", "empty", "not judged", "not run"]
 """A dataset result in words: a dataset check's own status, or why it has none."""
 NOT_JUDGED: ResultStatus = "not judged"
 NOT_RUN: ResultStatus = "not run"
 WARNINGS: tuple[ResultStatus, ...] = ("warning", "empty")
 """Statuses that pass but are shown as warnings."""
-"""What pytest reports for a dataset-level result."""
 
 CONCLUDED_VALUES = (*SERIES_VALUES, "notes")
 """The values of a file that :func:`conclude` reads: all a merge keeps of them (:meth:`ReportRow.from_wire`)."""
@@ -339,14 +339,14 @@ def _results(
         )
     for verdict in dataset:
         status = verdict.status
-        failing = status == "failed" or (status == "empty" and scope.strict)
-        outcome = "failed" if failing else "passed"
+        # a check no file took part in checked nothing: pytest's word for that is skipped, not passed
+        outcome = "failed" if status == "failed" else "skipped" if status == "empty" else "passed"
         judged[f"dataset::{verdict.check.id}"] = Result(
             f"dataset::{verdict.check.id}",
             outcome,
             status,
             verdict.message,
-            (verdict.details if verdict.findings else verdict.message) if failing else "",
+            (verdict.details if verdict.findings else verdict.message) if outcome == "failed" else "",
         )
     for threshold in thresholds:
         outcome = "passed" if threshold.passed else "failed"

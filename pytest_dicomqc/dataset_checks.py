@@ -204,7 +204,7 @@ class DatasetVerdict:
     left_out: int = 0
     """DICOM files that did not: ``when`` did not hold, or the value (or split) the check needs is missing."""
     strict: bool = False
-    """``--dicom-strict``: a warning check with findings fails too (an empty check stays empty)."""
+    """``--dicom-strict``: a warning check with findings fails too, and so does an empty one."""
     left_out_why: tuple[tuple[str, int], ...] = ()
     """Why the ``left_out`` files took no part: (one of :data:`LEFT_OUT_REASONS`, or ``unknown``
     for a file with no key for the check; how many files), in that order, counts above 0."""
@@ -212,12 +212,19 @@ class DatasetVerdict:
     @property
     def status(self) -> DatasetStatus:
         """passed, failed, warning (problems of a warning check, not strict), waived (every
-        problem accepted by a waiver), or empty (no file took part, and so no problem)."""
+        problem accepted by a waiver), or empty (it checked nothing; failed under strict)."""
         if self.findings:
             if all(finding.waiver for finding in self.findings):
                 return "waived"
             return "failed" if self.check.severity == "error" or self.strict else "warning"
-        return "empty" if self.files == 0 else "passed"
+        if self.checked_nothing:
+            return "failed" if self.strict else "empty"
+        return "passed"
+
+    @property
+    def checked_nothing(self) -> bool:
+        """No file took part, and so no problem was found: the check proves nothing."""
+        return self.files == 0 and not self.findings
 
     @property
     def reason(self) -> str:

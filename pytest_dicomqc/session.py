@@ -27,7 +27,7 @@ from pytest_dicomqc.record import FileRecord, forget_shared
 from pytest_dicomqc.settings import Settings, readers
 
 if TYPE_CHECKING:
-    from pytest_dicomqc.collection import PytestIgnores, UserIgnores
+    from pytest_dicomqc.collection import Ignored, PytestIgnores
     from pytest_dicomqc.nodes import DicomItem
     from pytest_dicomqc.reporter import Reporter
 
@@ -45,7 +45,7 @@ class DicomQCSession:
         self.collected = 0
         """Dataset files collected, before ``-k``, ``-m``, ``--lf`` or ``--deselect`` drop some."""
         self.selected = 0
-        self.user_ignores: UserIgnores | None = None
+        self.ignored: Ignored | None = None
         self.pytest_ignores: PytestIgnores | None = None
         self.read_ahead: ReadAhead | None = None
         self.caching = False

@@ -49,7 +49,8 @@ def plugin_section(result: pytest.RunResult) -> list[str]:
 
 @pytest.fixture
 def folders(pytester: pytest.Pytester) -> Path:
-    """``data/a/1.dcm data/a/2.dcm data/b/3.dcm``: every file passes, every dataset check holds."""
+    """``data/a/1.dcm data/a/2.dcm data/b/3.dcm``: every file passes, two dataset checks hold and the
+    leakage check, with no split folder to compare, is empty: skipped."""
     root = pytester.path / "data"
     write_dicom(root / "a" / "1.dcm", pixels=image(1))
     write_dicom(root / "a" / "2.dcm", pixels=image(2))
@@ -61,7 +62,7 @@ RESULT_LINES = [
     ("dicomqc::dicom-files PASSED", 57),
     ("dicomqc::dataset::unique-sop-instance-uid PASSED", 71),
     ("dicomqc::dataset::unique-pixels PASSED", 85),
-    ("dicomqc::dataset::patient-split-leakage PASSED", 100),
+    ("dicomqc::dataset::patient-split-leakage SKIPPED (empty: no file took...)", 100),
 ]
 
 
@@ -69,7 +70,7 @@ RESULT_LINES = [
 def test_progress_never_passes_100_percent(run: Runner, folders: Path, verbose: bool) -> None:
     """3 files and 4 results are 7 items: the results are counted when collected, not added on top."""
     result = run("--dicom-dir=data", *(["-v"] if verbose else []))
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=6, skipped=1)
     assert result.ret == 0
     percentages = [int(p) for p in PERCENT.findall(result.stdout.str())]
     assert max(percentages) == 100
@@ -84,18 +85,18 @@ def test_progress_never_passes_100_percent(run: Runner, folders: Path, verbose: 
             assert lines[:3] == files
         assert lines[3:] == RESULT_LINES
     elif run.mode == "xdist":
-        assert lines == [(".......", 100)]
+        assert lines == [("......s", 100)]
     else:
-        assert lines == [("data/a ..", 28), ("data/b .", 42), ("dicomqc ....", 100)]
+        assert lines == [("data/a ..", 28), ("data/b .", 42), ("dicomqc ...s", 100)]
 
 
 def test_progress_is_per_folder_not_per_file(run: Runner, folders: Path) -> None:
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=6, skipped=1)
     if run.mode == "xdist":  # workers report in any order: pytest-xdist shows no file names
-        assert progress(result) == [(".......", 100)]
+        assert progress(result) == [("......s", 100)]
     else:
-        assert progress(result) == [("data/a ..", 28), ("data/b .", 42), ("dicomqc ....", 100)]
+        assert progress(result) == [("data/a ..", 28), ("data/b .", 42), ("dicomqc ...s", 100)]
     assert not [line for line in result.outlines if line.startswith(("data/a/", "data/b/"))]
 
 
@@ -111,15 +112,15 @@ def test_results_print_on_their_own_line_after_unit_tests(
     (pytester.path / "tests" / "test_model.py").write_text("def test_a(): pass\n\ndef test_b(): pass\n")
     paths = ["data", "tests/test_model.py"] if dataset_first else ["tests/test_model.py"]
     result = run("--dicom-dir=data", *paths)
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=6, failed=1, skipped=1)
     assert result.ret == 1
     if run.mode == "xdist":
-        assert progress(result) == [("......F.", 100)]  # the controller reports the results last
+        assert progress(result) == [("......Fs", 100)]  # the controller reports the results last
         assert not [line for line in result.outlines if line.startswith(("tests/", "data/"))]
     elif dataset_first:
-        assert progress(result) == [("data/x ..", 25), ("tests/test_model.py ..", 50), ("dicomqc ..F.", 100)]
+        assert progress(result) == [("data/x ..", 25), ("tests/test_model.py ..", 50), ("dicomqc ..Fs", 100)]
     else:
-        assert progress(result) == [("tests/test_model.py ..", 25), ("data/x ..", 50), ("dicomqc ..F.", 100)]
+        assert progress(result) == [("tests/test_model.py ..", 25), ("data/x ..", 50), ("dicomqc ..Fs", 100)]
 
 
 RULES_WITH_THRESHOLD = """\
@@ -333,7 +334,7 @@ def test_dataset_problem_is_printed_once(run: Runner, pytester: pytest.Pytester,
     write_dicom(pytester.path / "data" / "a.dcm", pixels=image(1), SOPInstanceUID=DUPLICATE_UID)
     write_dicom(pytester.path / "data" / "b.dcm", pixels=image(2), SOPInstanceUID=DUPLICATE_UID)
     result = run("--dicom-dir=data", *(["-v"] if verbose else []))
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
     assert result.stdout.str().count(DUPLICATE_UID) == 1
     result.stdout.fnmatch_lines(
         [
@@ -369,7 +370,7 @@ def test_every_regular_file_gets_one_row(run: Runner, pytester: pytest.Pytester)
         "data/s/caf\\xe9.dcm::dicomqc",
     ]
     result = run("--dicom-dir=data")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=5, failed=1, skipped=1)
     report = run.pytester.path / "metadata_dicom.xlsx"
     rows = read_sheet(report)
     assert [(row["path"], row["status"], row["SOPInstanceUID"]) for row in rows] == [
@@ -404,5 +405,5 @@ def test_plugin_loads_pydicom_with_a_dataset(run: Runner, pytester: pytest.Pytes
     write_dicom(pytester.path / "data" / "a.dcm")
     pytester.makepyfile(test_loaded="import sys\n\ndef test_loaded():\n    assert 'pydicom' in sys.modules\n")
     result = run("--dicom-dir=data", "test_loaded.py", subprocess=True)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=5, skipped=1)
     assert result.ret == 0

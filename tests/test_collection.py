@@ -201,6 +201,33 @@ def test_dataset_is_the_rootdir(pytester: pytest.Pytester) -> None:
     assert [(r["path"], r["status"]) for r in rows] == [("a.dcm", "failed"), ("b.dcm", "not run")]
 
 
+def test_the_runs_own_outputs_inside_the_dataset_are_not_collected(run: Runner) -> None:
+    """A dataset holding the run's outputs (``--dicom-dir=.``): the report, JSON Lines, records,
+    junitxml, partial files and pytest's cache are not data; a second run finds what the first did.
+    (A subfolder stands for ``.``: ``-n 2`` runs leave pytester's stdout and stderr files in ``.``.)"""
+    run.pytester.makeini("[pytest]\ncache_dir = d/.pytest_cache\n")
+    data = run.pytester.mkdir("d")
+    write_dicom(data / "a.dcm")
+    (data / "notes.txt").write_text("data, not output\n")
+    (data / ".metadata_dicom.xlsx.1.x.dicomqc-partial").write_bytes(b"")  # pid 1 lives: it is kept
+    report = "--dicom-report=d/metadata_dicom.xlsx"
+    outputs = (report, "--junitxml=d/out/j.xml", "--dicom-json=d/out.jsonl", "--dicom-records=d/part.jsonl.gz")
+    for _ in range(2):
+        result = run("--dicom-dir=d", "-p", "cacheprovider", *outputs)
+        assert result.ret == 0
+        rows = read_sheet(data / "metadata_dicom.xlsx")
+        assert [(r["path"], r["status"]) for r in rows] == [("a.dcm", "passed"), ("notes.txt", "skipped")]
+    assert {p.name for p in data.iterdir()} >= {".pytest_cache", "out", "out.jsonl", "part.jsonl.gz"}
+    result = run("--dicom-dir=d", "--collect-only", "-q", "-p", "cacheprovider", report)  # not its outputs
+    assert [i for i in collected(result) if not i.startswith("dicomqc::")] == [
+        "d/a.dcm::dicomqc",
+        "d/notes.txt::dicomqc",
+        "d/out/j.xml::dicomqc",
+        "d/out.jsonl::dicomqc",
+        "d/part.jsonl.gz::dicomqc",
+    ]
+
+
 def test_collect_ignore_from_conftest_applies_inside_dataset(pytester: pytest.Pytester, dataset: Path) -> None:
     pytester.makeconftest('collect_ignore = ["data/build"]\ncollect_ignore_glob = ["*/venv"]\n')
     result = pytester.runpytest("--collect-only", "-q", "--dicom-dir=data")

@@ -1101,7 +1101,7 @@ def test_files_cell_is_cut_at_excel_limit_while_every_file_is_named(run: Runner)
 
 def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None:
     """0 files took part (``when`` never holds; no split folder): the check is ``empty``, and its
-    message and ``checked`` cell say why. (Its test outcome, passed, is the reporter's choice.)"""
+    message and ``checked`` cell say why, and pytest reports it skipped: it checked nothing."""
     (run.pytester.path / "rules.yaml").write_text(
         "version: 1\nrules: []\ndataset:\n"
         "  - id: mr-patients\n    unique: PatientID\n    when: {Modality: MR}\n"
@@ -1111,15 +1111,15 @@ def test_a_check_no_file_took_part_in_is_empty_and_says_why(run: Runner) -> None
         write_dicom(run.pytester.path / "data" / f"{name}.dcm", pixels=image(ord(name)), PatientID="P1")
     result = run("--dicom-dir=data", "-rA", "--junitxml=j.xml", "-v")  # -v: whole lines in the section
     assert result.ret == 0
-    result.assert_outcomes(passed=3 + 1 + 2)  # the files, dicom-files, the two empty checks
+    result.assert_outcomes(passed=3 + 1, skipped=2)  # the files and dicom-files; the two empty checks
     when = "no file took part: 'when' held for no file"
     split = "no file took part: no path matched the split pattern '([^/]+)/' (default)"
     result.stdout.fnmatch_lines(
         [
             f"dicomqc dataset mr-patients empty: {when}",
             f"dicomqc dataset leakage empty: {split}",
-            "PASSED dicomqc::dataset::mr-patients",
-            "PASSED dicomqc::dataset::leakage",
+            f"SKIPPED [1] dicomqc: empty: {when}",
+            f"SKIPPED [1] dicomqc: empty: {split}",
         ]
     )
     rows = read_sheet(run.pytester.path / "metadata_dicom.xlsx", "Dataset")
@@ -1576,8 +1576,8 @@ def test_packaged_leakage_check_on_a_folder_without_splits_is_empty() -> None:
 def test_empty_check_says_why_no_file_took_part(
     yaml_text: str, files: list[tuple[str, dict[str, object], str]], reason: str
 ) -> None:
-    """No file took part: the check is ``empty``, not passed, whatever its severity or
-    ``--dicom-strict``, and its message and scope say why in the rules file's words."""
+    """No file took part: the check is ``empty``, not passed, whatever its severity (``failed``
+    under ``--dicom-strict``), and its message and scope say why in the rules file's words."""
     (verdict,) = judged(yaml_text, *files)
     assert (verdict.status, verdict.files, verdict.groups, verdict.findings) == ("empty", 0, 0, ())
     assert verdict.message == f"no file took part: {reason}"
@@ -1587,7 +1587,7 @@ def test_empty_check_says_why_no_file_took_part(
     warning = yaml_text.replace("}\n", ", severity: warning}\n")
     for strict in (False, True):
         (again,) = judged(warning, *files, strict=strict)
-        assert (again.status, again.message) == ("empty", verdict.message)
+        assert (again.status, again.message) == ("failed" if strict else "empty", verdict.message)
 
 
 def test_files_with_no_key_at_all_are_left_out_for_a_reason_unknown() -> None:

@@ -21,7 +21,7 @@ SPLIT_PATTERN = "'(?i)(train|training|val|valid|validation|dev|test|testing|hold
 NO_SPLIT = f"no file took part: no path matched the split pattern {SPLIT_PATTERN}"
 DEFAULT_CHECKS = ["unique-sop-instance-uid", "unique-pixels", "patient-split-leakage"]
 NO_DICOM = "no file took part: no DICOM file was checked"
-YELLOW, RESET = "\x1b[33m", "\x1b[0m"
+YELLOW, GREEN, RESET = "\x1b[33m", "\x1b[32m", "\x1b[0m"
 
 
 def with_cache(run: Runner, *args: str) -> pytest.RunResult:
@@ -79,7 +79,7 @@ def test_a_dataset_of_only_gitkeep_fails(run: Runner) -> None:
     result = run("--dicom-dir=data", "-rA")
     message = "0 DICOM files checked in data/: 1 empty file; at least 1 required"
     assert result.ret == 1
-    result.assert_outcomes(failed=1, passed=3, skipped=1)
+    result.assert_outcomes(failed=1, skipped=1 + 3)  # .gitkeep; the three checks checked nothing
     assert failure(result, "dicom-files") == [message]
     result.stdout.fnmatch_lines(["dicomqc: FAILED: 1 dataset result failed", "dicomqc: 1 file: 1 skipped"])
     assert files_sheet(run.pytester, "path", "kind", "status", "error") == [(".gitkeep", "non-dicom", "skipped", None)]
@@ -99,7 +99,7 @@ def test_a_dataset_of_git_lfs_pointers_fails_every_file_and_the_run(run: Runner)
         "0 DICOM files checked in data/: 3 Git LFS pointers (not downloaded: run git lfs pull); at least 1 required"
     )
     assert result.ret == 1
-    result.assert_outcomes(failed=4, passed=3)
+    result.assert_outcomes(failed=4, skipped=3)  # the files, dicom-files; the checks checked nothing
     assert {name: failure(result, f"dicomqc: {name}") for name in names} == {
         name: [f"non-dicom: {LFS_ERROR}"] for name in names
     }
@@ -119,7 +119,7 @@ def test_an_empty_dataset_folder_fails(run: Runner) -> None:
     result = run("--dicom-dir=data", "-rA")
     message = "0 DICOM files checked in data/; at least 1 required"
     assert result.ret == 1
-    result.assert_outcomes(failed=1, passed=3)
+    result.assert_outcomes(failed=1, skipped=3)
     assert failure(result, "dicom-files") == [message]
     result.stdout.fnmatch_lines(["dicomqc: FAILED: 1 dataset result failed", "dicomqc: 0 files: none"])
     assert read_sheet(run.pytester.path / "metadata_dicom.xlsx") == []
@@ -198,25 +198,45 @@ def test_a_count_check_that_no_group_meets_fails(run: Runner, folder: str, text:
 
 
 def test_split_leakage_without_split_folders_is_empty_not_passed(run: Runner) -> None:
-    """It passes (nothing to check), and every output says it checked nothing, and why."""
+    """It checked nothing: skipped, not passed, in pytest's words, and every output says why."""
     write_dicom(run.pytester.path / "data" / "a.dcm", pixels=pixels(1), PatientID="p1")
     write_dicom(run.pytester.path / "data" / "b.dcm", pixels=pixels(2), PatientID="p1")
     result = run("--dicom-dir=data", "-rA", "-v", "--color=yes", "--junitxml=j.xml")
     assert result.ret == 0
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=5, skipped=1)
     assert f"{YELLOW}dicomqc dataset patient-split-leakage empty: {NO_SPLIT}{RESET}" in result.outlines
+    headline = "PASSED with 1 warning: dataset::patient-split-leakage empty"
+    assert f"{GREEN}dicomqc: {headline}{RESET}" in result.outlines
+    result.stdout.fnmatch_lines([f"*SKIPPED*[[]1] dicomqc: empty: {NO_SPLIT}"])
     cases = ElementTree.parse(run.pytester.path / "j.xml").getroot().iter("testcase")
-    properties = {
-        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
-        for case in cases
-        if case.get("name") == "dataset::patient-split-leakage"
-    }
-    assert properties == {
-        "dataset::patient-split-leakage": {"dicomqc_status": "empty", "dicomqc_message": NO_SPLIT},
-    }
+    leakage = [case for case in cases if case.get("name") == "dataset::patient-split-leakage"]
+    assert [{p.get("name"): p.get("value") for p in case.iter("property")} for case in leakage] == [
+        {"dicomqc_status": "empty", "dicomqc_message": NO_SPLIT}
+    ]
+    assert [skip.get("message") for skip in leakage[0].iter("skipped")] == [f"empty: {NO_SPLIT}"]
+    assert summary(run.pytester, "verdict") == [("PASSED", headline, None)]
     assert summary(run.pytester, "dataset")[-1] == ("patient-split-leakage", "empty", NO_SPLIT)
     rows = sheet_rows(run.pytester, "Dataset", "check", "status", "checked", "files")
     assert rows[-1] == ("patient-split-leakage", "empty", NO_SPLIT, None)
+
+
+def test_an_empty_check_fails_the_run_under_strict(run: Runner) -> None:
+    """``--dicom-strict``: a check that checked nothing fails, and the verdict says so."""
+    write_dicom(run.pytester.path / "data" / "a.dcm", pixels=pixels(1), PatientID="p1")
+    result = run("--dicom-dir=data", "--dicom-strict", "-rA", "-v")  # -v: whole lines
+    assert result.ret == 1
+    result.assert_outcomes(passed=4, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc: FAILED: 1 dataset result failed",
+            f"dicomqc dataset patient-split-leakage failed: {NO_SPLIT}"
+            " (above: dicomqc::dataset::patient-split-leakage)",
+        ]
+    )
+    assert summary(run.pytester, "verdict") == [("FAILED", "FAILED: 1 dataset result failed", None)]
+    assert summary(run.pytester, "dataset")[-1] == ("patient-split-leakage", "failed", NO_SPLIT)
+    rows = sheet_rows(run.pytester, "Dataset", "check", "status", "checked", "files")
+    assert rows[-1] == ("patient-split-leakage", "failed", NO_SPLIT, None)
 
 
 # -- 2. partial runs keep the full picture ---------------------------------------------------
@@ -405,7 +425,7 @@ def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runn
     report = ml_repo.path / "metadata_dicom.xlsx"
     result = run("-rA")
     assert result.ret == 0
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=7, skipped=1)  # data/ has no split folders: the leakage check is empty
     assert passed(result) == sorted(
         [
             "tests/test_model.py::test_one",
@@ -413,7 +433,7 @@ def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runn
             "data/a.dcm::dicomqc",
             "data/b.dcm::dicomqc",
             "dicomqc::dicom-files",
-            *(f"dicomqc::dataset::{check}" for check in DEFAULT_CHECKS),
+            *(f"dicomqc::dataset::{check}" for check in DEFAULT_CHECKS if check != "patient-split-leakage"),
         ]
     )
     assert files_sheet(ml_repo, "path", "status") == [("a.dcm", "passed"), ("b.dcm", "passed")]

@@ -41,9 +41,14 @@ def replacing(path: Path) -> Iterator[IO[bytes]]:
         raise
 
 
+def partial_files(path: Path) -> str:
+    """The pattern (for ``glob`` and ``fnmatch``) of the partial files of ``path``, its folder included."""
+    return f"{glob.escape(str(path.parent / f'.{path.name}.'))}*{PARTIAL}"
+
+
 def remove_leftovers(path: Path) -> None:
     """Remove partial reports of ``path`` left by runs that were killed (their process is gone)."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{PARTIAL}"):
+    for leftover in map(Path, glob.glob(partial_files(path))):
         pid = leftover.name[len(path.name) + 2 :].partition(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):

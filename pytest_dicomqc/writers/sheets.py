@@ -347,7 +347,7 @@ def _dataset_rows(ruleset: RuleSet, conclusion: Conclusion) -> Iterable[list[Sca
                 check.description,
             ]
             continue
-        scope = verdict.message if verdict.status == "empty" else verdict.scope
+        scope = verdict.message if verdict.checked_nothing else verdict.scope
         for finding in verdict.findings or (DatasetFinding("", "", ()),):
             status = "waived" if finding.waiver else verdict.status
             facts = [check.id, check.type, status, check.severity, scope, finding.group, finding.problem]
