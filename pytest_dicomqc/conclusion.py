@@ -243,6 +243,9 @@ class Conclusion:
         if gaps:
             return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
         warnings = [f"{result.name} {result.status}" for result in self.results if result.status in WARNINGS]
+        warnings += [
+            f"rule::{tally.rule.id} warned on {_files(tally.warned)}" for tally in self.tallies if tally.warned
+        ]
         if warnings:
             return "PASSED", f"PASSED with {_count(len(warnings), 'warning')}: {', '.join(warnings)}"
         return "PASSED", f"PASSED: {_files(len(self.rows))}, every check held"

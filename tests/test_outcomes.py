@@ -62,7 +62,7 @@ def test_warning_does_not_fail(run: Runner, project: Path) -> None:
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "dicomqc: PASSED: 1 file, every check held",
+            "dicomqc: PASSED with 1 warning: rule::rows-small warned on 1 file",
             "dicomqc: 1 file: 1 passed",
             "dicomqc rule rows-small (warning): 1 warned of 1 applicable files",
             "dicomqc dicom-files passed: 1 DICOM file checked in data/; at least 1 required",
