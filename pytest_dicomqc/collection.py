@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dicomqc.nodes import DatasetFolder, PathToDataset, child_name_and_id
-from pytest_dicomqc.settings import Settings, args_reaching
+from pytest_dicomqc.settings import Settings, args_reaching, path_given
 from pytest_dicomqc.state import ITEM_NAME, SESSION_KEY
 from pytest_dicomqc.writers.atomic import partial_files
 
@@ -29,7 +29,8 @@ PytestIgnores = Callable[[Path], bool]
 def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
     """``--dicom-dir`` alone collects only the dataset, and with test paths adds it to them;
     ``dicom_dir`` from the ini file adds it the way ``testpaths`` are used: only when no test
-    paths are given (``pytest tests/test_model.py`` runs just that file).
+    paths are given (``pytest tests/test_model.py`` runs just that file) and pytest runs in the
+    rootdir (:func:`settings.resolve` leaves the plugin idle otherwise).
 
     Nothing is added when a path given already selects part of the dataset (re-running one
     failed file) or contains it (pytest's walk reaches it, see :func:`ignore`).
@@ -40,8 +41,6 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
     if settings.dataset_from_command_line and not paths_given:
         config.args[:] = [str(dataset)]
         return
-    if paths_given and not settings.dataset_from_command_line:
-        return
     if not any(args_reaching(config, dataset)):
         config.args.append(str(dataset))
 
@@ -49,10 +48,9 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
 def _select_items_by_path(config: pytest.Config, dataset: Path) -> None:
     """``data/x.dcm::dicomqc`` becomes ``data/x.dcm``: the item is the file's node itself (no
     ``pytest.File`` in between), which pytest's argument matching finds by path alone."""
-    base = config.invocation_params.dir
     for index, arg in enumerate(config.args):
         path, _, names = arg.partition("::")
-        if names == ITEM_NAME and _within(str((base / path).absolute()), dataset):
+        if names == ITEM_NAME and _within(str(path_given(config, path)), dataset):
             config.args[index] = path
 
 
@@ -60,8 +58,7 @@ def selects_part_of_dataset(config: pytest.Config, dataset: Path) -> bool:
     """Whether a path inside the dataset was given as argument: only part of it is collected.
     (Files collected and then deselected, by ``-k``, ``-m``, ``--lf`` or ``--deselect``, are
     counted in ``pytest_collection_finish``.)"""
-    base = config.invocation_params.dir
-    return any(dataset in (base / arg.split("::")[0]).absolute().parents for arg in config.args)
+    return any(dataset in path_given(config, arg).parents for arg in config.args)
 
 
 def ignore(path: Path, config: pytest.Config, settings: Settings, pytest_ignores: PytestIgnores) -> bool | None:

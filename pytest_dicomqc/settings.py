@@ -165,9 +165,12 @@ def resolve(config: pytest.Config) -> Settings | None:
         return None
     if not dataset.raw.strip():
         raise pytest.UsageError(f"{dataset.origin}: empty dataset directory (give the folder to check)")
-    paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
-    if paths_given and not dataset.from_command_line and not any(args_reaching(config, _root(dataset.path))):
-        return None  # test paths given: the ini file's dataset is not collected, present or not
+    if (
+        not dataset.from_command_line
+        and not _uses_testpaths(config)
+        and not any(args_reaching(config, _root(dataset.path)))
+    ):
+        return None  # the ini file's dataset is collected as testpaths are: not here, present or not
     if not dataset.path.is_dir():
         what = "does not exist" if not dataset.path.exists() else "is not a directory"
         fix = "" if dataset.from_command_line else _WITHOUT_DATA
@@ -215,11 +218,23 @@ def _root(path: Path) -> Path:
     return Path(os.path.normpath(path))
 
 
+def _uses_testpaths(config: pytest.Config) -> bool:
+    """Whether pytest collects ``testpaths`` (or the rootdir) in this run: no test paths are
+    given and it runs in the rootdir. From a subfolder (``cd tests && pytest``) it collects that
+    folder instead, and ``dicom_dir`` from the ini file, like ``testpaths``, is not used."""
+    return config.args_source != pytest.Config.ArgsSource.ARGS and config.invocation_params.dir == config.rootpath
+
+
+def path_given(config: pytest.Config, arg: str) -> Path:
+    """The path of a test argument (``../data/x.dcm::dicomqc``), absolute and normalised as the
+    dataset's is (``..`` resolved, symlinks kept)."""
+    return _root(config.invocation_params.dir / arg.split("::")[0])
+
+
 def args_reaching(config: pytest.Config, dataset: Path) -> Iterator[str]:
     """The test paths given that select part of the dataset, all of it, or a folder holding it."""
-    base = config.invocation_params.dir
     for arg in config.args:
-        given = (base / arg.split("::")[0]).absolute()
+        given = path_given(config, arg)
         if given == dataset or dataset in given.parents or (given.is_dir() and given in dataset.parents):
             yield arg
 

@@ -308,7 +308,11 @@ def test_paths_when_rootdir_and_invocation_folder_differ(pytester: pytest.Pytest
     assert [(row["path"], row["sub-rules"]) for row in rows] == [("one.dcm", "PASS")]
 
     (root / "pytest.ini").write_text("[pytest]\ndicom_dir = data\ndicom_rules = sub/rules.yaml\n")
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    (sub / "metadata_dicom.xlsx").unlink()
+    result = pytester.runpytest("-p", "no:cacheprovider")  # like testpaths: not used below the rootdir
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert not (sub / "metadata_dicom.xlsx").exists()
+    result = pytester.runpytest("-p", "no:cacheprovider", "../data")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [f"dicomqc rules: {sub / 'rules.yaml'}", f"dicomqc report: {sub / 'metadata_dicom.xlsx'}"]

@@ -451,6 +451,23 @@ def test_ini_dicom_dir_runs_with_the_test_paths_unless_paths_are_given(run: Runn
     assert not report.exists()
 
 
+def test_ini_dicom_dir_is_not_used_from_a_subfolder(
+    run: Runner, ml_repo: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``cd tests && pytest`` collects that folder, not ``testpaths``: nor the ini file's dataset,
+    whether the data is there or not."""
+    monkeypatch.chdir(ml_repo.path / "tests")
+    for with_data in (True, False):
+        if not with_data:
+            shutil.rmtree(ml_repo.path / "data")
+        result = run("-rA")
+        assert result.ret == 0, with_data
+        assert result.parseoutcomes() == {"passed": 2}, with_data
+        assert passed(result) == ["test_model.py::test_one", "test_model.py::test_two"], with_data
+        assert [line for line in result.outlines if "dicomqc" in line and not line.startswith("plugins:")] == []
+        assert not list(ml_repo.path.rglob("*.xlsx"))
+
+
 def test_ini_dicom_dir_without_the_data(run: Runner, ml_repo: pytest.Pytester) -> None:
     """A checkout without the data: the tests run alone when asked; a plain run says what to do."""
     shutil.rmtree(ml_repo.path / "data")
