@@ -188,6 +188,11 @@ class Conclusion:
     """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
     earlier: int
     """Rows whose record comes from an earlier run (not selected in this one)."""
+    unruled: tuple[tuple[str, int], ...] = ()
+    """Files that failed with no rule failing, by why (``unreadable``, ``crashed``…), most first:
+    the rule tallies do not account for them."""
+    earlier_runs: tuple[str, ...] = ()
+    """The times of the earlier runs those rows come from, distinct, oldest first."""
     series: tuple[SeriesTally, ...] = ()
     """The rows by series (SeriesInstanceUID in a folder), in the order their first file comes."""
     shard: str = ""
@@ -208,6 +213,27 @@ class Conclusion:
                         if flags.get(path) != "failed":
                             flags[path] = status
         return flags
+
+    @property
+    def unruled_files(self) -> int:
+        return sum(count for _, count in self.unruled)
+
+    @property
+    def unruled_text(self) -> str:
+        """``2 unreadable, 1 crashed``; empty when every failed file failed a rule."""
+        return ", ".join(f"{count:,} {why}" for why, count in self.unruled)
+
+    @property
+    def partial(self) -> str:
+        """What a partial run shows besides its own results, in words; empty for a full run."""
+        if not self.earlier:
+            return ""
+        runs = self.earlier_runs
+        source = f"the run of {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs, {runs[0]} to {runs[-1]}"
+        return (
+            f"{_files(self.earlier)} not checked in this run, shown with the results of {source}"
+            " (the report's checked column)"
+        )
 
     @property
     def verdict(self) -> Verdict:
@@ -289,6 +315,8 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         named=named,
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
+        unruled=_failed_without_a_rule(rows),
+        earlier_runs=tuple(sorted({row.earlier for row in rows if row.earlier})),
         series=tally_series(rows, named),
         shard=scope.shard,
     )
@@ -305,6 +333,22 @@ def _tally(rule: Rule, rows: Sequence[ReportRow]) -> RuleTally:
         not_applicable=cells[NOT_APPLICABLE],
         unchecked=cells[None],
     )
+
+
+def _failed_without_a_rule(rows: Sequence[ReportRow]) -> tuple[tuple[str, int], ...]:
+    why: Counter[str] = Counter()
+    for row in rows:
+        record = row.record
+        if row.status not in (STATUS_FAILED, STATUS_CRASHED) or (record is not None and record.failed_rules):
+            continue
+        if record is None:
+            why[row.status] += 1
+        elif record.kind == KIND_NON_DICOM:
+            lfs = is_lfs_pointer_note(record.values.get("notes"))
+            why["not downloaded (Git LFS pointer)" if lfs else "not DICOM (non_dicom: fail)"] += 1
+        else:
+            why["unreadable" if record.kind == KIND_UNREADABLE else "with a read error"] += 1
+    return tuple(why.most_common())
 
 
 def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> MinimumVerdict:

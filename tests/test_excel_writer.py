@@ -281,6 +281,7 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("status", "waived", 0),
         ("status", "not run", 1),
         ("status", "crashed", 1),
+        ("files", "failed with no rule failing", 1),  # the crashed one: no rule tally counts it
         ("kind", "dicom", 1),
         ("kind", "non-dicom", 1),
         ("rule", "original-image", 1),
@@ -288,9 +289,11 @@ def test_summary_counts(mixed_report: Path) -> None:
         ("dataset", "dicom-files", "not judged"),  # two files have no record
         ("run", "workers", 2),
     ]
-    details = {row[1]: row[3] for row in summary_table(mixed_report) if row[0] in ("rule", "dataset")}
+    details = {row[1]: row[3] for row in summary_table(mixed_report) if row[0] in ("rule", "dataset", "files")}
     counts = "waived 0, not applicable 1, not checked 2"
     assert details == {
+        "total": None,
+        "failed with no rule failing": "1 crashed",
         "original-image": f"error; applicable 1, passed 0, failed 1, warned 0, {counts}",
         "big-enough": f"warning; applicable 1, passed 0, failed 0, warned 1, {counts}",
         "dicom-files": "2 files of the dataset not checked in this run nor in the cache",
@@ -301,7 +304,12 @@ def test_checked_column_names_the_earlier_run(tmp_path: Path) -> None:
     """A row from the cache (a partial run) says when it was checked; the others were checked now."""
     rows = [
         ReportRow("a.dcm", "passed", make_record("a.dcm", {})),
-        ReportRow("b.dcm", "failed", make_record("b.dcm", {}, verdict="failed"), earlier="2026-11-30T09:15:00+00:00"),
+        ReportRow(
+            "b.dcm",
+            "failed",
+            make_record("b.dcm", {}, verdict="failed", results={"original-image": "FAIL"}),
+            earlier="2026-11-30T09:15:00+00:00",
+        ),
     ]
     report = write(tmp_path / "report.xlsx", rows)
     assert [(path, row["status"], row["checked"]) for path, row in records_by_path(report).items()] == [

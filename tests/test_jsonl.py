@@ -236,6 +236,7 @@ def test_the_summary_of_a_complete_run() -> None:
         "files": 5,
         "statuses": {"passed": 2, "failed": 1, "skipped": 1, "waived": 1, "not run": 0, "crashed": 0},
         "kinds": {"dicom": 4, "non-dicom": 1},
+        "failed_without_a_rule": {},
         "earlier": 1,
         "rules": [
             {

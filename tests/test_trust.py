@@ -114,6 +114,45 @@ def test_a_dataset_of_git_lfs_pointers_fails_every_file_and_the_run(run: Runner)
     assert summary(run.pytester, "verdict") == [("FAILED", "FAILED: 3 files failed; 1 dataset result failed", None)]
 
 
+UNRULED_RULES = """\
+version: 1
+non_dicom: fail
+rules:
+  - id: original-image
+    tag: ImageType
+    contains: ORIGINAL
+    when: {Modality: [CT]}
+"""
+
+
+def test_files_that_failed_with_no_rule_failing_are_counted_by_why(run: Runner) -> None:
+    """The rule tallies count files a rule failed; the others that failed are counted apart, by
+    why, so the numbers add up to the failed count."""
+    data = run.pytester.path / "data"
+    write_dicom(data / "a-good.dcm", pixels=pixels(1))
+    write_dicom(data / "b-derived.dcm", pixels=pixels(2), image_type="DERIVED\\SECONDARY")
+    for name in ("c-broken.dcm", "d-broken.dcm"):
+        (data / name).write_bytes(b"not a data set\n")
+    (data / "e-pointer.dcm").write_text(LFS_POINTER)
+    (data / "f-notes.txt").write_text("notes\n")
+    shutil.copy(pydicom.data.get_testdata_file("MR_truncated.dcm", download=False), data / "g-truncated.dcm")
+    (run.pytester.path / "rules.yaml").write_text(UNRULED_RULES)
+    result = run("--dicom-dir=data", "-v")  # -v: whole lines
+    why = "2 unreadable, 1 not downloaded (Git LFS pointer), 1 not DICOM (non_dicom: fail), 1 with a read error"
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc: FAILED: 6 files failed",
+            "dicomqc: 7 files: 1 passed, 6 failed",
+            "dicomqc rule original-image (error): 1 failed of 2 applicable files",
+            f"dicomqc: 5 files failed with no rule failing: {why}",
+        ]
+    )
+    assert ("files", "failed with no rule failing", 5, why) in [
+        ("files", *row) for row in summary(run.pytester, "files")
+    ]
+
+
 def test_an_empty_dataset_folder_fails(run: Runner) -> None:
     (run.pytester.path / "data").mkdir()
     result = run("--dicom-dir=data", "-rA")
@@ -253,7 +292,7 @@ dataset:
 """
 NAMES = ["a.dcm", "b.dcm", "c.dcm", "d.dcm"]
 STATUS = {"a.dcm": "passed", "b.dcm": "failed", "c.dcm": "passed", "d.dcm": "passed"}
-PARTIAL_LINE = "dicomqc: partial run: 3 files shown with their results from an earlier run"
+PARTIAL = "3 files not checked in this run, shown with the results of the run of {} (the report's checked column)"
 DESELECTED = "deselected (-k, -m, --deselect, --lf)"
 NOT_JUDGED = "3 files of the dataset not checked in this run nor in the cache"
 SELECTIONS = {
@@ -299,7 +338,8 @@ def test_a_partial_run_shows_earlier_results_of_the_other_files(
     )
     result.stdout.fnmatch_lines([f"{STATUS[rerun].upper()} data/{rerun}::dicomqc*"])
     assert "dicomqc::dicom-files" not in result.stdout.str()
-    result.stdout.fnmatch_lines([PARTIAL_LINE])
+    result.stdout.fnmatch_lines([f"dicomqc: partial run: {PARTIAL.format(first)}"])
+    assert summary(four_files, "files")[-1] == ("from earlier runs", 3, PARTIAL.format(first))
     assert files_sheet(four_files, "path", "kind", "status", "checked") == [
         (name, "dicom", STATUS[name], "this run" if name == rerun else f"earlier run {first}") for name in NAMES
     ]
@@ -372,7 +412,7 @@ def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, fo
         "1 problem in 4 files, 3 distinct values:",
         f"  SOPInstanceUID {a_uid}: 2 files have the same value (a.dcm, c.dcm)",
     ]
-    result.stdout.fnmatch_lines([PARTIAL_LINE])
+    result.stdout.fnmatch_lines([f"dicomqc: partial run: {PARTIAL.format(first)}"])
     assert files_sheet(four_files, "path", "status", "checked") == [
         (name, STATUS[name], "this run" if name == "c.dcm" else f"earlier run {first}") for name in NAMES
     ]
@@ -393,6 +433,12 @@ def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, fo
     assert failure(result, "dataset unique-sop")[1:] == [
         f"  SOPInstanceUID {a_uid}: 2 files have the same value (a.dcm, c.dcm)"
     ]
+    result.stdout.fnmatch_lines(
+        [
+            "dicomqc: partial run: 3 files not checked in this run, shown with the results of"
+            f" 2 runs, {first} to {second} (the report's checked column)"
+        ]
+    )
     assert files_sheet(four_files, "path", "status", "checked") == [
         ("a.dcm", "passed", f"earlier run {first}"),
         ("b.dcm", "failed", "this run"),

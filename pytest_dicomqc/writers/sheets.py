@@ -276,8 +276,10 @@ def _summary_rows(
     rows: list[list[Scalar]] = [["verdict", conclusion.verdict, conclusion.headline, ""]]
     rows.append(["files", "total", len(conclusion.rows), ""])
     rows += [["status", status, count, ""] for status, count in conclusion.statuses.items()]
+    if conclusion.unruled:
+        rows.append(["files", "failed with no rule failing", conclusion.unruled_files, conclusion.unruled_text])
     if conclusion.earlier:
-        rows.append(["files", "from earlier runs", conclusion.earlier, "not checked in this run; unchanged since"])
+        rows.append(["files", "from earlier runs", conclusion.earlier, conclusion.partial])
     rows += [["kind", kind, count, ""] for kind, count in conclusion.kinds.items()]
     first_rule = len(rows)
     for tally in conclusion.tallies:

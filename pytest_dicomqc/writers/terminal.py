@@ -28,11 +28,8 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
     counts = ", ".join(f"{count:,} {status}" for status, count in conclusion.statuses.items() if count)
     total = len(conclusion.rows)
     yield Line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
-    if conclusion.earlier:
-        yield Line(
-            f"dicomqc: partial run: {conclusion.earlier:,} files shown with their results from an earlier run",
-            "yellow",
-        )
+    if conclusion.partial:
+        yield Line(f"dicomqc: partial run: {conclusion.partial}", "yellow")
     for tally in conclusion.tallies:
         if tally.failing:
             parts = [f"{tally.failed:,} failed"] if tally.failed else []
@@ -42,6 +39,10 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
                 f" of {tally.applicable:,} applicable files",
                 "red" if tally.failed else "yellow",
             )
+    if conclusion.unruled:
+        failed = conclusion.unruled_files
+        files = f"{failed:,} file{'' if failed == 1 else 's'}"
+        yield Line(f"dicomqc: {files} failed with no rule failing: {conclusion.unruled_text}", "red")
     if conclusion.shard:
         results = len(conclusion.results)
         yield Line(
