@@ -32,6 +32,7 @@ from pytest_dicomqc.record import (
     WAIVED,
     FileRecord,
     Scalar,
+    Status,
     display,
 )
 from pytest_dicomqc.rules.evaluate import Evaluation, Facts, applies, evaluate
@@ -205,7 +206,7 @@ def _notes(extraction: Extraction) -> str:
     return "; ".join(extraction.notes)
 
 
-def _verdict(extraction: Extraction, results: dict[str, str], non_dicom: NonDicomPolicy, relpath: str) -> str:
+def _verdict(extraction: Extraction, results: dict[str, str], non_dicom: NonDicomPolicy, relpath: str) -> Status:
     """passed, failed, skipped or waived: what the test item will report.
 
     A Git LFS pointer fails whatever ``non_dicom``'s default says (the data it stands for was

@@ -25,6 +25,18 @@ Kind = Literal["dicom", "unreadable", "non-dicom"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 KIND_DICOM, KIND_UNREADABLE, KIND_NON_DICOM = KINDS
 
+Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
+"""A file's status in the report: what pytest said of its item, or why it has none."""
+STATUSES: tuple[Status, ...] = get_args(Status)
+STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED = STATUSES
+
+Severity: TypeAlias = Literal["error", "warning"]
+"""How much a rule's failure counts: an error fails the file, a warning is reported only."""
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+FindingSeverity: TypeAlias = Severity | Literal["threshold"]
+"""A finding's: its rule's severity, or ``threshold`` when it counts against the rule's
+``max_failing`` over the dataset instead of failing the file."""
+
 PASS = "PASS"  # noqa: S105 - a result cell, not a password
 FAIL = "FAIL"
 WARN = "WARN"
@@ -37,7 +49,7 @@ class Finding:
     """One rule that did not hold for one file."""
 
     rule_id: str
-    severity: str
+    severity: FindingSeverity
     observed: str
     expected: str
     message: str
@@ -47,11 +59,12 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class FileRecord:
-    """What the plugin learned about one file; ``verdict`` is passed, failed or skipped."""
+    """What the plugin learned about one file; ``verdict`` is what its item reports: passed,
+    failed, skipped or waived."""
 
     path: str
     kind: Kind
-    verdict: str
+    verdict: Status
     error: str
     values: dict[str, Scalar]
     results: dict[str, str]
@@ -158,12 +171,6 @@ def forget_shared() -> None:
     """At the end of a session: the next one (an in-process ``pytest.main``) shares its own."""
     _shared.clear()
     _interned_dicts.clear()
-
-
-Status = Literal["passed", "failed", "skipped", "waived", "not run", "crashed"]
-"""A file's status in the report: what pytest said of its item, or why it has none."""
-STATUSES: tuple[Status, ...] = get_args(Status)
-STATUS_PASSED, STATUS_FAILED, STATUS_SKIPPED, STATUS_WAIVED, STATUS_NOT_RUN, STATUS_CRASHED = STATUSES
 
 
 @dataclass(frozen=True, slots=True)

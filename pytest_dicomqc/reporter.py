@@ -17,7 +17,7 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -149,7 +149,7 @@ class Reporter:
         if carried is not None:
             record, stat = carried
             # the record's verdict, unless pytest said otherwise (a fixture failed, --runxfail)
-            status: Status = STATUS_FAILED if report.failed else cast(Status, record.verdict)
+            status: Status = STATUS_FAILED if report.failed else record.verdict
             self.rows[relpath] = ReportRow(record.path, status, record)
             if stat is not None:
                 self.stats[relpath] = stat
@@ -273,7 +273,7 @@ class Reporter:
                     row = ReportRow(relpath, STATUS_NOT_RUN)
                 else:
                     when = _iso(cached.checked)
-                    row = ReportRow(relpath, cast(Status, cached.record.verdict), cached.record, earlier=when)
+                    row = ReportRow(relpath, cached.record.verdict, cached.record, earlier=when)
             rows.append(row)
         seen = {relpath for _, relpath in files}
         gone = [row for relpath, row in self.rows.items() if relpath not in seen]  # deleted during the run

@@ -23,6 +23,7 @@ from pytest_dicomqc.record import (
     KINDS,
     NOT_APPLICABLE,
     PASS,
+    SEVERITIES,
     STATUSES,
     WAIVED,
     WARN,
@@ -32,7 +33,7 @@ from pytest_dicomqc.record import (
     Scalar,
 )
 from pytest_dicomqc.rules.load import parse_rules
-from pytest_dicomqc.rules.model import DATASET_CHECK_TYPES, SEVERITIES
+from pytest_dicomqc.rules.model import DATASET_CHECK_TYPES
 from pytest_dicomqc.writers.jsonl import (
     RECORD_TYPES,
     SCHEMA_RESOURCE,

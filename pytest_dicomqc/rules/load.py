@@ -19,7 +19,7 @@ from pydicom.datadict import keyword_dict, tag_for_keyword
 
 from pytest_dicomqc.columns import FIXED_NAMES
 from pytest_dicomqc.extract import is_identifying
-from pytest_dicomqc.record import FILE_COLUMNS, ITEM_NAME, PIXEL_FIELDS, is_empty
+from pytest_dicomqc.record import FILE_COLUMNS, ITEM_NAME, PIXEL_FIELDS, SEVERITIES, Severity, is_empty
 from pytest_dicomqc.rules.evaluate import excused_when_missing, holds
 from pytest_dicomqc.rules.limits import MAX_DEPTH, MAX_EXPANDED_SIZE, MAX_NUMBER_CHARS, MAX_RULES_BYTES, clip, quote
 from pytest_dicomqc.rules.model import (
@@ -31,7 +31,6 @@ from pytest_dicomqc.rules.model import (
     FILE_FIELDS,
     NON_DICOM_POLICIES,
     PIXEL,
-    SEVERITIES,
     SOURCES,
     SPLIT,
     TAG,
@@ -43,7 +42,6 @@ from pytest_dicomqc.rules.model import (
     NonDicomPolicy,
     Rule,
     RuleSet,
-    Severity,
     Source,
     Target,
     Threshold,

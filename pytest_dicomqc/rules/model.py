@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final, Literal, TypeAlias, get_args
 
+from pytest_dicomqc.record import Severity
 from pytest_dicomqc.rules.regex import Regex
 
 RuleValue: TypeAlias = str | int | float | bool
@@ -14,8 +15,6 @@ RuleValue: TypeAlias = str | int | float | bool
 Operand: TypeAlias = RuleValue | tuple[RuleValue, ...] | Regex
 """What an operator compares with: see :mod:`pytest_dicomqc.rules.operators`."""
 
-Severity: TypeAlias = Literal["error", "warning"]
-SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 NonDicomAction: TypeAlias = Literal["skip", "fail", "pass"]
 """What a non-DICOM file does: skipped (default), failed or passed."""
 NON_DICOM_POLICIES: tuple[NonDicomAction, ...] = get_args(NonDicomAction)
