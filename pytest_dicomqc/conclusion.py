@@ -224,16 +224,24 @@ class Conclusion:
         return ", ".join(f"{count:,} {why}" for why, count in self.unruled)
 
     @property
+    def not_rechecked(self) -> str:
+        """``3 files not checked in this run`` (a partial run); empty for a full run."""
+        return f"{_files(self.earlier)} not checked in this run" if self.earlier else ""
+
+    @property
+    def earlier_source(self) -> str:
+        """Whose results those files show: ``the run of <time>`` or ``2 runs, <time> to <time>``."""
+        runs = self.earlier_runs
+        if len(runs) <= 1:
+            return f"the run of {runs[0]}" if runs else ""
+        return f"{len(runs)} runs, {runs[0]} to {runs[-1]}"
+
+    @property
     def partial(self) -> str:
         """What a partial run shows besides its own results, in words; empty for a full run."""
         if not self.earlier:
             return ""
-        runs = self.earlier_runs
-        source = f"the run of {runs[0]}" if len(runs) == 1 else f"{len(runs)} runs, {runs[0]} to {runs[-1]}"
-        return (
-            f"{_files(self.earlier)} not checked in this run, shown with the results of {source}"
-            " (the report's checked column)"
-        )
+        return f"{self.not_rechecked}, shown with the results of {self.earlier_source} (the report's checked column)"
 
     @property
     def verdict(self) -> Verdict:

@@ -28,8 +28,9 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
     counts = ", ".join(f"{count:,} {status}" for status, count in conclusion.statuses.items() if count)
     total = len(conclusion.rows)
     yield Line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
-    if conclusion.partial:
-        yield Line(f"dicomqc: partial run: {conclusion.partial}", "yellow")
+    if conclusion.earlier:  # two lines: the time must not be cut to the terminal's width
+        yield Line(f"dicomqc: partial run: {conclusion.not_rechecked}", "yellow")
+        yield Line(f"dicomqc: shown with the results of {conclusion.earlier_source}", "yellow")
     for tally in conclusion.tallies:
         if tally.failing:
             parts = [f"{tally.failed:,} failed"] if tally.failed else []
