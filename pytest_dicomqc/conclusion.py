@@ -46,10 +46,12 @@ ResultStatus = Literal["passed", "failed", "warning", "waived", "empty", "not ju
 NOT_JUDGED: ResultStatus = "not judged"
 NOT_RUN: ResultStatus = "not run"
 WARNINGS: tuple[ResultStatus, ...] = ("warning", "empty")
-"""Statuses that pass but are shown as warnings."""
+"""Statuses that do not fail the run but are shown as warnings (``empty`` is reported skipped)."""
 
 CONCLUDED_VALUES = (*SERIES_VALUES, "notes")
 """The values of a file that :func:`conclude` reads: all a merge keeps of them (:meth:`ReportRow.from_wire`)."""
+UNREADABLE_FILE = "unreadable file"
+"""How a file of kind ``unreadable`` is counted in words (``2 unreadable files``)."""
 DICOM_FILES = "dicom-files"
 """Name of the result that fails a run with fewer DICOM files than ``min_dicom_files``."""
 
@@ -99,17 +101,33 @@ class ThresholdVerdict:
     """``max_failing`` of one rule, judged over every file it applied to."""
 
     tally: RuleTally
-    passed: bool
+    strict: bool = False
+    """``--dicom-strict``: a threshold over no file fails, as an empty dataset check does."""
 
     @property
     def rule_id(self) -> str:
         return self.tally.rule.id
 
     @property
+    def status(self) -> ResultStatus:
+        """passed, failed, or empty: the rule applied to no file, so its threshold checked nothing."""
+        threshold = self.tally.rule.max_failing
+        assert threshold is not None
+        if not self.tally.applicable:
+            return "failed" if self.strict else "empty"
+        return "passed" if threshold.allows(self.tally.failing, self.tally.applicable) else "failed"
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "failed"
+
+    @property
     def message(self) -> str:
         tally, threshold = self.tally, self.tally.rule.max_failing
         assert threshold is not None
-        share = f" ({100 * tally.failing / tally.applicable:.1f}%)" if tally.applicable else ""
+        if not tally.applicable:
+            return "no file took part: the rule applied to no file"
+        share = f" ({100 * tally.failing / tally.applicable:.1f}%)"
         verb = "within" if self.passed else "above"
         return (
             f"{tally.failing} of {tally.applicable} applicable files fail rule {self.rule_id!r}{share}, "
@@ -188,9 +206,9 @@ class Conclusion:
     """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
     earlier: int
     """Rows whose record comes from an earlier run (not selected in this one)."""
-    unruled: tuple[tuple[str, int], ...] = ()
-    """Files that failed with no rule failing, by why (``unreadable``, ``crashed``…), most first:
-    the rule tallies do not account for them."""
+    failed_without_a_rule: tuple[tuple[str, int], ...] = ()
+    """Files that failed with no rule failing, by why (``unreadable file``…), most first: the
+    rule tallies do not account for them."""
     earlier_runs: tuple[str, ...] = ()
     """The times of the earlier runs those rows come from, distinct, oldest first."""
     series: tuple[SeriesTally, ...] = ()
@@ -215,13 +233,23 @@ class Conclusion:
         return flags
 
     @property
-    def unruled_files(self) -> int:
-        return sum(count for _, count in self.unruled)
+    def failed_without_a_rule_count(self) -> int:
+        return sum(count for _, count in self.failed_without_a_rule)
 
     @property
-    def unruled_text(self) -> str:
-        """``2 unreadable, 1 crashed``; empty when every failed file failed a rule."""
-        return ", ".join(f"{count:,} {why}" for why, count in self.unruled)
+    def failed_without_a_rule_why(self) -> str:
+        """``2 unreadable files, 1 crashed file (worker died)``; empty when every failed file
+        failed a rule."""
+        return ", ".join(f"{count:,} {_plural(what, count)}" for what, count in self.failed_without_a_rule)
+
+    @property
+    def failed_without_a_rule_text(self) -> str:
+        """``3 files failed with no rule failing: 2 unreadable files, …``, or empty."""
+        if not self.failed_without_a_rule:
+            return ""
+        return (
+            f"{_files(self.failed_without_a_rule_count)} failed with no rule failing: {self.failed_without_a_rule_why}"
+        )
 
     @property
     def not_rechecked(self) -> str:
@@ -237,7 +265,7 @@ class Conclusion:
         return f"{len(runs)} runs, {runs[0]} to {runs[-1]}"
 
     @property
-    def partial(self) -> str:
+    def partial_run_text(self) -> str:
         """What a partial run shows besides its own results, in words; empty for a full run."""
         if not self.earlier:
             return ""
@@ -277,9 +305,7 @@ class Conclusion:
         if gaps:
             return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
         warnings = [f"{result.name} {result.status}" for result in self.results if result.status in WARNINGS]
-        warnings += [
-            f"rule::{tally.rule.id} warned on {_files(tally.warned)}" for tally in self.tallies if tally.warned
-        ]
+        warnings += [_warned(tally) for tally in self.tallies if tally.warned]
         if warnings:
             return "PASSED", f"PASSED with {_count(len(warnings), 'warning')}: {', '.join(warnings)}"
         return "PASSED", f"PASSED: {_files(len(self.rows))}, every check held"
@@ -290,11 +316,7 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
     records = [row.record for row in rows if row.record is not None]
     complete = len(records) == len(rows)
     tallies = tuple(_tally(rule, rows) for rule in ruleset.rules)
-    thresholds = tuple(
-        ThresholdVerdict(tally, tally.rule.max_failing.allows(tally.failing, tally.applicable))
-        for tally in tallies
-        if tally.rule.max_failing is not None
-    )
+    thresholds = tuple(ThresholdVerdict(tally, scope.strict) for tally in tallies if tally.rule.max_failing is not None)
     dataset: tuple[DatasetVerdict, ...] = ()
     minimum = None
     if complete:
@@ -323,7 +345,7 @@ def conclude(rows: Sequence[ReportRow], ruleset: RuleSet, scope: Scope) -> Concl
         named=named,
         complete=complete,
         earlier=sum(1 for row in rows if row.earlier),
-        unruled=_failed_without_a_rule(rows),
+        failed_without_a_rule=_failed_without_a_rule(rows),
         earlier_runs=tuple(sorted({row.earlier for row in rows if row.earlier})),
         series=tally_series(rows, named),
         shard=scope.shard,
@@ -344,19 +366,28 @@ def _tally(rule: Rule, rows: Sequence[ReportRow]) -> RuleTally:
 
 
 def _failed_without_a_rule(rows: Sequence[ReportRow]) -> tuple[tuple[str, int], ...]:
-    why: Counter[str] = Counter()
-    for row in rows:
-        record = row.record
-        if row.status not in (STATUS_FAILED, STATUS_CRASHED) or (record is not None and record.failed_rules):
-            continue
-        if record is None:
-            why[row.status] += 1
-        elif record.kind == KIND_NON_DICOM:
-            lfs = is_lfs_pointer_note(record.values.get("notes"))
-            why["not downloaded (Git LFS pointer)" if lfs else "not DICOM (non_dicom: fail)"] += 1
-        else:
-            why["unreadable" if record.kind == KIND_UNREADABLE else "with a read error"] += 1
+    why = Counter(
+        _why_failed(row)
+        for row in rows
+        if row.status in (STATUS_FAILED, STATUS_CRASHED) and not (row.record is not None and row.record.failed_rules)
+    )
     return tuple(why.most_common())
+
+
+def _why_failed(row: ReportRow) -> str:
+    """Why a file failed that failed no rule, as a noun :func:`_plural` can count."""
+    record = row.record
+    if row.status == STATUS_CRASHED:
+        return "crashed file (worker died)"
+    if record is None:
+        return "file (failed before it was read)"
+    if record.verdict != STATUS_FAILED:  # the file passed its checks; pytest failed its item
+        return "file (failed by pytest: a hook, a fixture, --runxfail)"
+    if record.kind == KIND_NON_DICOM:
+        return (
+            LFS_POINTER_NOTE if is_lfs_pointer_note(record.values.get("notes")) else "non-DICOM file (non_dicom: fail)"
+        )
+    return UNREADABLE_FILE if record.kind == KIND_UNREADABLE else "DICOM file (read error)"
 
 
 def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> MinimumVerdict:
@@ -366,7 +397,7 @@ def _minimum(records: Sequence[FileRecord], required: int, dataset: str) -> Mini
             note = record.values.get("notes")
             others[LFS_POINTER_NOTE if is_lfs_pointer_note(note) else str(note or "non-DICOM file")] += 1
         elif record.kind == KIND_UNREADABLE:
-            others["unreadable file"] += 1
+            others[UNREADABLE_FILE] += 1
     dicom = sum(1 for record in records if record.kind == KIND_DICOM)
     return MinimumVerdict(dicom, required, tuple(others.most_common()), dataset)
 
@@ -393,22 +424,20 @@ def _results(
             _details(minimum.message, outcome),
         )
     for verdict in dataset:
-        status = verdict.status
-        # a check no file took part in checked nothing: pytest's word for that is skipped, not passed
-        outcome = "failed" if status == "failed" else "skipped" if status == "empty" else "passed"
+        outcome = _OUTCOMES[verdict.status]
         judged[f"dataset::{verdict.check.id}"] = Result(
             f"dataset::{verdict.check.id}",
             outcome,
-            status,
+            verdict.status,
             verdict.message,
             (verdict.details if verdict.findings else verdict.message) if outcome == "failed" else "",
         )
     for threshold in thresholds:
-        outcome = "passed" if threshold.passed else "failed"
+        outcome = _OUTCOMES[threshold.status]
         judged[f"rule::{threshold.rule_id}"] = Result(
             f"rule::{threshold.rule_id}",
             outcome,
-            "passed" if threshold.passed else "failed",
+            threshold.status,
             threshold.message,
             _details(threshold.message, outcome),
         )
@@ -421,6 +450,16 @@ def _results(
         else:
             results.append(Result(name, "skipped", NOT_JUDGED, not_judged))
     return tuple(results)
+
+
+_OUTCOMES: dict[ResultStatus, Outcome] = {
+    "passed": "passed",
+    "warning": "passed",
+    "waived": "passed",
+    "failed": "failed",
+    "empty": "skipped",  # no file took part: it checked nothing, pytest's word for that is skipped
+}
+"""What pytest reports for a judged result of each status."""
 
 
 def result_names(ruleset: RuleSet) -> list[str]:
@@ -449,6 +488,14 @@ def _waiver_uses(
         )
         uses.append(WaiverUse(waiver, status, used[waiver.id]))
     return tuple(uses)
+
+
+def _warned(tally: RuleTally) -> str:
+    """A rule that warned, for the headline: a ``max_failing`` rule's files failed it, within bounds."""
+    threshold = tally.rule.max_failing
+    if threshold is None:
+        return f"rule::{tally.rule.id} warned on {_files(tally.warned)}"
+    return f"rule::{tally.rule.id} failed on {_files(tally.warned)}, within max_failing {threshold.text}"
 
 
 def _plural(what: str, count: int) -> str:

@@ -104,9 +104,16 @@ def test_the_summary_adds_up_and_agrees_with_the_thresholds(files: list[tuple[st
         assert counts["applicable"] == counts["passed"] + counts["failed"] + counts["warned"] + counts["waived"]
         assert sum(counts[k] for k in ("applicable", "not applicable", "not checked")) == len(rows)
         assert value == counts["failed"] + counts["warned"]
-        if rule_id in thresholds:  # the threshold verdict states the very same numbers
+        if rule_id in thresholds and counts["applicable"]:  # the threshold verdict states the very same numbers
             message = thresholds[rule_id].message
             assert message.startswith(f"{value} of {counts['applicable']} applicable files fail rule {rule_id!r}")
+
+    # every failed file is counted once: under the rules it failed, or by why it failed without one
+    failed_files = statuses["failed"][0] + statuses["crashed"][0]  # type: ignore[operator]
+    failing_a_rule = sum(1 for status, cells in files if status == "failed" and cells is not None and FAIL in cells)
+    without = by_section["files"].get("failed with no rule failing", (0, ""))
+    assert without[0] == conclusion.failed_without_a_rule_count == failed_files - failing_a_rule
+    assert without[1] == conclusion.failed_without_a_rule_why
 
     # thresholds and dataset results are judged only over a complete picture
     complete = all(cells is not None for _, cells in files)
@@ -115,7 +122,8 @@ def test_the_summary_adds_up_and_agrees_with_the_thresholds(files: list[tuple[st
     for rule_id, (status, message) in threshold_rows.items():
         if complete:
             verdict = thresholds[rule_id]
-            assert (status, message) == ("passed" if verdict.passed else "failed", verdict.message)
+            assert (status, message) == (verdict.status, verdict.message)
+            assert status == ("empty" if not verdict.tally.applicable else "passed" if verdict.passed else "failed")
         else:
             assert status == "not judged"
     dicom_files = by_section["dataset"][DICOM_FILES]
@@ -142,3 +150,27 @@ def test_a_waived_file_counts_as_applicable_in_the_rule_row_and_the_threshold() 
     assert (tally.applicable, tally.passed, tally.warned, tally.waived, tally.not_applicable) == (17, 3, 13, 1, 5)
     (threshold,) = [t for t in conclusion.thresholds if t.rule_id == "tolerant-rule"]
     assert threshold.message == "13 of 17 applicable files fail rule 'tolerant-rule' (76.5%), above max_failing 40%"
+
+
+def test_why_a_file_failed_with_no_rule_failing() -> None:
+    """Each failed file that no rule failed is counted by why; pytest failing an item whose file
+    passed its checks (a fixture, a hook, ``--runxfail``) is not blamed on the file."""
+    passed = FileRecord("b.dcm", "dicom", "waived", "", {}, {"strict-rule": WAIVED}, ())
+    lfs_note = "Git LFS pointer (not downloaded: run git lfs pull); 1234 bytes"
+    rows = [
+        ReportRow("a.dcm", "failed", FileRecord("a.dcm", "unreadable", "failed", "cannot parse", {}, {}, ())),
+        ReportRow("b.dcm", "failed", passed),
+        ReportRow("c.dcm", "failed"),
+        ReportRow("d.dcm", "crashed"),
+        ReportRow("e.dcm", "failed", FileRecord("e.dcm", "non-dicom", "failed", "", {"notes": lfs_note}, {}, ())),
+        ReportRow("f.txt", "failed", FileRecord("f.txt", "non-dicom", "failed", "", {"notes": "text file"}, {}, ())),
+        ReportRow("g.dcm", "failed", FileRecord("g.dcm", "unreadable", "failed", "cannot parse", {}, {}, ())),
+        ReportRow("h.dcm", "failed", FileRecord("h.dcm", "dicom", "failed", "", {}, {"strict-rule": FAIL}, ())),
+    ]
+    conclusion = conclude(rows, RULES, Scope("data/"))
+    assert conclusion.failed_without_a_rule_text == (
+        "7 files failed with no rule failing: 2 unreadable files,"
+        " 1 file (failed by pytest: a hook, a fixture, --runxfail), 1 file (failed before it was read),"
+        " 1 crashed file (worker died), 1 Git LFS pointer (not downloaded: run git lfs pull),"
+        " 1 non-DICOM file (non_dicom: fail)"
+    )

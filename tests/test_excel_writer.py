@@ -293,7 +293,7 @@ def test_summary_counts(mixed_report: Path) -> None:
     counts = "waived 0, not applicable 1, not checked 2"
     assert details == {
         "total": None,
-        "failed with no rule failing": "1 crashed",
+        "failed with no rule failing": "1 crashed file (worker died)",
         "original-image": f"error; applicable 1, passed 0, failed 1, warned 0, {counts}",
         "big-enough": f"warning; applicable 1, passed 0, failed 0, warned 1, {counts}",
         "dicom-files": "2 files of the dataset not checked in this run nor in the cache",

@@ -138,7 +138,10 @@ def test_files_that_failed_with_no_rule_failing_are_counted_by_why(run: Runner) 
     shutil.copy(pydicom.data.get_testdata_file("MR_truncated.dcm", download=False), data / "g-truncated.dcm")
     (run.pytester.path / "rules.yaml").write_text(UNRULED_RULES)
     result = run("--dicom-dir=data", "-v")  # -v: whole lines
-    why = "2 unreadable, 1 not downloaded (Git LFS pointer), 1 not DICOM (non_dicom: fail), 1 with a read error"
+    why = (
+        "2 unreadable files, 1 Git LFS pointer (not downloaded: run git lfs pull),"
+        " 1 non-DICOM file (non_dicom: fail), 1 DICOM file (read error)"
+    )
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
@@ -150,6 +153,51 @@ def test_files_that_failed_with_no_rule_failing_are_counted_by_why(run: Runner) 
     )
     assert ("files", "failed with no rule failing", 5, why) in [
         ("files", *row) for row in summary(run.pytester, "files")
+    ]
+
+
+THRESHOLD_RULES = """\
+version: 1
+rules:
+  - id: ct-only
+    tag: ImageType
+    contains: ORIGINAL
+    when: {Modality: [CT]}
+    max_failing: 2%
+  - id: big-enough
+    pixel: rows
+    min: 100
+    max_failing: 1
+dataset: []
+"""
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_threshold_over_no_file_is_empty_not_passed(run: Runner, strict: bool) -> None:
+    """``max_failing`` on a rule that applied to no file checked nothing: skipped, failed under
+    strict; a threshold some files failed, within bounds, is named by the PASSED verdict."""
+    write_dicom(run.pytester.path / "data" / "a.dcm", modality="MR", pixels=pixels(1))  # 4 rows
+    (run.pytester.path / "rules.yaml").write_text(THRESHOLD_RULES)
+    result = run("--dicom-dir=data", "-rA", "-v", *(["--dicom-strict"] if strict else []))
+    empty = "no file took part: the rule applied to no file"
+    within = "1 of 1 applicable files fail rule 'big-enough' (100.0%), within max_failing 1"
+    if strict:
+        assert result.ret == 1
+        result.assert_outcomes(passed=3, failed=1)
+        result.stdout.fnmatch_lines([f"FAILED dicomqc::rule::ct-only - {empty}"])
+        headline = "FAILED: 1 dataset result failed"
+    else:
+        assert result.ret == 0
+        result.assert_outcomes(passed=3, skipped=1)
+        result.stdout.fnmatch_lines([f"SKIPPED [[]1] dicomqc: empty: {empty}"])
+        headline = (
+            "PASSED with 2 warnings: rule::ct-only empty, rule::big-enough failed on 1 file, within max_failing 1"
+        )
+    result.stdout.fnmatch_lines([f"dicomqc: {headline}"])
+    assert summary(run.pytester, "verdict") == [("FAILED" if strict else "PASSED", headline, None)]
+    assert summary(run.pytester, "threshold") == [
+        ("ct-only", "failed" if strict else "empty", empty),
+        ("big-enough", "passed", within),
     ]
 
 

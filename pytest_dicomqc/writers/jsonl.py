@@ -89,7 +89,7 @@ def summary_record(conclusion: Conclusion, run_facts: Sequence[tuple[str, Scalar
         "files": len(conclusion.rows),
         "statuses": dict(conclusion.statuses),
         "kinds": dict(conclusion.kinds),
-        "failed_without_a_rule": dict(conclusion.unruled),
+        "failed_without_a_rule": dict(conclusion.failed_without_a_rule),
         "earlier": conclusion.earlier,
         "rules": [_rule(tally) for tally in conclusion.tallies],
         "results": [_result(result) for result in conclusion.results],

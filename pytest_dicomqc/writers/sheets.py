@@ -276,10 +276,11 @@ def _summary_rows(
     rows: list[list[Scalar]] = [["verdict", conclusion.verdict, conclusion.headline, ""]]
     rows.append(["files", "total", len(conclusion.rows), ""])
     rows += [["status", status, count, ""] for status, count in conclusion.statuses.items()]
-    if conclusion.unruled:
-        rows.append(["files", "failed with no rule failing", conclusion.unruled_files, conclusion.unruled_text])
+    if conclusion.failed_without_a_rule:
+        failed, why = conclusion.failed_without_a_rule_count, conclusion.failed_without_a_rule_why
+        rows.append(["files", "failed with no rule failing", failed, why])
     if conclusion.earlier:
-        rows.append(["files", "from earlier runs", conclusion.earlier, conclusion.partial])
+        rows.append(["files", "from earlier runs", conclusion.earlier, conclusion.partial_run_text])
     rows += [["kind", kind, count, ""] for kind, count in conclusion.kinds.items()]
     first_rule = len(rows)
     for tally in conclusion.tallies:

@@ -40,10 +40,8 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
                 f" of {tally.applicable:,} applicable files",
                 "red" if tally.failed else "yellow",
             )
-    if conclusion.unruled:
-        failed = conclusion.unruled_files
-        files = f"{failed:,} file{'' if failed == 1 else 's'}"
-        yield Line(f"dicomqc: {files} failed with no rule failing: {conclusion.unruled_text}", "red")
+    if conclusion.failed_without_a_rule:
+        yield Line(f"dicomqc: {conclusion.failed_without_a_rule_text}", "red")
     if conclusion.shard:
         results = len(conclusion.results)
         yield Line(
