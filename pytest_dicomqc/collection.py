@@ -30,7 +30,8 @@ def add_dataset_to_args(config: pytest.Config, settings: Settings) -> None:
     """``--dicom-dir`` alone collects only the dataset, and with test paths adds it to them;
     ``dicom_dir`` from the ini file adds it the way ``testpaths`` are used: only when no test
     paths are given (``pytest tests/test_model.py`` runs just that file) and pytest runs in the
-    rootdir (:func:`settings.resolve` leaves the plugin idle otherwise).
+    rootdir, or when a path given reaches the dataset (:func:`settings.resolve` leaves the plugin
+    idle otherwise).
 
     Nothing is added when a path given already selects part of the dataset (re-running one
     failed file) or contains it (pytest's walk reaches it, see :func:`ignore`).
@@ -107,13 +108,14 @@ class Ignored:
     many paths.
     """
 
-    paths: frozenset[Path]
+    paths: tuple[str, ...]
     globs: tuple[str, ...]
 
     def match(self, path: Path) -> bool:
-        if self.paths and (path in self.paths or not self.paths.isdisjoint(path.parents)):
+        text = str(path)  # compared as text: this runs for every file of the dataset
+        if any(text == ignored or text.startswith(ignored + os.sep) for ignored in self.paths):
             return True
-        return any(fnmatch.fnmatch(str(path), glob) for glob in self.globs)
+        return any(fnmatch.fnmatch(text, glob) for glob in self.globs)
 
 
 def _ignored(config: pytest.Config, settings: Settings) -> Ignored:
@@ -123,15 +125,18 @@ def _ignored(config: pytest.Config, settings: Settings) -> Ignored:
     if known is None:
         conftest_paths = getattr(config, "_getconftest_pathlist", lambda *_a, **_k: None)  # pytest's own helper
         conftest_folder = settings.dataset.parent
-        paths = [Path(p).absolute() for p in config.getoption("ignore") or []]
+        # made absolute as pytest makes them (os.path.abspath: ``..`` resolved, like the dataset's path)
+        paths = [Path(os.path.abspath(p)) for p in config.getoption("ignore") or []]
         paths += conftest_paths("collect_ignore", path=conftest_folder) or []
-        globs = [str(Path(g).absolute()) for g in config.getoption("ignore_glob") or []]
+        globs = [os.path.abspath(g) for g in config.getoption("ignore_glob") or []]
         globs += [str(g) for g in conftest_paths("collect_ignore_glob", path=conftest_folder) or []]
         written = [Path(os.path.normpath(p)) for p in (settings.report, settings.json, settings.records) if p]
         outputs = [Path(os.path.normpath(path)) for path in _pytest_outputs(config)]
         paths += [path for path in [*written, *outputs] if _within(str(path), settings.dataset)]
         globs += [partial_files(path) for path in written if _within(str(path), settings.dataset)]
-        known = session.ignored = Ignored(frozenset(paths), tuple(globs))
+        known = session.ignored = Ignored(
+            tuple(dict.fromkeys(str(path).rstrip(os.sep) for path in paths)), tuple(globs)
+        )
     return known
 
 

@@ -203,7 +203,7 @@ class Conclusion:
     named: dict[str, list[str]]
     """Per file, the ids of the dataset checks that named it in a problem no waiver accepted."""
     complete: bool
-    """Every file has a record, from this run or an earlier one: dataset verdicts were judged."""
+    """Every file has a record, from this run or an earlier one: the selected dataset results were judged."""
     earlier: int
     """Rows whose record comes from an earlier run (not selected in this one)."""
     failed_without_a_rule: tuple[tuple[str, int], ...] = ()
@@ -252,9 +252,11 @@ class Conclusion:
         )
 
     @property
-    def not_rechecked(self) -> str:
-        """``3 files not checked in this run`` (a partial run); empty for a full run."""
-        return f"{_files(self.earlier)} not checked in this run" if self.earlier else ""
+    def earlier_text(self) -> str:
+        """``3 files shown with their results from earlier runs`` (a partial run); empty for a full run."""
+        if not self.earlier:
+            return ""
+        return f"{_files(self.earlier)} shown with their results from {_count(len(self.earlier_runs), 'earlier run')}"
 
     @property
     def earlier_source(self) -> str:
@@ -266,10 +268,12 @@ class Conclusion:
 
     @property
     def partial_run_text(self) -> str:
-        """What a partial run shows besides its own results, in words; empty for a full run."""
+        """The same in one sentence, for the Summary sheet; empty for a full run."""
         if not self.earlier:
             return ""
-        return f"{self.not_rechecked}, shown with the results of {self.earlier_source} (the report's checked column)"
+        return (
+            f"{_files(self.earlier)} shown with their results from {self.earlier_source} (the report's checked column)"
+        )
 
     @property
     def verdict(self) -> Verdict:
@@ -297,11 +301,12 @@ class Conclusion:
             problems.append(f"{_files(len(failed))} failed" + (f" ({earlier:,} in an earlier run)" if earlier else ""))
         if failing:
             problems.append(f"{_count(len(failing), 'dataset result')} failed")
-        if problems:
-            return "FAILED", "FAILED: " + "; ".join(problems)
         gaps = [f"{_files(self.statuses[STATUS_NOT_RUN])} not checked"] if self.statuses[STATUS_NOT_RUN] else []
-        unjudged = 0 if self.shard else sum(1 for result in self.results if result.status in (NOT_JUDGED, NOT_RUN))
-        gaps += [f"{_count(unjudged, 'dataset result')} not judged"] if unjudged else []
+        for status in () if self.shard else (NOT_JUDGED, NOT_RUN):  # a shard judges no dataset result
+            unjudged = sum(1 for result in self.results if result.status == status)
+            gaps += [f"{_count(unjudged, 'dataset result')} {status}"] if unjudged else []
+        if problems:  # what this run could not say comes after what it found
+            return "FAILED", "FAILED: " + "; ".join(problems + gaps)
         if gaps:
             return "INCOMPLETE", "INCOMPLETE: " + "; ".join(gaps)
         warnings = [f"{result.name} {result.status}" for result in self.results if result.status in WARNINGS]

@@ -51,6 +51,11 @@ _SUFFIX = "::" + ITEM_NAME
 _RESULT_PREFIX = ITEM_NAME + "::"
 
 
+NOT_SELECTED = "not selected in this run, and the cache holds no result of the file as it is now"
+"""Why a file is ``not run`` in a partial run: new or changed since it was checked, or no cache."""
+NOT_REACHED = "selected, but the run stopped before its result (-x, --maxfail, Ctrl-C, a signal)"
+
+
 class Reporter:
     """Registered only on the controller (``not hasattr(config, "workerinput")``)."""
 
@@ -269,8 +274,10 @@ class Reporter:
             row = self.rows.get(relpath)
             if row is None:
                 cached = earlier.get(relpath)
-                if cached is None:
-                    row = ReportRow(relpath, STATUS_NOT_RUN)
+                if relpath in selected:
+                    row = ReportRow(relpath, STATUS_NOT_RUN, error=NOT_REACHED)
+                elif cached is None:
+                    row = ReportRow(relpath, STATUS_NOT_RUN, error=NOT_SELECTED)
                 else:
                     when = _iso(cached.checked)
                     row = ReportRow(relpath, cached.record.verdict, cached.record, earlier=when)

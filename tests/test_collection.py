@@ -319,3 +319,14 @@ def test_paths_when_rootdir_and_invocation_folder_differ(pytester: pytest.Pytest
     )
     rows = read_sheet(sub / "metadata_dicom.xlsx")
     assert [(row["path"], row["sub-rules"]) for row in rows] == [("one.dcm", "PASS")]
+
+    # paths with .. inside the dataset: an --ignore, and a node id copied from the output
+    write_dicom(root / "data" / "three.dcm")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--dicom-dir=../data", "--ignore=../data/three.dcm")
+    assert result.ret == 0
+    assert [row["path"] for row in read_sheet(sub / "metadata_dicom.xlsx")] == ["one.dcm"]
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rA", "--dicom-dir=../data", "../data/three.dcm::dicomqc")
+    assert result.ret == 0
+    assert [line for line in result.outlines if line.startswith("PASSED ")] == ["PASSED ../data/three.dcm::dicomqc"]
+    rows = read_sheet(sub / "metadata_dicom.xlsx")
+    assert [(row["path"], row["status"]) for row in rows] == [("one.dcm", "not run"), ("three.dcm", "passed")]

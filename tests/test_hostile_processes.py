@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from pytest_dicomqc.deadline import time_limit, timed_out_error
+from pytest_dicomqc.reporter import NOT_REACHED
 from tests.helpers import read_sheet, write_dicom
 from tests.processes import group_members, started, wait_until_gone
 
@@ -206,7 +207,7 @@ def test_sigterm_ends_a_run_waiting_for_a_reader_stuck_in_c(pytester: pytest.Pyt
     assert "Traceback" not in text
     rows = statuses(pytester)
     assert len(rows) == 81
-    assert rows["00-first/c-hang.dcm"] == ("not run", None)
+    assert rows["00-first/c-hang.dcm"] == ("not run", NOT_REACHED)
 
 
 INTERRUPT_THE_WRITE = """

@@ -340,7 +340,7 @@ dataset:
 """
 NAMES = ["a.dcm", "b.dcm", "c.dcm", "d.dcm"]
 STATUS = {"a.dcm": "passed", "b.dcm": "failed", "c.dcm": "passed", "d.dcm": "passed"}
-PARTIAL = "3 files not checked in this run, shown with the results of the run of {} (the report's checked column)"
+PARTIAL = "3 files shown with their results from the run of {} (the report's checked column)"
 DESELECTED = "deselected (-k, -m, --deselect, --lf)"
 NOT_JUDGED = "3 files of the dataset not checked in this run nor in the cache"
 SELECTIONS = {
@@ -388,8 +388,8 @@ def test_a_partial_run_shows_earlier_results_of_the_other_files(
     assert "dicomqc::dicom-files" not in result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "dicomqc: partial run: 3 files not checked in this run",
-            f"dicomqc: shown with the results of the run of {first}",
+            "dicomqc: partial run: 3 files shown with their results from 1 earlier run",
+            f"dicomqc: from the run of {first}",
         ]
     )
     assert summary(four_files, "files")[-1] == ("from earlier runs", 3, PARTIAL.format(first))
@@ -402,7 +402,8 @@ def test_a_partial_run_shows_earlier_results_of_the_other_files(
     ]
     # the failing file is b.dcm: re-run by --lf, else its failure is an earlier run's
     earlier = "" if rerun == "b.dcm" else " (1 in an earlier run)"
-    assert summary(four_files, "verdict") == [("FAILED", f"FAILED: 1 file failed{earlier}", None)]
+    headline = f"FAILED: 1 file failed{earlier}; 2 dataset results not run"  # and what it could not say
+    assert summary(four_files, "verdict") == [("FAILED", headline, None)]
     assert [(item, value) for item, value, _ in summary(four_files, "status")] == [
         ("passed", 3),
         ("failed", 1),
@@ -435,11 +436,12 @@ def test_without_the_cache_the_other_files_are_not_run_and_nothing_is_judged(
     headline = "INCOMPLETE: 3 files not checked; 2 dataset results not judged"
     result.stdout.fnmatch_lines([f"dicomqc: {headline}", "dicomqc: 4 files: 1 passed, 3 not run"], consecutive=True)
     assert "partial run:" not in result.stdout.str()
-    assert files_sheet(four_files, "path", "kind", "status", "checked") == [
-        ("a.dcm", None, "not run", None),
-        ("b.dcm", None, "not run", None),
-        ("c.dcm", "dicom", "passed", "this run"),
-        ("d.dcm", None, "not run", None),
+    not_selected = "not selected in this run, and the cache holds no result of the file as it is now"
+    assert files_sheet(four_files, "path", "kind", "status", "checked", "error") == [
+        ("a.dcm", None, "not run", None, not_selected),
+        ("b.dcm", None, "not run", None, not_selected),
+        ("c.dcm", "dicom", "passed", "this run", None),
+        ("d.dcm", None, "not run", None, not_selected),
     ]
     assert sheet_rows(four_files, "Dataset", "check", "status", "checked") == [
         ("dicom-files", "not judged", NOT_JUDGED),
@@ -467,8 +469,8 @@ def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, fo
     ]
     result.stdout.fnmatch_lines(
         [
-            "dicomqc: partial run: 3 files not checked in this run",
-            f"dicomqc: shown with the results of the run of {first}",
+            "dicomqc: partial run: 3 files shown with their results from 1 earlier run",
+            f"dicomqc: from the run of {first}",
         ]
     )
     assert files_sheet(four_files, "path", "status", "checked") == [
@@ -493,8 +495,8 @@ def test_dataset_checks_after_k_are_judged_over_cached_files_too(run: Runner, fo
     ]
     result.stdout.fnmatch_lines(
         [
-            "dicomqc: partial run: 3 files not checked in this run",
-            f"dicomqc: shown with the results of 2 runs, {first} to {second}",
+            "dicomqc: partial run: 3 files shown with their results from 2 earlier runs",
+            f"dicomqc: from 2 runs, {first} to {second}",
         ]
     )
     assert files_sheet(four_files, "path", "status", "checked") == [

@@ -29,8 +29,8 @@ def conclusion_lines(conclusion: Conclusion) -> Iterator[Line]:
     total = len(conclusion.rows)
     yield Line(f"dicomqc: {total:,} file{'' if total == 1 else 's'}: {counts or 'none'}")
     if conclusion.earlier:  # two lines: the time must not be cut to the terminal's width
-        yield Line(f"dicomqc: partial run: {conclusion.not_rechecked}", "yellow")
-        yield Line(f"dicomqc: shown with the results of {conclusion.earlier_source}", "yellow")
+        yield Line(f"dicomqc: partial run: {conclusion.earlier_text}", "yellow")
+        yield Line(f"dicomqc: from {conclusion.earlier_source}", "yellow")
     for tally in conclusion.tallies:
         if tally.failing:
             parts = [f"{tally.failed:,} failed"] if tally.failed else []
