@@ -38,7 +38,9 @@ def main() -> int:
             "    print('heavy modules loaded:', ', '.join(loaded) or 'none')\n"
         )
         (project / "conftest.py").write_text(probe)
-        base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+        # the test extra's hypothesis and pytest-benchmark plugins: most of a run's start-up, and its noise
+        others_off = ["-p", "no:hypothesispytest", "-p", "no:benchmark"]
+        base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *others_off]
         commands = {"plugin installed": base, "-p no:dicomqc": [*base, "-p", "no:dicomqc"]}
         times: dict[str, list[float]] = {name: [] for name in commands}
         for command in commands.values():  # warm-up: .pyc files, page cache
