@@ -54,6 +54,7 @@ _RESULT_PREFIX = ITEM_NAME + "::"
 NOT_SELECTED = "not selected in this run, and the cache holds no result of the file as it is now"
 """Why a file is ``not run`` in a partial run: new or changed since it was checked, or no cache."""
 NOT_REACHED = "selected, but the run stopped before its result (-x, --maxfail, Ctrl-C, a signal)"
+"""Why a selected file is ``not run``: the run ended first; the cache is not used for it."""
 
 
 class Reporter:
